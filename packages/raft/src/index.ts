@@ -1,0 +1,30 @@
+export type { RaftLogger, RaftOptions, Rand } from "./config.js";
+export { resolveOptions, silentLogger } from "./config.js";
+export { decodeConfChange, encodeConfChange } from "./confchange.js";
+export { AssertionError, StorageError, assert, isStorageError } from "./errors.js";
+export type { ProposeError, ProposeResult, ReadState, Role } from "./raft.js";
+export { CAMPAIGN_TRANSFER } from "./raft.js";
+export type { Ready, SoftState, Status } from "./rawnode.js";
+export { RawNode } from "./rawnode.js";
+export type { Storage } from "./storage.js";
+export { MemoryStorage, limitSize } from "./storage.js";
+export type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Snapshot,
+  SnapshotMeta,
+} from "./types.js";
+export {
+  ConfChangeType,
+  EMPTY_CONF_STATE,
+  EMPTY_HARD_STATE,
+  EntryType,
+  MessageType,
+  NONE,
+  entryBytes,
+  message,
+} from "./types.js";
