@@ -29,7 +29,11 @@ export interface RaftOptions {
   heartbeatTicks: number;
   /** Election jitter. */
   rand: Rand;
-  /** Index the application has already applied (it restarts from there). Default: the snapshot index. */
+  /**
+   * Index the application has already applied (it restarts from there). Default: the snapshot
+   * index. When it is beyond the snapshot, `storage.initialState().confState` must be the
+   * configuration as of this index: conf changes up to it are not applied again.
+   */
   appliedIndex?: number;
   /** Most bytes of entries in one append message. Default 1 MiB. */
   maxMsgBytes?: number;

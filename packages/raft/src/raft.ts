@@ -60,6 +60,8 @@ export class Raft {
   private randomizedElectionTimeout = 0;
 
   leadTransferee: NodeId = NONE;
+  /** A TimeoutNow arrived while conf changes were unapplied: campaign once they are. */
+  private transferCampaignPending = false;
   /** No new conf change may be proposed until the log is applied past this index. */
   pendingConfIndex = 0;
   /** Bytes of entries proposed by this leader and not yet committed. */
@@ -119,6 +121,7 @@ export class Raft {
       this.vote = NONE;
     }
     this.lead = NONE;
+    this.transferCampaignPending = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
@@ -446,6 +449,14 @@ export class Raft {
     return this.confState();
   }
 
+  /** Called after the application applied a batch of entries. */
+  afterApply(): void {
+    if (this.transferCampaignPending && this.role === "follower" && !this.hasUnappliedConfChanges()) {
+      this.transferCampaignPending = false;
+      this.hup(true);
+    }
+  }
+
   private hasUnappliedConfChanges(): boolean {
     if (this.log.applied >= this.log.committed) return false;
     const lo = Math.max(this.log.applied + 1, this.log.firstIndex());
@@ -628,8 +639,11 @@ export class Raft {
       return;
     }
     if (this.hasUnappliedConfChanges()) {
-      // Our idea of the configuration is about to change; campaigning now could count the wrong quorum.
+      // Our idea of the configuration is about to change; campaigning now could count the wrong
+      // quorum. A transfer request is kept and honoured once the changes are applied: the
+      // leader (often one that removed itself) is waiting on us.
       this.logger.warn("not campaigning: committed conf changes not yet applied", { id: this.id });
+      if (transfer) this.transferCampaignPending = true;
       return;
     }
     if (this.opts.preVote && !transfer) this.campaign("pre");

@@ -182,6 +182,7 @@ export class RawNode {
       for (const e of rd.committedEntries) {
         if (e.type === EntryType.ConfChange) r.applyConfChange(decodeConfChange(e.data));
       }
+      r.afterApply();
     }
   }
 

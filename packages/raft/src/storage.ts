@@ -16,6 +16,8 @@ import { EMPTY_CONF_STATE, EMPTY_HARD_STATE, entryBytes } from "./types.js";
  *   `unavailable` if `hi > lastIndex() + 1`.
  * - `snapshot()` returns the most recent snapshot; may throw `snapshot-temporarily-unavailable`, in
  *   which case the core retries later.
+ * - `initialState().confState` is the configuration as of the index the application restarts
+ *   from (`RaftOptions.appliedIndex`, else the snapshot index).
  * - Everything returned is durable: it was synced before the application made it visible.
  */
 export interface Storage {
