@@ -94,6 +94,8 @@ export class Simulation {
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly raft: RaftImpl;
   private readonly clusterSize: 1 | 3 | 5;
+  /** This seed runs the leader-churn profile (see drawProfile). */
+  private readonly churn: boolean;
   private readonly chaosTicks: number;
   private readonly livenessTicks: number;
   private now = 0;
@@ -113,6 +115,14 @@ export class Simulation {
     clientEvery: number;
     /** Probability that a newly elected leader is killed within a few ticks (figure 8 histories). */
     killNewLeader: number;
+    /** Probability that a leader is cut off (and maybe killed) right as its commit index advances. */
+    isolateOnCommit: number;
+    /** A killed new leader dies within this many ticks of its election. */
+    killWithinTicks: number;
+    /** A crashed node restarts within this many ticks. */
+    restartMaxTicks: number;
+    /** One entry per append message (a tight flow-control limit), or the node's drawn limit. */
+    oneEntryPerMessage: boolean;
     faults: NetworkFaults;
   };
   private readonly log: (line: string) => void;
@@ -125,6 +135,7 @@ export class Simulation {
     this.net = new Network(this.netRng);
     this.raft = opts.raft ?? defaultRaft;
     this.clusterSize = opts.clusterSize ?? this.rng.pick([1, 3, 3, 5, 5] as const);
+    this.churn = this.rng.chance(0.2);
     this.chaosTicks = opts.chaosTicks ?? 600;
     this.livenessTicks = opts.livenessTicks ?? 40 * ELECTION_TICKS;
     this.log = opts.log ?? ((line) => console.log(line));
@@ -134,11 +145,30 @@ export class Simulation {
 
   private drawProfile(): Simulation["profile"] {
     const r = this.rng;
+    if (this.churn) {
+      // Leader churn: leaders die right after election or commit and come back fast, one entry
+      // per message. This is where logs diverge the way the paper's figure 8 shows.
+      return {
+        crashEvery: 100000 * TICK,
+        partitionEvery: 100000 * TICK,
+        clientEvery: r.pick([1, 3]),
+        killNewLeader: r.pick([0.5, 0.9]),
+        isolateOnCommit: r.pick([0.1, 0.3]),
+        killWithinTicks: 1,
+        restartMaxTicks: 5,
+        oneEntryPerMessage: true,
+        faults: { dropRate: r.pick([0, 0.02]), dupRate: 0, delayMin: 1, delayMax: r.pick([3, 10]) },
+      };
+    }
     return {
       crashEvery: r.pick([40, 100, 250, 100000]) * TICK,
       partitionEvery: r.pick([30, 80, 200, 100000]) * TICK,
       clientEvery: r.pick([1, 3, 10]),
       killNewLeader: r.pick([0, 0, 0.3, 0.7]),
+      isolateOnCommit: r.pick([0, 0, 0.02, 0.1]),
+      killWithinTicks: 3,
+      restartMaxTicks: 30,
+      oneEntryPerMessage: false,
       faults: {
         dropRate: r.pick([0, 0.01, 0.05, 0.2]),
         dupRate: r.pick([0, 0.02, 0.1]),
@@ -251,6 +281,10 @@ export class Simulation {
     n.leaderTermSeen = 0;
     n.storage = storage;
     n.sm = Allocator.restore(snapshot.data);
+    // Tight limits (one entry per message, or two messages in flight) alongside generous ones;
+    // never both at once, or a new member needs longer than the liveness bound to catch up.
+    const maxMsgBytes = this.profile.oneEntryPerMessage ? 40 : this.rng.pick([40, 256, 4096, 1 << 20]);
+    const maxInflightMsgs = maxMsgBytes === 40 ? this.rng.pick([64, 256]) : this.rng.pick([2, 8, 256]);
     n.raw = new this.raft.RawNode({
       id: n.id,
       storage,
@@ -258,12 +292,11 @@ export class Simulation {
       heartbeatTicks: HEARTBEAT_TICKS,
       rand: this.rng.fork(),
       appliedIndex: snapshot.meta.index,
-      // Tight limits (a few entries per message, two messages in flight) alongside generous ones.
-      maxMsgBytes: this.rng.pick([40, 256, 4096, 1 << 20]),
-      maxInflightMsgs: this.rng.pick([2, 8, 256]),
+      maxMsgBytes,
+      maxInflightMsgs,
       // A small limit makes a leader push back when followers lag, instead of growing its log.
       maxUncommittedBytes: this.rng.pick([600, 1 << 20]),
-      maxApplyBytes: this.rng.pick([40, 1 << 20]),
+      maxApplyBytes: this.rng.pick([100, 1 << 20]),
       maxPendingReads: 64,
     });
     this.schedule(this.rng.range(1, TICK), { kind: "tick", node: n.id, inc: n.incarnation });
@@ -499,7 +532,11 @@ export class Simulation {
       n.leaderTermSeen = term;
       this.leadersElected++;
       if (this.chaos && this.profile.killNewLeader > 0 && this.rng.chance(this.profile.killNewLeader)) {
-        this.schedule(this.rng.range(0, 3 * TICK), { kind: "kill", node: n.id, inc: n.incarnation });
+        this.schedule(this.rng.range(0, this.profile.killWithinTicks * TICK), {
+          kind: "kill",
+          node: n.id,
+          inc: n.incarnation,
+        });
       }
       this.trace(
         `node ${n.id} leads term ${term} (last ${st.lastIndex}, conf ${JSON.stringify(st.confState)})`,
@@ -509,6 +546,18 @@ export class Simulation {
       n.checkedCommit = Math.max(n.checkedCommit, st.hardState.commit);
     }
     const commit = st.hardState.commit;
+    if (
+      commit > n.checkedCommit &&
+      this.chaos &&
+      this.profile.isolateOnCommit > 0 &&
+      this.rng.chance(this.profile.isolateOnCommit)
+    ) {
+      // The moment a leader learns of a commit is when the others know least about it: cut it
+      // off before the news (and its newer entries) get out, and sometimes kill it too.
+      this.isolate(n.id, this.rng.range(5, 40) * TICK);
+      if (this.rng.chance(0.5))
+        this.schedule(this.rng.range(0, TICK), { kind: "kill", node: n.id, inc: n.incarnation });
+    }
     if (commit > n.checkedCommit) {
       for (let i = n.checkedCommit + 1; i <= commit; i++) {
         const t = n.raw.term(i);
@@ -612,7 +661,10 @@ export class Simulation {
         const n = this.nodes.get(ev.node)!;
         if (!n.up || n.incarnation !== ev.inc || !this.chaos) return;
         this.crash(n);
-        this.schedule(this.rng.range(1, 30) * TICK, { kind: "restart", node: n.id });
+        this.schedule(this.rng.range(1, this.profile.restartMaxTicks) * TICK, {
+          kind: "restart",
+          node: n.id,
+        });
         return;
       }
       case "decommission": {
@@ -638,7 +690,7 @@ export class Simulation {
       const leader = candidates.find((n) => n.raw.status().softState.role === "leader");
       const n = leader && this.rng.chance(0.4) ? leader : this.rng.pick(candidates);
       this.crash(n);
-      this.schedule(this.rng.range(1, 30) * TICK, { kind: "restart", node: n.id });
+      this.schedule(this.rng.range(1, this.profile.restartMaxTicks) * TICK, { kind: "restart", node: n.id });
     }
     this.schedule(this.rng.range(1, this.profile.crashEvery), { kind: "crash", node: 0 });
   }
@@ -679,6 +731,23 @@ export class Simulation {
     }
     this.trace(`partition ${kind}: ${this.net.blockedLinks().join(" ")}`);
     this.schedule(this.rng.range(5, 80) * TICK, { kind: "heal", links });
+  }
+
+  private isolate(id: NodeId, forTime: number): void {
+    const links: [NodeId, NodeId][] = [];
+    for (const other of this.liveIds()) {
+      if (other === id) continue;
+      for (const [a, b] of [
+        [id, other],
+        [other, id],
+      ] as const) {
+        if (this.net.isBlocked(a, b)) continue;
+        this.net.block(a, b);
+        links.push([a, b]);
+      }
+    }
+    this.trace(`isolate ${id}`);
+    this.schedule(forTime, { kind: "heal", links });
   }
 
   private clientRequest(): void {
