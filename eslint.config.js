@@ -27,8 +27,8 @@ export default tseslint.config(
     },
   },
   {
-    // The Raft core is pure: no I/O, clock or global randomness.
-    files: ["packages/raft/src/**/*.ts"],
+    // The Raft core and the ledger state machine are pure: no I/O, clock or global randomness.
+    files: ["packages/raft/src/**/*.ts", "packages/ledger/src/state/**/*.ts"],
     ignores: ["packages/raft/src/**/*.test.ts"],
     rules: {
       "no-restricted-imports": [

@@ -1,0 +1,17 @@
+export type { AppResult } from "./ledger-app.js";
+export { LedgerApp, encodeLedgerCommand, encodeMemberAddress } from "./ledger-app.js";
+export { LedgerMetrics } from "./metrics.js";
+export type { LedgerNodeOptions } from "./node.js";
+export { LedgerNode, StartupError } from "./node.js";
+export type { Application, RaftServerOptions, Transport } from "./raft-server/raft-server.js";
+export {
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalRejectedError,
+  RaftServer,
+} from "./raft-server/raft-server.js";
+export { LedgerService, toPbSequence } from "./service/ledger-service.js";
+export { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
+export { PeerTransport } from "./transport/peer-transport.js";
+export type { LedgerClientOptions, LedgerMethod } from "./client/ledger-client.js";
+export { LedgerClient } from "./client/ledger-client.js";

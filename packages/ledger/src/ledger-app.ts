@@ -1,0 +1,122 @@
+import type { NodeId } from "@dispenser/raft";
+import type { LedgerMetrics } from "./metrics.js";
+import type { Application } from "./raft-server/raft-server.js";
+import type { Command, Fence } from "./state/commands.js";
+import { encodeCommand } from "./state/commands.js";
+import type { Outcome } from "./state/ledger-state.js";
+import { LedgerState } from "./state/ledger-state.js";
+import type { Result } from "./state/result.js";
+import { fail } from "./state/result.js";
+
+// What a ledger entry holds: one tag byte, then the payload. The ledger's own commands, or a
+// member's address (replicated so every node can reach a member added at run time).
+const TAG_COMMAND = 1;
+const TAG_MEMBER_ADDRESS = 2;
+const MAX_ADDRESS_CHARS = 255;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function encodeLedgerCommand(cmd: Command): Uint8Array {
+  const body = encodeCommand(cmd);
+  const out = new Uint8Array(body.byteLength + 1);
+  out[0] = TAG_COMMAND;
+  out.set(body, 1);
+  return out;
+}
+
+export function encodeMemberAddress(id: NodeId, address: string): Uint8Array {
+  const body = enc.encode(JSON.stringify({ id, address }));
+  const out = new Uint8Array(body.byteLength + 1);
+  out[0] = TAG_MEMBER_ADDRESS;
+  out.set(body, 1);
+  return out;
+}
+
+export type AppResult =
+  Result<Outcome> | { ok: true; data: { type: "MemberAddress"; id: NodeId; address: string } };
+
+/** The ledger's replicated application: the state machine plus the members' address book. */
+export class LedgerApp implements Application<AppResult> {
+  state = new LedgerState();
+  readonly addresses = new Map<NodeId, string>();
+
+  constructor(
+    private readonly nodeId: NodeId,
+    private readonly metrics: LedgerMetrics,
+    /** Told when a member's address is committed, so the transport can reach it. */
+    private readonly onAddress: (id: NodeId, address: string) => void = () => {},
+  ) {}
+
+  apply(data: Uint8Array, at: Fence): AppResult {
+    const tag = data[0];
+    if (tag === TAG_MEMBER_ADDRESS) {
+      let o: { id?: unknown; address?: unknown };
+      try {
+        o = JSON.parse(dec.decode(data.subarray(1))) as typeof o;
+      } catch {
+        return fail("invalid-argument", "malformed member address entry");
+      }
+      if (typeof o.id !== "number" || !Number.isSafeInteger(o.id) || o.id <= 0)
+        return fail("invalid-argument", "member id must be a positive integer");
+      if (typeof o.address !== "string" || o.address.length === 0 || o.address.length > MAX_ADDRESS_CHARS) {
+        return fail("invalid-argument", "member address must be host:port");
+      }
+      this.addresses.set(o.id, o.address);
+      this.onAddress(o.id, o.address);
+      return { ok: true, data: { type: "MemberAddress", id: o.id, address: o.address } };
+    }
+    if (tag !== TAG_COMMAND) return fail("invalid-argument", `unknown entry tag ${tag}`);
+    const r = this.state.applyBytes(data.subarray(1), at);
+    this.observe(r);
+    return r;
+  }
+
+  private observe(r: Result<Outcome>): void {
+    const node = String(this.nodeId);
+    if (!r.ok) {
+      this.metrics.grantErrors.inc({ node, code: r.code });
+      return;
+    }
+    if (r.data.type === "LeaseSegment" && !r.data.replayed) {
+      const g = r.data.grant;
+      this.metrics.grants.inc({ node, sequence: g.name, kind: g.kind });
+      this.metrics.grantedIds.inc({ node, sequence: g.name }, Number(g.end - g.start));
+      this.metrics.highWaterMark.set({ node, sequence: g.name, dc: String(g.dc) }, Number(g.end));
+    } else if (r.data.type === "ReturnSegment") {
+      this.metrics.highWaterMark.set(
+        { node, sequence: r.data.name, dc: String(r.data.dc) },
+        Number(r.data.hwm),
+      );
+    }
+  }
+
+  snapshot(): Uint8Array {
+    const state = this.state.snapshot();
+    const book = enc.encode(JSON.stringify([...this.addresses].sort((a, b) => a[0] - b[0])));
+    const out = new Uint8Array(8 + book.byteLength + state.byteLength);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, book.byteLength);
+    out.set(book, 4);
+    v.setUint32(4 + book.byteLength, state.byteLength);
+    out.set(state, 8 + book.byteLength);
+    return out;
+  }
+
+  restore(data: Uint8Array): void {
+    this.addresses.clear();
+    if (data.byteLength === 0) {
+      this.state = new LedgerState();
+      return;
+    }
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const n = v.getUint32(0);
+    const book = JSON.parse(dec.decode(data.subarray(4, 4 + n))) as [NodeId, string][];
+    const m = v.getUint32(4 + n);
+    this.state = LedgerState.restore(data.subarray(8 + n, 8 + n + m));
+    for (const [id, addr] of book) {
+      this.addresses.set(id, addr);
+      this.onAddress(id, addr);
+    }
+  }
+}

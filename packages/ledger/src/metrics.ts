@@ -1,0 +1,134 @@
+import { Counter, Gauge, Histogram } from "prom-client";
+import type { Registry } from "prom-client";
+
+const ROLES = ["follower", "pre-candidate", "candidate", "leader"] as const;
+
+/** The ledger's Prometheus metrics, registered on a registry the process passes in. */
+export class LedgerMetrics {
+  readonly role: Gauge;
+  readonly term: Gauge;
+  readonly commitIndex: Gauge;
+  readonly appliedIndex: Gauge;
+  readonly leaderChanges: Counter;
+  readonly proposalSeconds: Histogram;
+  readonly fsyncSeconds: Histogram;
+  readonly readySeconds: Histogram;
+  readonly snapshots: Counter;
+  readonly storageCorrupt: Gauge;
+  readonly grants: Counter;
+  readonly grantedIds: Counter;
+  readonly grantErrors: Counter;
+  readonly highWaterMark: Gauge;
+  readonly messagesSent: Counter;
+  readonly messagesDropped: Counter;
+
+  constructor(registry: Registry, nodeId: number) {
+    const labels = { node: String(nodeId) };
+    const reg = [registry];
+    this.role = new Gauge({
+      name: "dispenser_ledger_raft_role",
+      help: "1 for the node's current Raft role",
+      labelNames: ["node", "role"],
+      registers: reg,
+    });
+    this.term = new Gauge({
+      name: "dispenser_ledger_raft_term",
+      help: "Current Raft term",
+      labelNames: ["node"],
+      registers: reg,
+    });
+    this.commitIndex = new Gauge({
+      name: "dispenser_ledger_raft_commit_index",
+      help: "Highest index known committed",
+      labelNames: ["node"],
+      registers: reg,
+    });
+    this.appliedIndex = new Gauge({
+      name: "dispenser_ledger_raft_applied_index",
+      help: "Highest index applied to the ledger",
+      labelNames: ["node"],
+      registers: reg,
+    });
+    this.leaderChanges = new Counter({
+      name: "dispenser_ledger_raft_leader_changes_total",
+      help: "Times the known leader changed",
+      labelNames: ["node"],
+      registers: reg,
+    });
+    this.proposalSeconds = new Histogram({
+      name: "dispenser_ledger_proposal_seconds",
+      help: "From proposal to applied result on the leader",
+      labelNames: ["node"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: reg,
+    });
+    this.fsyncSeconds = new Histogram({
+      name: "dispenser_ledger_fsync_seconds",
+      help: "Duration of one synced LevelDB batch (one Ready)",
+      labelNames: ["node"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: reg,
+    });
+    this.readySeconds = new Histogram({
+      name: "dispenser_ledger_ready_seconds",
+      help: "Duration of one Ready cycle: persist, send, apply, advance",
+      labelNames: ["node"],
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: reg,
+    });
+    this.snapshots = new Counter({
+      name: "dispenser_ledger_snapshots_total",
+      help: "Snapshots taken or installed",
+      labelNames: ["node", "kind"],
+      registers: reg,
+    });
+    this.storageCorrupt = new Gauge({
+      name: "dispenser_ledger_storage_corrupt",
+      help: "1 when the node refused its on-disk log as corrupt",
+      labelNames: ["node"],
+      registers: reg,
+    });
+    this.grants = new Counter({
+      name: "dispenser_ledger_grants_total",
+      help: "Segments granted (applied on this node)",
+      labelNames: ["node", "sequence", "kind"],
+      registers: reg,
+    });
+    this.grantedIds = new Counter({
+      name: "dispenser_ledger_granted_ids_total",
+      help: "Ids granted in segments",
+      labelNames: ["node", "sequence"],
+      registers: reg,
+    });
+    this.grantErrors = new Counter({
+      name: "dispenser_ledger_command_errors_total",
+      help: "Commands rejected by the state machine",
+      labelNames: ["node", "code"],
+      registers: reg,
+    });
+    this.highWaterMark = new Gauge({
+      name: "dispenser_ledger_high_water_mark",
+      help: "Per sequence and DC: counter mark of everything granted",
+      labelNames: ["node", "sequence", "dc"],
+      registers: reg,
+    });
+    this.messagesSent = new Counter({
+      name: "dispenser_ledger_peer_messages_sent_total",
+      help: "Raft messages sent to peers",
+      labelNames: ["node"],
+      registers: reg,
+    });
+    this.messagesDropped = new Counter({
+      name: "dispenser_ledger_peer_messages_dropped_total",
+      help: "Raft messages dropped (queue full or peer unreachable)",
+      labelNames: ["node"],
+      registers: reg,
+    });
+    for (const r of ROLES) this.role.set({ ...labels, role: r }, 0);
+    this.storageCorrupt.set(labels, 0);
+  }
+
+  setRole(nodeId: number, role: string): void {
+    for (const r of ROLES) this.role.set({ node: String(nodeId), role: r }, r === role ? 1 : 0);
+  }
+}

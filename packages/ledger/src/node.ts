@@ -1,0 +1,189 @@
+import { createServer } from "node:http";
+import type { Server as HttpServer } from "node:http";
+import { randomInt } from "node:crypto";
+import { LedgerService as LedgerServiceDef, PeerService } from "@dispenser/proto";
+import type { NodeId } from "@dispenser/raft";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import type { AppResult } from "./ledger-app.js";
+import { LedgerApp } from "./ledger-app.js";
+import { LedgerMetrics } from "./metrics.js";
+import { RaftServer } from "./raft-server/raft-server.js";
+import { LedgerService } from "./service/ledger-service.js";
+import { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
+import { MAX_PEER_MESSAGE_BYTES, PeerTransport } from "./transport/peer-transport.js";
+
+export interface LedgerNodeOptions {
+  id: NodeId;
+  clusterId: string;
+  dataDir: string;
+  /** host:port for peers and clients. */
+  listen: string;
+  /** Every initial member, this node included: id → host:port. */
+  peers: ReadonlyMap<NodeId, string>;
+  /** Create the cluster: write the initial configuration (all of `peers` as voters) if the data directory is empty. */
+  bootstrap: boolean;
+  /** Join an existing cluster as a new member (after `AddMember` on the leader), starting empty. */
+  join: boolean;
+  /** host:port for Prometheus metrics; undefined for none. */
+  metricsListen: string | undefined;
+  tickMs: number;
+  electionTicks: number;
+  snapshotEntries: number;
+  logger: Logger;
+}
+
+export class StartupError extends Error {}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(":");
+  const port = Number(addr.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new StartupError(`"${addr}" is not host:port`);
+  return { host: addr.slice(0, i), port };
+}
+
+/** One ledger process: storage, Raft, the peer transport, the public service and metrics. */
+export class LedgerNode {
+  private storage: LevelStorage | undefined;
+  private raft: RaftServer<AppResult> | undefined;
+  private transport: PeerTransport | undefined;
+  private grpc: Server | undefined;
+  private http: HttpServer | undefined;
+  readonly registry = new Registry();
+  private readonly metrics: LedgerMetrics;
+
+  constructor(private readonly o: LedgerNodeOptions) {
+    this.metrics = new LedgerMetrics(this.registry, o.id);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    const log = o.logger;
+    if (!o.peers.has(o.id) && !o.join) throw new StartupError(`--peers must list this node (${o.id})`);
+    try {
+      this.storage = await LevelStorage.open(o.dataDir, { clusterId: o.clusterId, nodeId: o.id });
+    } catch (e) {
+      if (e instanceof StorageCorruptError) {
+        this.metrics.storageCorrupt.set({ node: String(o.id) }, 1);
+        log.fatal(
+          { err: e.message, dataDir: o.dataDir },
+          "refusing to start: the on-disk log is corrupt; this node will not vote or serve",
+        );
+      }
+      throw e;
+    }
+    const storage = this.storage;
+    if (storage.wasEmpty) {
+      if (o.bootstrap && !o.join) {
+        const voters = [...o.peers.keys()].sort((a, b) => a - b);
+        await storage.bootstrap(
+          { meta: { index: 1, term: 1, confState: { voters, learners: [] } }, data: new Uint8Array() },
+          { term: 1, vote: 0, commit: 1 },
+        );
+        log.info({ voters }, "bootstrapped a new cluster");
+      } else if (!o.join) {
+        await storage.close();
+        throw new StartupError(
+          `data directory ${o.dataDir} is empty: pass --bootstrap to create a new cluster with --peers as its members, ` +
+            `or --join to join an existing cluster as a new member (add it first with AddMember). ` +
+            `A member that lost its data must rejoin under a new id: its old id still holds votes it no longer remembers.`,
+        );
+      } else {
+        log.info("starting empty, waiting for the leader to send the log (joined as a new member)");
+      }
+    }
+
+    const addresses = new Map(o.peers);
+    this.transport = new PeerTransport({
+      clusterId: o.clusterId,
+      id: o.id,
+      peers: o.peers,
+      logger: log,
+      metrics: this.metrics,
+    });
+    const transport = this.transport;
+    const app = new LedgerApp(o.id, this.metrics, (id, address) => {
+      // Members added at run time become reachable once their address commits.
+      if (!o.peers.has(id) && id !== o.id && addresses.get(id) !== address) {
+        addresses.set(id, address);
+        transport.addPeer(id, address);
+      }
+    });
+    this.raft = new RaftServer<AppResult>({
+      id: o.id,
+      storage,
+      app,
+      transport: {
+        // A node that started empty must not vote before it holds the cluster's state: an empty
+        // log would grant any candidate, and it may still be counted under an old identity.
+        send: (msgs) =>
+          transport.send(
+            storage.lastIndex() === 0
+              ? msgs.filter((m) => m.type !== "VoteResp" && m.type !== "PreVoteResp")
+              : msgs,
+          ),
+      },
+      logger: log,
+      metrics: this.metrics,
+      rand: { intn: (n) => randomInt(n) },
+      tickMs: o.tickMs,
+      electionTicks: o.electionTicks,
+      snapshotEntries: o.snapshotEntries,
+    });
+    const raft = this.raft;
+    transport.attach(raft);
+
+    const service = new LedgerService({
+      clusterId: o.clusterId,
+      nodeId: o.id,
+      raft,
+      app: () => app,
+      addressOf: (id) => addresses.get(id) ?? app.addresses.get(id) ?? "",
+    });
+    this.grpc = new Server({
+      "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
+      "grpc.max_send_message_length": MAX_PEER_MESSAGE_BYTES,
+    });
+    this.grpc.addService(PeerService, transport.handlers());
+    this.grpc.addService(LedgerServiceDef, service.handlers());
+    const grpc = this.grpc;
+    const { host, port } = splitHostPort(o.listen);
+    await new Promise<void>((resolve, reject) =>
+      grpc.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    raft.start();
+
+    if (o.metricsListen) {
+      const m = splitHostPort(o.metricsListen);
+      this.http = createServer((req, res) => {
+        if (req.url !== "/metrics") {
+          res.writeHead(404).end("not found: try /metrics\n");
+          return;
+        }
+        this.registry.metrics().then(
+          (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+      });
+      const http = this.http;
+      await new Promise<void>((resolve) => http.listen(m.port, m.host, resolve));
+    }
+    log.info(
+      { listen: o.listen, metrics: o.metricsListen, lastIndex: storage.lastIndex() },
+      "ledger node started",
+    );
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.grpc ? this.grpc.tryShutdown(() => resolve()) : resolve()));
+    await this.raft?.stop();
+    this.transport?.close();
+    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+    await this.storage?.close();
+  }
+}

@@ -1,0 +1,408 @@
+import type { ConfChange, Entry, Message, NodeId, Rand, Ready, Status } from "@dispenser/raft";
+import { EntryType, RawNode } from "@dispenser/raft";
+import type { Logger } from "pino";
+import type { LevelStorage } from "../storage/level-storage.js";
+import type { LedgerMetrics } from "../metrics.js";
+
+/** The replicated application: applies committed entries, snapshots and restores its state. */
+export interface Application<R> {
+  /** Apply one committed normal entry (never an empty one); the result goes to its proposer. */
+  apply(data: Uint8Array, at: { term: number; index: number }): R;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+/** Where outgoing Raft messages go. Sending never blocks; a transport may drop (Raft retries). */
+export interface Transport {
+  send(messages: readonly Message[]): void;
+}
+
+export class NotLeaderError extends Error {
+  constructor(readonly leader: NodeId) {
+    super(
+      leader === 0
+        ? "not the leader, and no leader is known"
+        : `not the leader; the leader is node ${leader}`,
+    );
+    this.name = "NotLeaderError";
+  }
+}
+
+/** The proposal was not committed as proposed (leadership changed); retrying is safe with the same request id. */
+export class ProposalDroppedError extends Error {
+  constructor(reason: string) {
+    super(`proposal dropped: ${reason}`);
+    this.name = "ProposalDroppedError";
+  }
+}
+
+export class ProposalRejectedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ProposalRejectedError";
+  }
+}
+
+export interface RaftServerOptions<R> {
+  id: NodeId;
+  storage: LevelStorage;
+  app: Application<R>;
+  transport: Transport;
+  logger: Logger;
+  metrics: LedgerMetrics;
+  rand: Rand;
+  /** Milliseconds per Raft tick. Default 100. */
+  tickMs?: number;
+  /** Ticks without a leader before campaigning (randomized up to twice this). Default 10. */
+  electionTicks?: number;
+  /** Ticks between heartbeats. Default 1. */
+  heartbeatTicks?: number;
+  /** Take a snapshot every this many applied entries. Default 10,000. */
+  snapshotEntries?: number;
+  /** Entries kept behind a snapshot so slightly lagging followers need no snapshot. Default 1,000. */
+  compactMarginEntries?: number;
+  /** Most proposals waiting for their result. Default 10,000. */
+  maxPendingProposals?: number;
+  /** Called on a storage failure: the process must stop (default: exit with status 1). */
+  onFatal?: (err: unknown) => void;
+}
+
+interface Pending<R> {
+  term: number;
+  startedAt: number;
+  resolve: (r: R) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Runs one Raft node: ticks, steps messages, and processes Readys in the order the core demands
+ * (persist with one synced batch, send, apply, advance). Inputs that arrive while a Ready is in
+ * flight wait in a queue, so everything that arrives during one fsync is persisted by the next:
+ * group commit without a timer.
+ */
+export class RaftServer<R> {
+  readonly id: NodeId;
+  private readonly raw: RawNode;
+  private readonly storage: LevelStorage;
+  private readonly app: Application<R>;
+  private readonly transport: Transport;
+  private readonly log: Logger;
+  private readonly metrics: LedgerMetrics;
+  private readonly tickMs: number;
+  private readonly snapshotEntries: number;
+  private readonly compactMargin: number;
+  private readonly maxPending: number;
+  private readonly onFatal: (err: unknown) => void;
+
+  private inputs: (() => void)[] = [];
+  private busy = false;
+  private scheduled = false;
+  private stopped = false;
+  private failed = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly pending = new Map<number, Pending<R>>();
+  private readonly reads = new Map<
+    number,
+    { index: number | undefined; resolve: (i: number) => void; reject: (e: Error) => void }
+  >();
+  private nextReadId = 1;
+  private applied: number;
+  private snapshotIndex: number;
+  private lead: NodeId = 0;
+  private role = "follower";
+  /** Resolvers waiting for the applied index to reach a value. */
+  private appliedWaiters: { index: number; resolve: () => void }[] = [];
+
+  constructor(o: RaftServerOptions<R>) {
+    this.id = o.id;
+    this.storage = o.storage;
+    this.app = o.app;
+    this.transport = o.transport;
+    this.log = o.logger;
+    this.metrics = o.metrics;
+    this.tickMs = o.tickMs ?? 100;
+    this.snapshotEntries = o.snapshotEntries ?? 10_000;
+    this.compactMargin = o.compactMarginEntries ?? 1_000;
+    this.maxPending = o.maxPendingProposals ?? 10_000;
+    this.onFatal =
+      o.onFatal ??
+      ((err) => {
+        this.log.fatal({ err }, "storage failure: stopping");
+        process.exit(1);
+      });
+    const snap = o.storage.snapshot();
+    if (snap.meta.index > 0) this.app.restore(snap.data);
+    this.applied = snap.meta.index;
+    this.snapshotIndex = snap.meta.index;
+    this.raw = new RawNode({
+      id: o.id,
+      storage: o.storage,
+      electionTicks: o.electionTicks ?? 10,
+      heartbeatTicks: o.heartbeatTicks ?? 1,
+      rand: o.rand,
+      appliedIndex: snap.meta.index,
+      logger: {
+        info: (msg, fields) => this.log.info(fields ?? {}, msg),
+        warn: (msg, fields) => this.log.warn(fields ?? {}, msg),
+      },
+    });
+  }
+
+  start(): void {
+    this.ticker = setInterval(() => this.enqueue(() => this.raw.tick()), this.tickMs);
+    this.ticker.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    for (const p of this.pending.values()) p.reject(new ProposalDroppedError("node stopping"));
+    this.pending.clear();
+    for (const r of this.reads.values()) r.reject(new ProposalDroppedError("node stopping"));
+    this.reads.clear();
+  }
+
+  /** Messages from peers. */
+  receive(messages: readonly Message[]): void {
+    this.enqueue(() => {
+      for (const m of messages) this.raw.step(m);
+    });
+  }
+
+  /** Propose `data` and resolve with its applied result. Rejects with NotLeaderError on a follower. */
+  propose(data: Uint8Array): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.enqueue(() => {
+        if (this.pending.size >= this.maxPending) {
+          reject(
+            new ProposalRejectedError("too-many-pending", `more than ${this.maxPending} proposals waiting`),
+          );
+          return;
+        }
+        const r = this.raw.propose(data);
+        if (!r.ok) {
+          reject(
+            r.code === "not-leader"
+              ? new NotLeaderError(r.leader)
+              : new ProposalRejectedError(r.code, `proposal refused: ${r.code}`),
+          );
+          return;
+        }
+        this.pending.set(r.index, { term: r.term, startedAt: performance.now(), resolve, reject });
+      });
+    });
+  }
+
+  proposeConfChange(cc: ConfChange): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.enqueue(() => {
+        const r = this.raw.proposeConfChange(cc);
+        if (!r.ok) {
+          const msg = r.code === "invalid-conf-change" ? r.reason : `membership change refused: ${r.code}`;
+          reject(
+            r.code === "not-leader" ? new NotLeaderError(r.leader) : new ProposalRejectedError(r.code, msg),
+          );
+          return;
+        }
+        this.pending.set(r.index, {
+          term: r.term,
+          startedAt: performance.now(),
+          resolve: () => resolve(),
+          reject,
+        });
+      });
+    });
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.enqueue(() => this.raw.reportUnreachable(id));
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.enqueue(() => this.raw.reportSnapshot(id, ok));
+  }
+
+  transferLeader(to: NodeId): void {
+    this.enqueue(() => this.raw.transferLeader(to));
+  }
+
+  /** A linearizable read point: resolves once this node has applied everything committed before the call. */
+  readBarrier(timeoutMs = 5_000): Promise<void> {
+    return new Promise<number>((resolve, reject) => {
+      this.enqueue(() => {
+        const id = this.nextReadId++;
+        if (!this.raw.readIndex(id)) {
+          reject(new NotLeaderError(this.lead));
+          return;
+        }
+        // A forwarded read (or its answer) may be lost: give up rather than wait forever.
+        const timer = setTimeout(() => {
+          if (this.reads.delete(id))
+            reject(new ProposalDroppedError(`read not confirmed within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.reads.set(id, {
+          index: undefined,
+          resolve: (i) => {
+            clearTimeout(timer);
+            resolve(i);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+      });
+    }).then((index) => this.waitApplied(index));
+  }
+
+  private waitApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  status(): Status {
+    return this.raw.status();
+  }
+
+  leader(): NodeId {
+    return this.lead;
+  }
+
+  isLeader(): boolean {
+    return this.role === "leader";
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  private enqueue(f: () => void): void {
+    if (this.stopped || this.failed) return;
+    this.inputs.push(f);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.scheduled || this.busy) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
+  }
+
+  private drainInputs(): void {
+    const inputs = this.inputs;
+    this.inputs = [];
+    for (const f of inputs) f();
+  }
+
+  private async run(): Promise<void> {
+    if (this.busy || this.failed) return;
+    this.busy = true;
+    try {
+      this.drainInputs();
+      while (!this.failed && this.raw.hasReady()) {
+        await this.handleReady(this.raw.ready());
+        this.drainInputs();
+      }
+    } catch (err) {
+      this.failed = true;
+      this.onFatal(err);
+    } finally {
+      this.busy = false;
+    }
+    if (this.inputs.length > 0) this.kick();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const t0 = performance.now();
+    if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      const f0 = performance.now();
+      await this.storage.persist(rd);
+      this.metrics.fsyncSeconds.observe({ node: String(this.id) }, (performance.now() - f0) / 1000);
+    }
+    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.snapshot) {
+      this.app.restore(rd.snapshot.data);
+      this.applied = rd.snapshot.meta.index;
+      this.snapshotIndex = rd.snapshot.meta.index;
+      this.metrics.snapshots.inc({ node: String(this.id), kind: "installed" });
+      this.log.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.requestId);
+      if (r) {
+        this.reads.delete(rs.requestId);
+        r.resolve(rs.index);
+      }
+    }
+    this.raw.advance();
+    this.releaseAppliedWaiters();
+    const st = this.raw.status();
+    const node = { node: String(this.id) };
+    this.metrics.term.set(node, st.hardState.term);
+    this.metrics.commitIndex.set(node, st.hardState.commit);
+    this.metrics.appliedIndex.set(node, this.applied);
+    if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
+    this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
+  }
+
+  private applyEntry(e: Entry): void {
+    let result: R | undefined;
+    if (e.type === EntryType.Normal && e.data.byteLength > 0)
+      result = this.app.apply(e.data, { term: e.term, index: e.index });
+    this.applied = e.index;
+    const p = this.pending.get(e.index);
+    if (!p) return;
+    this.pending.delete(e.index);
+    if (p.term !== e.term) {
+      p.reject(new ProposalDroppedError(`index ${e.index} was taken by term ${e.term}`));
+      return;
+    }
+    this.metrics.proposalSeconds.observe({ node: String(this.id) }, (performance.now() - p.startedAt) / 1000);
+    p.resolve(result as R);
+  }
+
+  private releaseAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const still: typeof this.appliedWaiters = [];
+    for (const w of this.appliedWaiters) {
+      if (w.index <= this.applied) w.resolve();
+      else still.push(w);
+    }
+    this.appliedWaiters = still;
+  }
+
+  private onSoftState(lead: NodeId, role: string): void {
+    if (lead !== this.lead) {
+      this.metrics.leaderChanges.inc({ node: String(this.id) });
+      this.log.info({ lead, role }, "leader changed");
+    }
+    const wasLeader = this.role === "leader";
+    this.lead = lead;
+    this.role = role;
+    this.metrics.setRole(this.id, role);
+    if (wasLeader && role !== "leader") {
+      // Our proposals may still commit under the next leader; callers retry with the same request id.
+      for (const p of this.pending.values()) p.reject(new ProposalDroppedError("leadership lost"));
+      this.pending.clear();
+      for (const r of this.reads.values()) r.reject(new ProposalDroppedError("leadership lost"));
+      this.reads.clear();
+    }
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const index = this.applied;
+    const compactTo = Math.max(this.storage.firstIndex(), index - this.compactMargin);
+    await this.storage.saveSnapshot(index, this.raw.confState(), this.app.snapshot(), compactTo);
+    this.snapshotIndex = index;
+    this.metrics.snapshots.inc({ node: String(this.id), kind: "taken" });
+    this.log.info({ index, compactTo }, "took snapshot");
+  }
+}

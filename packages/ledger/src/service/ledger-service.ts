@@ -1,0 +1,581 @@
+import type { LedgerServer, Member, SequenceDefinition } from "@dispenser/proto";
+import {
+  AutoDisk as PbAutoDisk,
+  ErrorReason,
+  Layout as PbLayout,
+  MAX_PAGE_SIZE,
+  MemberRole,
+  MemberState,
+  Ordering as PbOrdering,
+  ProgressState,
+  SegmentKind,
+  statusError,
+  DEFAULT_PAGE_SIZE,
+} from "@dispenser/proto";
+import type { ConfChange, NodeId } from "@dispenser/raft";
+import { ConfChangeType } from "@dispenser/raft";
+import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { AppResult, LedgerApp } from "../ledger-app.js";
+import { encodeLedgerCommand, encodeMemberAddress } from "../ledger-app.js";
+import type { RaftServer } from "../raft-server/raft-server.js";
+import { NotLeaderError, ProposalDroppedError, ProposalRejectedError } from "../raft-server/raft-server.js";
+import type { Command } from "../state/commands.js";
+import { validateCommand } from "../state/commands.js";
+import type { SequenceRecord } from "../state/ledger-state.js";
+import type { ErrorCode } from "../state/result.js";
+import type { AutoDisk, Layout, Ordering } from "../state/sequence.js";
+import { describeErrors, normalizeSequenceDef } from "../state/sequence.js";
+
+export interface LedgerServiceDeps {
+  clusterId: string;
+  nodeId: NodeId;
+  raft: RaftServer<AppResult>;
+  app: () => LedgerApp;
+  /** How clients reach a member: its advertised address. */
+  addressOf: (id: NodeId) => string;
+  /** Bound on waiting for a proposal's result. Default 10,000 ms. */
+  proposalTimeoutMs?: number;
+  now?: () => number;
+}
+
+/** An error to send as a gRPC status. */
+class CallError extends Error {
+  constructor(
+    readonly code: status,
+    message: string,
+    readonly reason: ErrorReason,
+    readonly field = "",
+  ) {
+    super(message);
+  }
+}
+
+const STATE_CODES: Record<ErrorCode, [status, ErrorReason]> = {
+  "invalid-argument": [status.INVALID_ARGUMENT, ErrorReason.ERROR_REASON_INVALID_ARGUMENT],
+  "not-found": [status.NOT_FOUND, ErrorReason.ERROR_REASON_NOT_FOUND],
+  "already-exists": [status.ALREADY_EXISTS, ErrorReason.ERROR_REASON_ALREADY_EXISTS],
+  exhausted: [status.RESOURCE_EXHAUSTED, ErrorReason.ERROR_REASON_SEQUENCE_EXHAUSTED],
+  "failed-precondition": [status.FAILED_PRECONDITION, ErrorReason.ERROR_REASON_UNSPECIFIED],
+};
+
+const LAYOUT_TO_PB: Record<Layout, PbLayout> = {
+  interleaved: PbLayout.LAYOUT_INTERLEAVED,
+  prefix: PbLayout.LAYOUT_PREFIX,
+};
+const ORDERING_TO_PB: Record<Ordering, PbOrdering> = {
+  edge: PbOrdering.ORDERING_EDGE,
+  dc: PbOrdering.ORDERING_DC,
+  global: PbOrdering.ORDERING_GLOBAL,
+};
+const AUTO_DISK_TO_PB: Record<AutoDisk, PbAutoDisk> = {
+  memory: PbAutoDisk.AUTO_DISK_MEMORY,
+  "pre-base": PbAutoDisk.AUTO_DISK_PRE_BASE,
+  "pre-checkpoint": PbAutoDisk.AUTO_DISK_PRE_CHECKPOINT,
+  elegant_close: PbAutoDisk.AUTO_DISK_ELEGANT_CLOSE,
+  pre_close: PbAutoDisk.AUTO_DISK_PRE_CLOSE,
+};
+const invert = <K extends string, V extends number>(r: Record<K, V>): Map<V, K> =>
+  new Map(Object.entries(r).map(([k, v]) => [v as V, k as K]));
+const LAYOUT_FROM_PB = invert(LAYOUT_TO_PB);
+const ORDERING_FROM_PB = invert(ORDERING_TO_PB);
+const AUTO_DISK_FROM_PB = invert(AUTO_DISK_TO_PB);
+
+export function toPbSequence(r: SequenceRecord): SequenceDefinition {
+  const d = r.def;
+  return {
+    name: d.name,
+    type: d.type,
+    length: d.length ?? 0,
+    starting: d.starting,
+    step: d.step,
+    datacenters: d.datacenters,
+    layout: LAYOUT_TO_PB[d.layout],
+    ordering: ORDERING_TO_PB[d.ordering],
+    autoDisk: AUTO_DISK_TO_PB[d.autoDisk],
+    limits: { maxSegmentSize: d.limits.maxSegmentSize },
+    revision: r.modRevision,
+    createdAtMs: BigInt(r.createdAtMs),
+  };
+}
+
+function enumIn<K>(m: Map<number, K>, v: number, field: string): K | undefined {
+  if (v === 0) return undefined;
+  const k = m.get(v);
+  if (k === undefined)
+    throw new CallError(
+      status.INVALID_ARGUMENT,
+      `${field} ${v} is not a known value`,
+      ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+      field,
+    );
+  return k;
+}
+
+function nodeIdOf(v: bigint, field: string): NodeId {
+  if (v <= 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new CallError(
+      status.INVALID_ARGUMENT,
+      `${field} must be a positive node id`,
+      ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+      field,
+    );
+  }
+  return Number(v);
+}
+
+/**
+ * The public Ledger service. Writes go through Raft on the leader; a follower answers "not
+ * leader" with the leader's address (FAILED_PRECONDITION + `dispenser-leader` trailer), which
+ * clients follow. Reads are linearizable on any node (ReadIndex). Bad input is refused before
+ * anything is proposed, so it changes nothing.
+ */
+export class LedgerService {
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly d: LedgerServiceDeps) {
+    this.timeoutMs = d.proposalTimeoutMs ?? 10_000;
+    this.now = d.now ?? Date.now;
+  }
+
+  private notLeader(leader: NodeId): CallError {
+    if (leader === 0)
+      return new CallError(
+        status.UNAVAILABLE,
+        "no leader is known; retry shortly",
+        ErrorReason.ERROR_REASON_NO_LEADER,
+      );
+    const e = new CallError(
+      status.FAILED_PRECONDITION,
+      `node ${this.d.nodeId} is not the leader; the leader is node ${leader} at ${this.d.addressOf(leader)}`,
+      ErrorReason.ERROR_REASON_NOT_LEADER,
+    );
+    (e as CallError & { leader?: NodeId }).leader = leader;
+    return e;
+  }
+
+  private async propose(data: Uint8Array): Promise<AppResult> {
+    if (!this.d.raft.isLeader()) throw this.notLeader(this.d.raft.leader());
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new CallError(
+              status.UNAVAILABLE,
+              `no result within ${this.timeoutMs} ms; retry with the same request id`,
+              ErrorReason.ERROR_REASON_UNSPECIFIED,
+            ),
+          ),
+        this.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.d.raft.propose(data), timeout]);
+    } catch (e) {
+      throw this.mapRaftError(e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private mapRaftError(e: unknown): unknown {
+    if (e instanceof CallError) return e;
+    if (e instanceof NotLeaderError) return this.notLeader(e.leader);
+    if (e instanceof ProposalDroppedError)
+      return new CallError(
+        status.UNAVAILABLE,
+        `${e.message}; retry with the same request id`,
+        ErrorReason.ERROR_REASON_UNSPECIFIED,
+      );
+    if (e instanceof ProposalRejectedError) {
+      switch (e.code) {
+        case "too-many-uncommitted":
+        case "too-many-pending":
+          return new CallError(status.RESOURCE_EXHAUSTED, e.message, ErrorReason.ERROR_REASON_OVERLOADED);
+        case "conf-change-pending":
+          return new CallError(
+            status.FAILED_PRECONDITION,
+            "another membership change is still pending",
+            ErrorReason.ERROR_REASON_MEMBERSHIP_CHANGE_PENDING,
+          );
+        case "invalid-conf-change":
+          return new CallError(
+            status.FAILED_PRECONDITION,
+            e.message,
+            ErrorReason.ERROR_REASON_UNSAFE_MEMBERSHIP_CHANGE,
+          );
+        case "transferring":
+          return new CallError(
+            status.UNAVAILABLE,
+            "leadership is being transferred; retry shortly",
+            ErrorReason.ERROR_REASON_NO_LEADER,
+          );
+        default:
+          return new CallError(status.UNAVAILABLE, e.message, ErrorReason.ERROR_REASON_UNSPECIFIED);
+      }
+    }
+    return e;
+  }
+
+  private async command<T>(
+    cmd: Command,
+    pick: (r: Extract<AppResult, { ok: true }>["data"]) => T | undefined,
+  ): Promise<T> {
+    const invalid = validateCommand(cmd);
+    if (invalid !== undefined)
+      throw new CallError(status.INVALID_ARGUMENT, invalid, ErrorReason.ERROR_REASON_INVALID_ARGUMENT);
+    const r = await this.propose(encodeLedgerCommand(cmd));
+    if (!r.ok) {
+      const [code, reason] = STATE_CODES[r.code];
+      throw new CallError(code, r.message, reason);
+    }
+    const out = pick(r.data);
+    if (out === undefined)
+      throw new CallError(status.INTERNAL, "unexpected result type", ErrorReason.ERROR_REASON_UNSPECIFIED);
+    return out;
+  }
+
+  private members(): Member[] {
+    const st = this.d.raft.status();
+    const lead = st.softState.lead;
+    const out: Member[] = [];
+    const add = (id: NodeId, role: MemberRole): void => {
+      const pr = st.progress.get(id);
+      const self = id === this.d.nodeId;
+      out.push({
+        id: BigInt(id),
+        address: this.d.addressOf(id),
+        role,
+        state: id === lead ? MemberState.MEMBER_STATE_LEADER : MemberState.MEMBER_STATE_FOLLOWER,
+        self,
+        term: self ? BigInt(st.hardState.term) : 0n,
+        commit: self ? BigInt(st.hardState.commit) : 0n,
+        applied: self ? BigInt(st.applied) : 0n,
+        match: BigInt(pr?.match ?? 0),
+        lag: pr ? BigInt(Math.max(0, st.lastIndex - pr.match)) : 0n,
+        progress:
+          pr?.state === "replicate"
+            ? ProgressState.PROGRESS_STATE_REPLICATE
+            : pr?.state === "snapshot"
+              ? ProgressState.PROGRESS_STATE_SNAPSHOT
+              : pr
+                ? ProgressState.PROGRESS_STATE_PROBE
+                : ProgressState.PROGRESS_STATE_UNSPECIFIED,
+      });
+    };
+    for (const v of st.confState.voters) add(v, MemberRole.MEMBER_ROLE_VOTER);
+    for (const l of st.confState.learners) add(l, MemberRole.MEMBER_ROLE_LEARNER);
+    return out;
+  }
+
+  private async changeMembership(cc: ConfChange): Promise<Member[]> {
+    if (!this.d.raft.isLeader()) throw this.notLeader(this.d.raft.leader());
+    try {
+      await this.d.raft.proposeConfChange(cc);
+    } catch (e) {
+      throw this.mapRaftError(e);
+    }
+    return this.members();
+  }
+
+  handlers(): LedgerServer {
+    const unary =
+      <Req, Res>(f: (req: Req) => Promise<Res> | Res) =>
+      (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+        Promise.resolve()
+          .then(() => f(call.request))
+          .then(
+            (res) => callback(null, res),
+            (e: unknown) => {
+              if (e instanceof CallError) {
+                const leader = (e as CallError & { leader?: NodeId }).leader;
+                callback(
+                  statusError(e.code, e.message, {
+                    reason: e.reason,
+                    field: e.field,
+                    ...(leader ? { leaderId: BigInt(leader), leaderAddress: this.d.addressOf(leader) } : {}),
+                  }),
+                  null,
+                );
+              } else {
+                callback(
+                  { code: status.INTERNAL, details: e instanceof Error ? e.message : String(e) },
+                  null,
+                );
+              }
+            },
+          );
+      };
+
+    return {
+      createSequence: unary(async (req) => {
+        const s = req.sequence;
+        if (!s)
+          throw new CallError(
+            status.INVALID_ARGUMENT,
+            "sequence is required",
+            ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+            "sequence",
+          );
+        const layout = enumIn(LAYOUT_FROM_PB, s.layout, "layout");
+        const ordering = enumIn(ORDERING_FROM_PB, s.ordering, "ordering");
+        const autoDisk = enumIn(AUTO_DISK_FROM_PB, s.autoDisk, "auto_disk");
+        const spec = normalizeSequenceDef({
+          name: s.name,
+          type: s.type,
+          ...(s.length !== 0 ? { length: s.length } : {}),
+          ...(s.starting !== 0n ? { starting: s.starting } : {}),
+          ...(s.step !== 0n ? { step: s.step } : {}),
+          ...(s.datacenters !== 0 ? { datacenters: s.datacenters } : {}),
+          ...(layout ? { layout } : {}),
+          ...(ordering ? { ordering } : {}),
+          ...(autoDisk ? { autoDisk } : {}),
+          ...(s.limits && s.limits.maxSegmentSize !== 0n
+            ? { limits: { maxSegmentSize: s.limits.maxSegmentSize } }
+            : {}),
+        });
+        if (!spec.ok) {
+          throw new CallError(
+            status.INVALID_ARGUMENT,
+            describeErrors(spec.errors),
+            ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+            spec.errors[0]?.field ?? "",
+          );
+        }
+        const rec = await this.command(
+          { type: "CreateSequence", def: spec.def, createdAtMs: this.now() },
+          (d) => (d.type === "CreateSequence" ? d.sequence : undefined),
+        );
+        return { sequence: toPbSequence(rec) };
+      }),
+
+      updateSequence: unary(async (req) => {
+        const autoDisk =
+          req.autoDisk === undefined ? undefined : enumIn(AUTO_DISK_FROM_PB, req.autoDisk, "auto_disk");
+        const ordering =
+          req.ordering === undefined ? undefined : enumIn(ORDERING_FROM_PB, req.ordering, "ordering");
+        if (req.expectedRevision !== 0n) await this.checkRevision(req.name, req.expectedRevision);
+        const rec = await this.command(
+          {
+            type: "UpdateSequence",
+            name: req.name,
+            changes: {
+              ...(autoDisk ? { autoDisk } : {}),
+              ...(ordering ? { ordering } : {}),
+              ...(req.limits ? { limits: { maxSegmentSize: req.limits.maxSegmentSize } } : {}),
+            },
+          },
+          (d) => (d.type === "UpdateSequence" ? d.sequence : undefined),
+        );
+        return { sequence: toPbSequence(rec) };
+      }),
+
+      deleteSequence: unary(async (req) => {
+        if (req.expectedRevision !== 0n) await this.checkRevision(req.name, req.expectedRevision);
+        const revision = await this.command({ type: "DeleteSequence", name: req.name }, (d) =>
+          d.type === "DeleteSequence" ? d.revision : undefined,
+        );
+        return { revision };
+      }),
+
+      getSequence: unary(async (req) => {
+        await this.readBarrier();
+        const rec = this.d.app().state.get(req.name);
+        if (!rec)
+          throw new CallError(
+            status.NOT_FOUND,
+            `sequence "${req.name}" does not exist`,
+            ErrorReason.ERROR_REASON_NOT_FOUND,
+            "name",
+          );
+        return { sequence: toPbSequence(rec) };
+      }),
+
+      listSequences: unary(async (req) => {
+        await this.readBarrier();
+        const limit = req.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(req.pageSize, MAX_PAGE_SIZE);
+        const page = this.d.app().state.list({ ...(req.pageToken ? { after: req.pageToken } : {}), limit });
+        if (!page.ok)
+          throw new CallError(
+            status.INVALID_ARGUMENT,
+            page.message,
+            ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+          );
+        return {
+          sequences: page.data.sequences.map(toPbSequence),
+          nextPageToken: page.data.next ?? "",
+          revision: page.data.revision,
+        };
+      }),
+
+      leaseSegment: unary(async (req) => {
+        const kind = req.kind === SegmentKind.SEGMENT_KIND_WINDOW ? "window" : "segment";
+        if (
+          req.kind !== SegmentKind.SEGMENT_KIND_UNSPECIFIED &&
+          req.kind !== SegmentKind.SEGMENT_KIND_SEGMENT &&
+          req.kind !== SegmentKind.SEGMENT_KIND_WINDOW
+        ) {
+          throw new CallError(
+            status.INVALID_ARGUMENT,
+            `kind ${req.kind} is not a known value`,
+            ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+            "kind",
+          );
+        }
+        const out = await this.command(
+          {
+            type: "LeaseSegment",
+            name: req.sequence,
+            dc: req.dc,
+            size: req.size,
+            requestId: req.requestId,
+            kind,
+          },
+          (d) => (d.type === "LeaseSegment" ? d : undefined),
+        );
+        const g = out.grant;
+        return {
+          grant: {
+            sequence: g.name,
+            dc: g.dc,
+            start: g.start,
+            end: g.end,
+            fence: { term: BigInt(g.fence.term), index: BigInt(g.fence.index) },
+            kind: g.kind === "window" ? SegmentKind.SEGMENT_KIND_WINDOW : SegmentKind.SEGMENT_KIND_SEGMENT,
+          },
+          sequenceRevision: this.d.app().state.get(g.name)?.modRevision ?? 0n,
+        };
+      }),
+
+      returnSegment: unary(async (req) => {
+        const fence = req.fence ?? { term: 0n, index: 0n };
+        const out = await this.command(
+          {
+            type: "ReturnSegment",
+            name: req.sequence,
+            dc: req.dc,
+            start: req.start,
+            end: req.end,
+            fence: { term: Number(fence.term), index: Number(fence.index) },
+            requestId: req.requestId,
+          },
+          (d) => (d.type === "ReturnSegment" ? d : undefined),
+        );
+        return {
+          accepted: out.accepted,
+          wasted: out.accepted ? 0n : req.end > req.start ? req.end - req.start : 0n,
+        };
+      }),
+
+      clusterStatus: unary(() => {
+        const st = this.d.raft.status();
+        const lead = st.softState.lead;
+        return {
+          clusterId: this.d.clusterId,
+          leaderId: BigInt(lead),
+          leaderAddress: lead === 0 ? "" : this.d.addressOf(lead),
+          nodeId: BigInt(this.d.nodeId),
+          term: BigInt(st.hardState.term),
+          commit: BigInt(st.hardState.commit),
+          applied: BigInt(st.applied),
+          lastIndex: BigInt(st.lastIndex),
+          members: this.members(),
+        };
+      }),
+
+      addMember: unary(async (req) => {
+        const id = nodeIdOf(req.id, "id");
+        if (!/^[^\s:]+:\d{1,5}$/.test(req.address)) {
+          throw new CallError(
+            status.INVALID_ARGUMENT,
+            "address must be host:port",
+            ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+            "address",
+          );
+        }
+        // The address first, so every node can reach the member once the change commits.
+        const r = await this.propose(encodeMemberAddress(id, req.address));
+        if (!r.ok)
+          throw new CallError(status.INVALID_ARGUMENT, r.message, ErrorReason.ERROR_REASON_INVALID_ARGUMENT);
+        const members = await this.changeMembership({
+          type: req.asLearner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter,
+          nodeId: id,
+        });
+        return { members };
+      }),
+
+      removeMember: unary(async (req) => ({
+        members: await this.changeMembership({ type: ConfChangeType.Remove, nodeId: nodeIdOf(req.id, "id") }),
+      })),
+
+      promoteMember: unary(async (req) => {
+        const id = nodeIdOf(req.id, "id");
+        const st = this.d.raft.status();
+        if (!st.confState.learners.includes(id)) {
+          throw new CallError(
+            status.FAILED_PRECONDITION,
+            `node ${id} is not a learner`,
+            ErrorReason.ERROR_REASON_UNSAFE_MEMBERSHIP_CHANGE,
+            "id",
+          );
+        }
+        const pr = st.progress.get(id);
+        if (!pr || st.lastIndex - pr.match > 1000) {
+          throw new CallError(
+            status.FAILED_PRECONDITION,
+            `learner ${id} is too far behind to vote; wait until it catches up`,
+            ErrorReason.ERROR_REASON_LEARNER_BEHIND,
+            "id",
+          );
+        }
+        return { members: await this.changeMembership({ type: ConfChangeType.AddVoter, nodeId: id }) };
+      }),
+
+      transferLeader: unary(async (req) => {
+        const to = nodeIdOf(req.to, "to");
+        if (!this.d.raft.isLeader()) throw this.notLeader(this.d.raft.leader());
+        if (!this.d.raft.status().confState.voters.includes(to)) {
+          throw new CallError(
+            status.FAILED_PRECONDITION,
+            `node ${to} is not a voter`,
+            ErrorReason.ERROR_REASON_UNSAFE_MEMBERSHIP_CHANGE,
+            "to",
+          );
+        }
+        this.d.raft.transferLeader(to);
+        for (let i = 0; i < 100 && this.d.raft.leader() !== to; i++)
+          await new Promise((r) => setTimeout(r, 50));
+        const st = this.d.raft.status();
+        if (st.softState.lead !== to)
+          throw new CallError(
+            status.UNAVAILABLE,
+            `leadership did not move to node ${to} in time`,
+            ErrorReason.ERROR_REASON_UNSPECIFIED,
+          );
+        return { leaderId: BigInt(to), term: BigInt(st.hardState.term) };
+      }),
+    };
+  }
+
+  private async readBarrier(): Promise<void> {
+    try {
+      await this.d.raft.readBarrier();
+    } catch (e) {
+      throw this.mapRaftError(e);
+    }
+  }
+
+  private async checkRevision(name: string, expected: bigint): Promise<void> {
+    await this.readBarrier();
+    const rec = this.d.app().state.get(name);
+    if (rec && rec.modRevision !== expected) {
+      throw new CallError(
+        status.ABORTED,
+        `sequence "${name}" is at revision ${rec.modRevision}, not ${expected}`,
+        ErrorReason.ERROR_REASON_REVISION_MISMATCH,
+      );
+    }
+  }
+}

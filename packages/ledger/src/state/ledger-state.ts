@@ -1,0 +1,444 @@
+// The segment ledger's replicated state machine: the sequence catalog and, per (sequence, dc), the
+// marks of everything granted. Every node applies the same committed commands in the same order and
+// must end in the same state, so nothing here reads a clock, draws randomness or iterates in an
+// order that depends on anything but the commands. A failed command changes nothing.
+//
+// Deleted names keep a tombstone (definition, marks, stats) forever: re-creating the name resumes
+// above the old marks, so no id is ever issued twice. Tombstones count toward MAX_SEQUENCES.
+
+import type { Command, CommandType, Fence } from "./commands.js";
+import { decodeCommand, defFromJson, defToJson, validateCommand } from "./commands.js";
+import type { DcStats, GrantRecord, WindowRecord } from "./dc-ledger.js";
+import { DcLedger } from "./dc-ledger.js";
+import type { Json } from "./json.js";
+import {
+  bigJson,
+  canonicalJson,
+  DecodeError,
+  parseJson,
+  readArray,
+  readBigint,
+  readBool,
+  readInt,
+  readObject,
+  utf8,
+} from "./json.js";
+import type { Result } from "./result.js";
+import { fail, ok } from "./result.js";
+import type { SequenceDef } from "./sequence.js";
+import { describeErrors, identityDiff, validateSequenceDef } from "./sequence.js";
+import { capacity } from "./space.js";
+
+export const MAX_SEQUENCES = 100_000;
+export const MAX_LIST_LIMIT = 1000;
+export const SNAPSHOT_FORMAT = 1;
+
+export interface SequenceRecord {
+  readonly def: SequenceDef;
+  readonly createdAtMs: number;
+  /** Catalog revision of the (re-)creation, and of the last change. */
+  readonly createRevision: bigint;
+  readonly modRevision: bigint;
+}
+
+export interface Grant extends GrantRecord {
+  readonly name: string;
+  readonly dc: number;
+}
+
+export interface CreateOutcome {
+  readonly type: "CreateSequence";
+  readonly sequence: SequenceRecord;
+  readonly revision: bigint;
+  /** The name had been deleted: its marks were kept and leasing resumes above them. */
+  readonly resumed: boolean;
+  readonly message: string;
+}
+
+export interface UpdateOutcome {
+  readonly type: "UpdateSequence";
+  readonly sequence: SequenceRecord;
+  readonly revision: bigint;
+  /** False when every value was already in place: the revision did not move. */
+  readonly changed: boolean;
+}
+
+export interface DeleteOutcome {
+  readonly type: "DeleteSequence";
+  readonly name: string;
+  readonly revision: bigint;
+}
+
+export interface LeaseOutcome {
+  readonly type: "LeaseSegment";
+  readonly grant: Grant;
+  /** A retry of an earlier request: the earlier grant, unchanged (or trimmed by an accepted return). */
+  readonly replayed: boolean;
+  /** Shorter than the requested size: the DC's space ran out. */
+  readonly capped: boolean;
+}
+
+export interface ReturnOutcome {
+  readonly type: "ReturnSegment";
+  readonly name: string;
+  readonly dc: number;
+  /** Taken back (hwm lowered); otherwise recorded as waste. */
+  readonly accepted: boolean;
+  readonly replayed: boolean;
+  readonly message: string;
+  readonly hwm: bigint;
+}
+
+export interface OutcomeByType {
+  readonly CreateSequence: CreateOutcome;
+  readonly UpdateSequence: UpdateOutcome;
+  readonly DeleteSequence: DeleteOutcome;
+  readonly LeaseSegment: LeaseOutcome;
+  readonly ReturnSegment: ReturnOutcome;
+}
+export type Outcome = OutcomeByType[CommandType];
+
+export interface DcInfo {
+  readonly dc: number;
+  readonly hwm: bigint;
+  readonly capacity: bigint;
+  readonly remaining: bigint;
+  readonly top: GrantRecord | undefined;
+  readonly stats: DcStats;
+}
+
+export interface ListPage {
+  readonly sequences: readonly SequenceRecord[];
+  readonly revision: bigint;
+  /** Pass as `after` for the next page; undefined when the listing is complete. */
+  readonly next: string | undefined;
+}
+
+interface Entry {
+  def: SequenceDef;
+  createdAtMs: number;
+  createRevision: bigint;
+  modRevision: bigint;
+  deleted: boolean;
+  readonly dcs: Map<number, DcLedger>;
+}
+
+const label = (name: string, dc: number): string => `sequence "${name}" dc ${dc}`;
+
+function freezeDef(def: SequenceDef): SequenceDef {
+  return Object.freeze({ ...def, limits: Object.freeze({ ...def.limits }) });
+}
+
+function checkAt(at: Fence): void {
+  if (!Number.isSafeInteger(at.term) || !Number.isSafeInteger(at.index) || at.term < 0 || at.index < 0) {
+    throw new RangeError(
+      `entry position term ${at.term} index ${at.index} is not a pair of non-negative integers`,
+    );
+  }
+}
+
+export class LedgerState {
+  private rev = 0n;
+  private readonly entries = new Map<string, Entry>();
+  /** All names, live and deleted, sorted by UTF-16 code units (names are ASCII). */
+  private readonly names: string[] = [];
+  private liveCount = 0;
+
+  /** The catalog revision: bumped by every successful catalog change. */
+  get revision(): bigint {
+    return this.rev;
+  }
+
+  get counts(): { readonly live: number; readonly deleted: number } {
+    return { live: this.liveCount, deleted: this.entries.size - this.liveCount };
+  }
+
+  /** Applies a committed command at entry position `at` (its term and index, the fence of any grant). */
+  apply<C extends Command>(cmd: C, at: Fence): Result<OutcomeByType[C["type"]]> {
+    checkAt(at);
+    const invalid = validateCommand(cmd);
+    if (invalid !== undefined) return fail("invalid-argument", invalid);
+    return this.dispatch(cmd, at) as Result<OutcomeByType[C["type"]]>;
+  }
+
+  /** Decodes and applies a committed entry; malformed bytes fail with invalid-argument. */
+  applyBytes(data: Uint8Array, at: Fence): Result<Outcome> {
+    checkAt(at);
+    const decoded = decodeCommand(data);
+    // Same message as apply() for a well-formed but invalid command, so replicas and proposers agree.
+    if (!decoded.ok) return fail("invalid-argument", decoded.message);
+    return this.apply(decoded.command, at);
+  }
+
+  private dispatch(cmd: Command, at: Fence): Result<Outcome> {
+    switch (cmd.type) {
+      case "CreateSequence":
+        return this.create(cmd.def, cmd.createdAtMs);
+      case "UpdateSequence":
+        return this.update(cmd);
+      case "DeleteSequence":
+        return this.delete(cmd.name);
+      case "LeaseSegment":
+        return this.lease(cmd, at);
+      case "ReturnSegment":
+        return this.giveBack(cmd);
+    }
+  }
+
+  private create(input: SequenceDef, createdAtMs: number): Result<CreateOutcome> {
+    const def = freezeDef(input);
+    const prev = this.entries.get(def.name);
+    if (prev && !prev.deleted) return fail("already-exists", `sequence "${def.name}" already exists`);
+    if (prev) {
+      const diff = identityDiff(prev.def, def);
+      if (diff.length > 0) {
+        return fail(
+          "failed-precondition",
+          `sequence "${def.name}" was deleted; re-creating it needs the same type, length, starting, step, ` +
+            `datacenters and layout so that no id is issued twice (differs: ${diff.join(", ")})`,
+        );
+      }
+    } else if (this.entries.size >= MAX_SEQUENCES) {
+      return fail(
+        "exhausted",
+        `the ledger holds ${MAX_SEQUENCES} sequence names (deleted names are kept), the maximum`,
+      );
+    }
+    this.rev += 1n;
+    const fields = { def, createdAtMs, createRevision: this.rev, modRevision: this.rev, deleted: false };
+    const entry: Entry = prev ? Object.assign(prev, fields) : { ...fields, dcs: new Map() };
+    if (!prev) {
+      this.entries.set(def.name, entry);
+      this.names.splice(this.lowerBound(def.name), 0, def.name);
+    }
+    this.liveCount += 1;
+    const message = prev
+      ? `re-created sequence "${def.name}": leasing resumes above the marks kept when it was deleted`
+      : `created sequence "${def.name}"`;
+    return ok({
+      type: "CreateSequence",
+      sequence: record(entry),
+      revision: this.rev,
+      resumed: !!prev,
+      message,
+    });
+  }
+
+  private update(cmd: Extract<Command, { type: "UpdateSequence" }>): Result<UpdateOutcome> {
+    const entry = this.live(cmd.name);
+    if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
+    const { autoDisk, ordering, limits } = cmd.changes;
+    const prev = entry.def;
+    const next = freezeDef({
+      ...prev,
+      autoDisk: autoDisk ?? prev.autoDisk,
+      ordering: ordering ?? prev.ordering,
+      limits: limits ?? prev.limits,
+    });
+    const changed =
+      next.autoDisk !== prev.autoDisk ||
+      next.ordering !== prev.ordering ||
+      next.limits.maxSegmentSize !== prev.limits.maxSegmentSize;
+    if (changed) {
+      this.rev += 1n;
+      entry.def = next;
+      entry.modRevision = this.rev;
+    }
+    return ok({ type: "UpdateSequence", sequence: record(entry), revision: this.rev, changed });
+  }
+
+  private delete(name: string): Result<DeleteOutcome> {
+    const entry = this.live(name);
+    if (!entry) return fail("not-found", `sequence "${name}" does not exist`);
+    this.rev += 1n;
+    entry.deleted = true;
+    entry.modRevision = this.rev;
+    for (const d of entry.dcs.values()) d.forget();
+    this.liveCount -= 1;
+    return ok({ type: "DeleteSequence", name, revision: this.rev });
+  }
+
+  private lease(cmd: Extract<Command, { type: "LeaseSegment" }>, at: Fence): Result<LeaseOutcome> {
+    const entry = this.live(cmd.name);
+    if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
+    const { def } = entry;
+    if (cmd.dc >= def.datacenters) return fail("invalid-argument", dcRangeMessage(def, cmd.dc));
+    // A DC's state is stored only once something succeeded, so a failed lease leaves no trace.
+    const existing = entry.dcs.get(cmd.dc);
+    const d = existing ?? new DcLedger();
+    const limits = { maxSegmentSize: def.limits.maxSegmentSize, capacity: capacity(def, cmd.dc) };
+    const r = d.lease(cmd, limits, at, label(cmd.name, cmd.dc));
+    if (!r.ok) return r;
+    if (!existing) entry.dcs.set(cmd.dc, d);
+    const { grant, replayed, capped } = r.data;
+    return ok({ type: "LeaseSegment", grant: { ...grant, name: cmd.name, dc: cmd.dc }, replayed, capped });
+  }
+
+  private giveBack(cmd: Extract<Command, { type: "ReturnSegment" }>): Result<ReturnOutcome> {
+    const entry = this.live(cmd.name);
+    if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
+    if (cmd.dc >= entry.def.datacenters) return fail("invalid-argument", dcRangeMessage(entry.def, cmd.dc));
+    const existing = entry.dcs.get(cmd.dc);
+    const d = existing ?? new DcLedger();
+    const r = d.giveBack(cmd, label(cmd.name, cmd.dc));
+    if (!r.ok) return r;
+    if (!existing) entry.dcs.set(cmd.dc, d);
+    return ok({ type: "ReturnSegment", name: cmd.name, dc: cmd.dc, ...r.data, hwm: d.hwm });
+  }
+
+  private live(name: string): Entry | undefined {
+    const e = this.entries.get(name);
+    return e && !e.deleted ? e : undefined;
+  }
+
+  /** Index of the first name >= `name` in the sorted list. */
+  private lowerBound(name: string): number {
+    let lo = 0;
+    let hi = this.names.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.names[mid] ?? "") < name) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  get(name: string): SequenceRecord | undefined {
+    const e = this.live(name);
+    return e && record(e);
+  }
+
+  /** Live sequences in name order, strictly after `after`, at most `limit` (1..1000). */
+  list(opts: { readonly after?: string; readonly limit: number }): Result<ListPage> {
+    const { after, limit } = opts;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      return fail("invalid-argument", `limit must be between 1 and ${MAX_LIST_LIMIT}`);
+    }
+    let i = after === undefined ? 0 : this.lowerBound(after);
+    if (after !== undefined && this.names[i] === after) i += 1;
+    const sequences: SequenceRecord[] = [];
+    for (; i < this.names.length && sequences.length < limit; i++) {
+      const e = this.live(this.names[i] ?? "");
+      if (e) sequences.push(record(e));
+    }
+    while (i < this.names.length && !this.live(this.names[i] ?? "")) i++;
+    const next = i < this.names.length ? sequences.at(-1)?.def.name : undefined;
+    return ok({ sequences, revision: this.rev, next });
+  }
+
+  /** The reserved windows of a live (sequence, dc), oldest first: a pool may carve only inside these. */
+  windows(name: string, dc: number): readonly WindowRecord[] {
+    return this.live(name)?.dcs.get(dc)?.windows ?? [];
+  }
+
+  /** Marks and stats of a (sequence, dc), also for a deleted name (its kept marks). */
+  dcInfo(name: string, dc: number): DcInfo | undefined {
+    const e = this.entries.get(name);
+    if (!e || !Number.isInteger(dc) || dc < 0 || dc >= e.def.datacenters) return undefined;
+    return info(e.def, dc, e.dcs.get(dc) ?? new DcLedger());
+  }
+
+  /** dcInfo for every DC of a known name that has leased anything, in dc order. */
+  dcInfos(name: string): readonly DcInfo[] {
+    const e = this.entries.get(name);
+    if (!e) return [];
+    return [...e.dcs.keys()]
+      .sort((a, b) => a - b)
+      .map((dc) => info(e.def, dc, e.dcs.get(dc) ?? new DcLedger()));
+  }
+
+  /** Deterministic: sequences by name, DCs by number, object keys sorted. */
+  snapshot(): Uint8Array {
+    const sequences = this.names.map((name): Json => {
+      const e = this.entries.get(name);
+      if (!e) throw new Error(`ledger state lost sequence "${name}"`);
+      const dcs = [...e.dcs.keys()]
+        .sort((a, b) => a - b)
+        .map((dc): Json => ({ dc, state: e.dcs.get(dc)?.toJson() ?? null }));
+      return {
+        def: defToJson(e.def),
+        createdAtMs: e.createdAtMs,
+        createRevision: bigJson(e.createRevision),
+        modRevision: bigJson(e.modRevision),
+        deleted: e.deleted,
+        dcs,
+      };
+    });
+    return utf8(canonicalJson({ format: SNAPSHOT_FORMAT, revision: bigJson(this.rev), sequences }));
+  }
+
+  /** Rebuilds a state from snapshot(); throws on anything malformed (a corrupt snapshot must stop the node). */
+  static restore(data: Uint8Array): LedgerState {
+    try {
+      return LedgerState.fromJson(parseJson(data, "snapshot"));
+    } catch (e) {
+      if (e instanceof DecodeError) throw new Error(`corrupt ledger snapshot: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+
+  private static fromJson(v: unknown): LedgerState {
+    const o = readObject(v, "snapshot", ["format", "revision", "sequences"]);
+    if (o["format"] !== SNAPSHOT_FORMAT)
+      throw new DecodeError(`unknown snapshot format ${String(o["format"])}`);
+    const s = new LedgerState();
+    s.rev = readBigint(o["revision"], "revision");
+    for (const [i, item] of readArray(o["sequences"], "sequences", MAX_SEQUENCES).entries()) {
+      const p = `sequences[${i}]`;
+      const so = readObject(item, p, [
+        "def",
+        "createdAtMs",
+        "createRevision",
+        "modRevision",
+        "deleted",
+        "dcs",
+      ]);
+      const def = freezeDef(defFromJson(so["def"], `${p}.def`));
+      const errors = validateSequenceDef(def);
+      if (errors.length > 0) throw new DecodeError(`${p}.def is invalid: ${describeErrors(errors)}`);
+      const prevName = s.names.at(-1);
+      if (prevName !== undefined && prevName >= def.name) throw new DecodeError(`${p} is out of name order`);
+      const entry: Entry = {
+        def,
+        createdAtMs: readInt(so["createdAtMs"], `${p}.createdAtMs`),
+        createRevision: readBigint(so["createRevision"], `${p}.createRevision`),
+        modRevision: readBigint(so["modRevision"], `${p}.modRevision`),
+        deleted: readBool(so["deleted"], `${p}.deleted`),
+        dcs: new Map(),
+      };
+      if (entry.createdAtMs < 0) throw new DecodeError(`${p}.createdAtMs must be >= 0`);
+      let prevDc = -1;
+      for (const [j, dcItem] of readArray(so["dcs"], `${p}.dcs`, def.datacenters).entries()) {
+        const dp = `${p}.dcs[${j}]`;
+        const dco = readObject(dcItem, dp, ["dc", "state"]);
+        const dc = readInt(dco["dc"], `${dp}.dc`);
+        if (dc <= prevDc || dc >= def.datacenters)
+          throw new DecodeError(`${dp}.dc ${dc} is out of range or order`);
+        prevDc = dc;
+        entry.dcs.set(dc, DcLedger.fromJson(dco["state"], `${dp}.state`));
+      }
+      s.entries.set(def.name, entry);
+      s.names.push(def.name);
+      if (!entry.deleted) s.liveCount += 1;
+    }
+    return s;
+  }
+}
+
+function record(e: Entry): SequenceRecord {
+  return {
+    def: e.def,
+    createdAtMs: e.createdAtMs,
+    createRevision: e.createRevision,
+    modRevision: e.modRevision,
+  };
+}
+
+function info(def: SequenceDef, dc: number, d: DcLedger): DcInfo {
+  const cap = capacity(def, dc);
+  return { dc, hwm: d.hwm, capacity: cap, remaining: cap - d.hwm, top: d.top, stats: d.stats };
+}
+
+function dcRangeMessage(def: SequenceDef, dc: number): string {
+  return `dc ${dc} is outside 0..${def.datacenters - 1} for sequence "${def.name}" (${def.datacenters} datacenters)`;
+}

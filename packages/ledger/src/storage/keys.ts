@@ -1,0 +1,12 @@
+// Key layout of a ledger node's LevelDB. Log keys sort by index: a fixed-width hex index.
+
+export const KEY_HARD_STATE = "m/hardstate";
+export const KEY_SNAPSHOT = "m/snapshot";
+export const KEY_IDENTITY = "m/identity";
+export const LOG_PREFIX = "l/";
+/** Upper bound of the log key range (exclusive). */
+export const LOG_END = "l0";
+
+export function logKey(index: number): string {
+  return LOG_PREFIX + index.toString(16).padStart(16, "0");
+}

@@ -1,0 +1,197 @@
+import type { ConfState, Entry, HardState, Ready, Snapshot, Storage } from "@dispenser/raft";
+import { EMPTY_HARD_STATE, MemoryStorage } from "@dispenser/raft";
+import { Level } from "level";
+import type { Identity } from "./codec.js";
+import {
+  CorruptRecordError,
+  decodeEntry,
+  decodeHardState,
+  decodeIdentity,
+  decodeSnapshot,
+  encodeEntry,
+  encodeHardState,
+  encodeIdentity,
+  encodeSnapshot,
+} from "./codec.js";
+import { KEY_HARD_STATE, KEY_IDENTITY, KEY_SNAPSHOT, LOG_END, LOG_PREFIX, logKey } from "./keys.js";
+
+/** The log on disk breaks an invariant: the node must not vote or serve with it. */
+export class StorageCorruptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StorageCorruptError";
+  }
+}
+
+type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
+
+/**
+ * A node's durable Raft state in LevelDB: log entries, hard state, latest snapshot, identity.
+ * The log since the last snapshot is mirrored in memory (it is bounded by compaction) and served
+ * to the core from there; the mirror is updated only after a write is synced. Any write error is
+ * fatal to the caller: a failed fsync is never retried (the page cache state is unknown after it).
+ */
+export class LevelStorage implements Storage {
+  private readonly mem = new MemoryStorage();
+  private hard: HardState = EMPTY_HARD_STATE;
+  /** Set when this directory had no state at open. */
+  readonly wasEmpty: boolean;
+
+  private constructor(
+    private readonly db: Level<string, Uint8Array>,
+    wasEmpty: boolean,
+  ) {
+    this.wasEmpty = wasEmpty;
+  }
+
+  /**
+   * Open (creating if needed) and verify: checksums, contiguous indexes, terms never decreasing,
+   * commit within the log. Throws StorageCorruptError when any check fails.
+   */
+  static async open(dir: string, identity: Identity): Promise<LevelStorage> {
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    await db.open();
+    try {
+      const idRec = await db.get(KEY_IDENTITY);
+      const snapRec = await db.get(KEY_SNAPSHOT);
+      const hardRec = await db.get(KEY_HARD_STATE);
+      if (idRec) {
+        const have = decodeIdentity(idRec);
+        if (have.clusterId !== identity.clusterId || have.nodeId !== identity.nodeId) {
+          throw new StorageCorruptError(
+            `data directory ${dir} belongs to node ${have.nodeId} of cluster ${have.clusterId}, not node ${identity.nodeId} of ${identity.clusterId}`,
+          );
+        }
+      } else {
+        await db.put(KEY_IDENTITY, encodeIdentity(identity), { sync: true });
+      }
+      const s = new LevelStorage(db, !snapRec && !hardRec);
+      if (snapRec) s.mem.applySnapshot(decodeSnapshot(snapRec));
+      const snap = s.mem.snapshot().meta;
+      let prev = { index: snap.index, term: snap.term };
+      const entries: Entry[] = [];
+      for await (const [key, value] of db.iterator({ gte: LOG_PREFIX, lt: LOG_END })) {
+        const e = decodeEntry(value);
+        if (key !== logKey(e.index)) throw new StorageCorruptError(`log key ${key} holds entry ${e.index}`);
+        if (e.index <= snap.index) continue; // Compaction deletes lazily; entries under the snapshot are dead.
+        if (e.index !== prev.index + 1)
+          throw new StorageCorruptError(`log gap: entry ${e.index} follows ${prev.index}`);
+        if (e.term < prev.term)
+          throw new StorageCorruptError(`log term goes down at ${e.index}: ${e.term} < ${prev.term}`);
+        entries.push(e);
+        prev = { index: e.index, term: e.term };
+      }
+      s.mem.append(entries);
+      if (hardRec) {
+        const hs = decodeHardState(hardRec);
+        if (hs.commit > s.mem.lastIndex() || hs.commit < snap.index) {
+          throw new StorageCorruptError(
+            `commit ${hs.commit} outside the log [${snap.index}, ${s.mem.lastIndex()}]`,
+          );
+        }
+        if (hs.term < prev.term)
+          throw new StorageCorruptError(`hard state term ${hs.term} below last entry term ${prev.term}`);
+        s.hard = hs;
+        s.mem.setHardState(hs);
+      }
+      return s;
+    } catch (e) {
+      await db.close();
+      if (e instanceof CorruptRecordError) throw new StorageCorruptError(e.message);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  // ---------------------------------------------------------------- Storage (read side)
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.mem.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    return this.mem.entries(lo, hi, maxBytes);
+  }
+  term(index: number): number {
+    return this.mem.term(index);
+  }
+  firstIndex(): number {
+    return this.mem.firstIndex();
+  }
+  lastIndex(): number {
+    return this.mem.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.mem.snapshot();
+  }
+  hardState(): HardState {
+    return this.hard;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Write the first state of a new cluster member: a snapshot holding the configuration. */
+  async bootstrap(snapshot: Snapshot, hardState: HardState): Promise<void> {
+    await this.write([
+      { type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(snapshot) },
+      { type: "put", key: KEY_HARD_STATE, value: encodeHardState(hardState) },
+    ]);
+    this.mem.applySnapshot(snapshot);
+    this.mem.setHardState(hardState);
+    this.hard = hardState;
+  }
+
+  /** Persist what a Ready asks for, as one synced batch, then make it visible to the core. */
+  async persist(rd: Ready): Promise<void> {
+    const ops: Op[] = [];
+    if (rd.snapshot) {
+      // A leader's snapshot replaces the whole log.
+      ops.push({ type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(rd.snapshot) });
+      for (let i = this.mem.firstIndex(); i <= this.mem.lastIndex(); i++)
+        ops.push({ type: "del", key: logKey(i) });
+    }
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1]!.index;
+      for (const e of rd.entries) ops.push({ type: "put", key: logKey(e.index), value: encodeEntry(e) });
+      // A conflicting suffix beyond the new last entry is deleted in the same batch.
+      const oldLast = rd.snapshot ? 0 : this.mem.lastIndex();
+      for (let i = last + 1; i <= oldLast; i++) ops.push({ type: "del", key: logKey(i) });
+    }
+    if (rd.hardState) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(rd.hardState) });
+    if (ops.length === 0) return;
+    await this.write(ops, rd.mustSync || rd.snapshot !== undefined);
+    if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) this.mem.append(rd.entries);
+    if (rd.hardState) {
+      this.mem.setHardState(rd.hardState);
+      this.hard = rd.hardState;
+    }
+  }
+
+  /**
+   * Record a snapshot the application took at `index` (≤ applied) and compact the log up to
+   * `compactTo` (≤ index): followers within `index - compactTo` entries still catch up from the log.
+   */
+  async saveSnapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array,
+    compactTo: number,
+  ): Promise<Snapshot> {
+    const term = this.mem.term(index);
+    const snap: Snapshot = { meta: { index, term, confState }, data };
+    const ops: Op[] = [{ type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(snap) }];
+    const first = this.mem.firstIndex();
+    for (let i = first; i < Math.min(compactTo, index); i++) ops.push({ type: "del", key: logKey(i) });
+    await this.write(ops);
+    this.mem.createSnapshot(index, confState, data);
+    if (compactTo > first) this.mem.compact(Math.min(compactTo, index));
+    return snap;
+  }
+
+  private async write(ops: Op[], sync = true): Promise<void> {
+    await this.db.batch(ops, { sync });
+  }
+}

@@ -1,0 +1,264 @@
+import type { Message, NodeId } from "@dispenser/raft";
+import { MessageType } from "@dispenser/raft";
+import type { PeerServer, SnapshotChunk } from "@dispenser/proto";
+import { MAX_SNAPSHOT_CHUNK_BYTES, PeerClient } from "@dispenser/proto";
+import type { ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { LedgerMetrics } from "../metrics.js";
+import type { Transport } from "../raft-server/raft-server.js";
+import { fromPbMessage, toPbMessage, WireError } from "./convert.js";
+
+/** What the transport needs of the local Raft node. */
+export interface PeerSink {
+  receive(messages: readonly Message[]): void;
+  reportUnreachable(id: NodeId): void;
+  reportSnapshot(id: NodeId, ok: boolean): void;
+}
+
+export interface PeerTransportOptions {
+  clusterId: string;
+  id: NodeId;
+  /** Peer id → host:port. */
+  peers: ReadonlyMap<NodeId, string>;
+  logger: Logger;
+  metrics: LedgerMetrics;
+  /** Deadline of one batch. Default 2,000 ms. */
+  sendTimeoutMs?: number;
+  /** Deadline of one snapshot stream. Default 60,000 ms. */
+  snapshotTimeoutMs?: number;
+  /** Most messages queued per peer; beyond, the oldest are dropped (Raft resends). Default 4,096. */
+  maxQueuedMessages?: number;
+  /** Largest snapshot accepted from a peer. Default 1 GiB. */
+  maxSnapshotBytes?: number;
+}
+
+/** Largest gRPC message between peers: a batch is cut well below it. */
+export const MAX_PEER_MESSAGE_BYTES = 64 * 1024 * 1024;
+const BATCH_BYTES_TARGET = 4 * 1024 * 1024;
+
+class PeerLink {
+  queue: Message[] = [];
+  inFlight = false;
+  snapshotInFlight = false;
+  constructor(
+    readonly id: NodeId,
+    readonly client: PeerClient,
+  ) {}
+}
+
+/**
+ * Raft messages between ledger nodes over gRPC. Per peer, one batch in flight at a time and the
+ * rest queued (bounded), so a slow peer gets bigger batches instead of more calls; snapshots go
+ * over their own stream in chunks. A failed send reports the peer unreachable to Raft, which
+ * drops back to probing it.
+ */
+export class PeerTransport implements Transport {
+  private readonly links = new Map<NodeId, PeerLink>();
+  private sink: PeerSink | undefined;
+  private readonly sendTimeoutMs: number;
+  private readonly snapshotTimeoutMs: number;
+  private readonly maxQueued: number;
+  private readonly maxSnapshotBytes: number;
+
+  constructor(private readonly o: PeerTransportOptions) {
+    this.sendTimeoutMs = o.sendTimeoutMs ?? 2_000;
+    this.snapshotTimeoutMs = o.snapshotTimeoutMs ?? 60_000;
+    this.maxQueued = o.maxQueuedMessages ?? 4_096;
+    this.maxSnapshotBytes = o.maxSnapshotBytes ?? 1024 * 1024 * 1024;
+    for (const [id, addr] of o.peers) if (id !== o.id) this.addPeer(id, addr);
+  }
+
+  attach(sink: PeerSink): void {
+    this.sink = sink;
+  }
+
+  addPeer(id: NodeId, address: string): void {
+    this.removePeer(id);
+    const client = new PeerClient(address, credentials.createInsecure(), {
+      "grpc.max_send_message_length": MAX_PEER_MESSAGE_BYTES,
+      "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1_000,
+    });
+    this.links.set(id, new PeerLink(id, client));
+  }
+
+  removePeer(id: NodeId): void {
+    const l = this.links.get(id);
+    if (!l) return;
+    l.client.close();
+    this.links.delete(id);
+  }
+
+  close(): void {
+    for (const id of [...this.links.keys()]) this.removePeer(id);
+  }
+
+  send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      const link = this.links.get(m.to);
+      if (!link) {
+        this.o.metrics.messagesDropped.inc({ node: String(this.o.id) });
+        continue;
+      }
+      if (m.type === MessageType.Snap) {
+        this.sendSnapshot(link, m);
+        continue;
+      }
+      link.queue.push(m);
+      if (link.queue.length > this.maxQueued) {
+        link.queue.shift();
+        this.o.metrics.messagesDropped.inc({ node: String(this.o.id) });
+      }
+    }
+    for (const link of this.links.values()) this.flush(link);
+  }
+
+  private flush(link: PeerLink): void {
+    if (link.inFlight || link.queue.length === 0) return;
+    let bytes = 0;
+    let n = 0;
+    while (n < link.queue.length && (n === 0 || bytes < BATCH_BYTES_TARGET)) {
+      for (const e of link.queue[n]!.entries) bytes += e.data.byteLength + 32;
+      n++;
+    }
+    const batch = link.queue.splice(0, n);
+    link.inFlight = true;
+    const deadline = Date.now() + this.sendTimeoutMs;
+    link.client.send(
+      {
+        clusterId: this.o.clusterId,
+        from: BigInt(this.o.id),
+        to: BigInt(link.id),
+        messages: batch.map((m) => toPbMessage(m)),
+      },
+      new Metadata(),
+      { deadline },
+      (err) => {
+        link.inFlight = false;
+        if (err) {
+          this.o.metrics.messagesDropped.inc({ node: String(this.o.id) }, batch.length);
+          this.sink?.reportUnreachable(link.id);
+        } else {
+          this.o.metrics.messagesSent.inc({ node: String(this.o.id) }, batch.length);
+        }
+        if (this.links.get(link.id) === link) this.flush(link);
+      },
+    );
+  }
+
+  private sendSnapshot(link: PeerLink, m: Message): void {
+    if (link.snapshotInFlight) return; // Raft asks again if this one fails.
+    const snap = m.snapshot!;
+    link.snapshotInFlight = true;
+    const call = link.client.installSnapshot({ deadline: Date.now() + this.snapshotTimeoutMs }, (err) => {
+      link.snapshotInFlight = false;
+      if (err) this.o.logger.warn({ peer: link.id, err: err.message }, "snapshot send failed");
+      this.sink?.reportSnapshot(link.id, !err);
+    });
+    call.write({
+      header: {
+        clusterId: this.o.clusterId,
+        message: toPbMessage(m, false),
+        dataSize: BigInt(snap.data.byteLength),
+      },
+    } satisfies SnapshotChunk);
+    for (let off = 0; off < snap.data.byteLength; off += MAX_SNAPSHOT_CHUNK_BYTES) {
+      call.write({ data: snap.data.subarray(off, off + MAX_SNAPSHOT_CHUNK_BYTES) } satisfies SnapshotChunk);
+    }
+    call.end();
+  }
+
+  /** The server side of the Peer service. */
+  handlers(): PeerServer {
+    const reject = (code: status, details: string): Partial<ServiceError> => ({ code, details });
+    return {
+      send: (call, callback) => {
+        const b = call.request;
+        if (b.clusterId !== this.o.clusterId) {
+          callback(
+            reject(status.PERMISSION_DENIED, `cluster ${b.clusterId} is not ${this.o.clusterId}`),
+            null,
+          );
+          return;
+        }
+        if (b.to !== BigInt(this.o.id)) {
+          callback(reject(status.INVALID_ARGUMENT, `batch for node ${b.to} reached node ${this.o.id}`), null);
+          return;
+        }
+        let msgs: Message[];
+        try {
+          msgs = b.messages.map((m) => fromPbMessage(m));
+        } catch (e) {
+          callback(
+            reject(status.INVALID_ARGUMENT, e instanceof WireError ? e.message : "malformed message"),
+            null,
+          );
+          return;
+        }
+        if (msgs.some((m) => m.to !== this.o.id || m.type === MessageType.Snap)) {
+          callback(
+            reject(status.INVALID_ARGUMENT, "batch holds a message for another node or a snapshot"),
+            null,
+          );
+          return;
+        }
+        this.sink?.receive(msgs);
+        callback(null, {});
+      },
+      installSnapshot: (call, callback) => {
+        let header: SnapshotChunk["header"];
+        const parts: Uint8Array[] = [];
+        let size = 0;
+        let failed = false;
+        const fail = (code: status, details: string): void => {
+          if (failed) return;
+          failed = true;
+          callback(reject(code, details), null);
+        };
+        call.on("data", (chunk: SnapshotChunk) => {
+          if (failed) return;
+          if (chunk.header) {
+            if (header) return fail(status.INVALID_ARGUMENT, "second snapshot header");
+            if (chunk.header.clusterId !== this.o.clusterId)
+              return fail(status.PERMISSION_DENIED, "wrong cluster");
+            if (chunk.header.dataSize > BigInt(this.maxSnapshotBytes))
+              return fail(status.RESOURCE_EXHAUSTED, "snapshot too large");
+            header = chunk.header;
+          } else if (chunk.data) {
+            if (!header) return fail(status.INVALID_ARGUMENT, "snapshot data before its header");
+            size += chunk.data.byteLength;
+            if (size > Number(header.dataSize))
+              return fail(status.INVALID_ARGUMENT, "snapshot longer than announced");
+            parts.push(chunk.data);
+          }
+        });
+        call.on("error", () => {
+          failed = true;
+        });
+        call.on("end", () => {
+          if (failed) return;
+          if (!header?.message || size !== Number(header.dataSize))
+            return fail(status.INVALID_ARGUMENT, "incomplete snapshot");
+          const data = new Uint8Array(size);
+          let off = 0;
+          for (const p of parts) {
+            data.set(p, off);
+            off += p.byteLength;
+          }
+          let m: Message;
+          try {
+            m = fromPbMessage(header.message, data);
+          } catch (e) {
+            return fail(status.INVALID_ARGUMENT, e instanceof WireError ? e.message : "malformed snapshot");
+          }
+          if (m.type !== MessageType.Snap || m.to !== this.o.id || !m.snapshot)
+            return fail(status.INVALID_ARGUMENT, "not a snapshot for this node");
+          this.sink?.receive([m]);
+          callback(null, {});
+        });
+      },
+    };
+  }
+}
