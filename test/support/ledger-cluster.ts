@@ -62,8 +62,8 @@ export class LedgerCluster {
   }
 
   /** Peer list as node `id` sees it: itself directly, the others through its proxies. */
-  peersOf(id: number): string {
-    return this.ids
+  peersOf(id: number, members: readonly number[] = this.ids): string {
+    return members
       .map(
         (j) => `${j}=127.0.0.1:${j === id ? this.nodes.get(j)!.port : this.proxies.get(`${id}>${j}`)!.port}`,
       )
@@ -74,7 +74,8 @@ export class LedgerCluster {
     return `127.0.0.1:${this.nodes.get(id)!.port}`;
   }
 
-  start(id: number, extra: string[] = []): void {
+  /** Start node `id`; `members` are the initial members it is told about (default: all ids). */
+  start(id: number, extra: string[] = [], members: readonly number[] = this.ids): void {
     const n = this.nodes.get(id)!;
     if (n.proc && n.proc.exitCode === null && n.proc.signalCode === null)
       throw new Error(`node ${id} is running`);
@@ -91,7 +92,7 @@ export class LedgerCluster {
       "--listen",
       `127.0.0.1:${n.port}`,
       "--peers",
-      this.peersOf(id),
+      this.peersOf(id, members),
       "--tick-ms",
       "50",
       "--log-level",

@@ -21,6 +21,7 @@ export class LedgerMetrics {
   readonly highWaterMark: Gauge;
   readonly messagesSent: Counter;
   readonly messagesDropped: Counter;
+  readonly amnesiaRefusals: Counter;
 
   constructor(registry: Registry, nodeId: number) {
     const labels = { node: String(nodeId) };
@@ -122,6 +123,12 @@ export class LedgerMetrics {
       name: "dispenser_ledger_peer_messages_dropped_total",
       help: "Raft messages dropped (queue full or peer unreachable)",
       labelNames: ["node"],
+      registers: reg,
+    });
+    this.amnesiaRefusals = new Counter({
+      name: "dispenser_ledger_peer_amnesia_refusals_total",
+      help: "Messages refused because a peer came back with a new data directory under its old id",
+      labelNames: ["node", "peer"],
       registers: reg,
     });
     for (const r of ROLES) this.role.set({ ...labels, role: r }, 0);

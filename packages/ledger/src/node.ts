@@ -100,6 +100,8 @@ export class LedgerNode {
     this.transport = new PeerTransport({
       clusterId: o.clusterId,
       id: o.id,
+      incarnation: storage.incarnation,
+      book: storage,
       peers: o.peers,
       logger: log,
       metrics: this.metrics,

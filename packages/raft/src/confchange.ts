@@ -19,7 +19,7 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const type = v.getUint8(0);
   const nodeId = v.getUint32(1) * 2 ** 32 + v.getUint32(5);
-  if (type !== CCT.AddVoter && type !== CCT.AddLearner && type !== CCT.Remove)
+  if (type !== CCT.AddVoter && type !== CCT.AddLearner && type !== CCT.Remove && type !== CCT.PromoteLearner)
     return { type: CCT.AddVoter, nodeId: 0 };
   return { type, nodeId };
 }

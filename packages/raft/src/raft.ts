@@ -383,6 +383,9 @@ export class Raft {
       case ConfChangeType.AddVoter:
         if (this.voters.has(cc.nodeId)) return `node ${cc.nodeId} is already a voter`;
         return undefined;
+      case ConfChangeType.PromoteLearner:
+        if (!this.learners.has(cc.nodeId)) return `node ${cc.nodeId} is not a learner`;
+        return undefined;
       case ConfChangeType.AddLearner:
         if (this.voters.has(cc.nodeId)) return `node ${cc.nodeId} is a voter; remove it first`;
         if (this.learners.has(cc.nodeId)) return `node ${cc.nodeId} is already a learner`;
@@ -408,7 +411,8 @@ export class Raft {
     if (this.confChangeProblem(cc) !== undefined) return this.confState();
     const next = this.log.lastIndex() + 1;
     switch (cc.type) {
-      case ConfChangeType.AddVoter: {
+      case ConfChangeType.AddVoter:
+      case ConfChangeType.PromoteLearner: {
         const old = this.prs.get(cc.nodeId);
         this.learners.delete(cc.nodeId);
         this.voters.add(cc.nodeId);

@@ -56,6 +56,11 @@ export const ConfChangeType = {
   AddVoter: 0,
   AddLearner: 1,
   Remove: 2,
+  /**
+   * Promote a learner to voter; a no-op unless the node is a learner when the change applies.
+   * Unlike AddVoter it cannot bring back a member removed in the meantime.
+   */
+  PromoteLearner: 3,
 } as const;
 export type ConfChangeType = (typeof ConfChangeType)[keyof typeof ConfChangeType];
 

@@ -8,7 +8,7 @@ import type { ConfChangeType as CCType, Message, NodeId, ProposeResult } from ".
 import { ConfChangeType, decodeConfChange, EntryType, message, MessageType } from "../src/index.js";
 import { Cluster, ELECTION_TICKS as E, seededRand } from "./harness.js";
 
-const { AddLearner, AddVoter, Remove } = ConfChangeType;
+const { AddLearner, AddVoter, PromoteLearner, Remove } = ConfChangeType;
 
 const isElection = (m: Message): boolean =>
   m.type === MessageType.PreVote ||
@@ -430,6 +430,18 @@ describe("membership changes", () => {
     c.partition(1, 3);
     c.run(1);
     expect(c.commit(1)).toBe(c2.index); // 1, 2 and 4: 3 of 4.
+  });
+
+  test("PromoteLearner cannot bring back a member removed meanwhile", () => {
+    const c = new Cluster([1, 2, 3], { learners: [4] });
+    c.elect(1);
+    ok(confChange(c, 1, Remove, 4));
+    c.stabilize();
+    // An operator acting on a stale view promotes 4 after all: refused, and a no-op if applied.
+    expect(confChange(c, 1, PromoteLearner, 4)).toMatchObject({ ok: false, code: "invalid-conf-change" });
+    expect(c.node(1).confState()).toEqual({ voters: [1, 2, 3], learners: [] });
+    // AddVoter of the same id would re-add it: that is why promotion has its own type.
+    expect(confChange(c, 1, AddVoter, 4)).toMatchObject({ ok: true });
   });
 
   test("a promoted learner votes even before it applied its own promotion (#24)", () => {

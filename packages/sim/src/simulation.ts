@@ -352,7 +352,7 @@ export class Simulation {
           i.change === "add-learner"
             ? defaultRaft.ConfChangeType.AddLearner
             : i.change === "promote"
-              ? defaultRaft.ConfChangeType.AddVoter
+              ? defaultRaft.ConfChangeType.PromoteLearner
               : defaultRaft.ConfChangeType.Remove;
         const r = raw.proposeConfChange({ type, nodeId: i.target });
         this.trace(`node ${n.id} proposes ${i.change} ${i.target}: ${r.ok ? `index ${r.index}` : r.code}`);
@@ -447,6 +447,7 @@ export class Simulation {
       this.checker.applyEntry(n.id, e);
       if (e.type === defaultRaft.EntryType.ConfChange) {
         const cc = defaultRaft.decodeConfChange(e.data);
+        this.trace(`node ${n.id} applies conf change ${JSON.stringify(cc)} at ${e.index}`);
         // A committed removal: the operator shuts the server down once the new configuration is
         // in force on a majority of its voters (before that they may still need its vote).
         if (

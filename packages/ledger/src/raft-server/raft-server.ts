@@ -130,7 +130,10 @@ export class RaftServer<R> {
     this.onFatal =
       o.onFatal ??
       ((err) => {
-        this.log.fatal({ err }, "storage failure: stopping");
+        this.log.fatal(
+          { err },
+          "fatal error in the Raft loop (storage failure or broken invariant): stopping",
+        );
         process.exit(1);
       });
     const snap = o.storage.snapshot();

@@ -530,7 +530,7 @@ export class LedgerService {
             "id",
           );
         }
-        return { members: await this.changeMembership({ type: ConfChangeType.AddVoter, nodeId: id }) };
+        return { members: await this.changeMembership({ type: ConfChangeType.PromoteLearner, nodeId: id }) };
       }),
 
       transferLeader: unary(async (req) => {

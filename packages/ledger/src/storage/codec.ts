@@ -124,13 +124,20 @@ export interface Identity {
   readonly nodeId: number;
 }
 
-export function encodeIdentity(id: Identity): Uint8Array {
+/** An identity with the random incarnation drawn when the directory was created. */
+export interface StoredIdentity extends Identity {
+  /** Changes only when a node's data is lost: peers refuse a member whose incarnation changed. */
+  readonly incarnation: string;
+}
+
+export function encodeIdentity(id: StoredIdentity): Uint8Array {
   return encodeJson(id);
 }
 
-export function decodeIdentity(rec: Uint8Array): Identity {
+export function decodeIdentity(rec: Uint8Array): StoredIdentity {
   const o = decodeJson(rec, "identity") as Record<string, unknown>;
-  if (typeof o.clusterId !== "string" || !isNat(o.nodeId))
+  if (typeof o.clusterId !== "string" || !isNat(o.nodeId) || typeof o.incarnation !== "string") {
     throw new CorruptRecordError("identity: bad fields");
-  return { clusterId: o.clusterId, nodeId: o.nodeId };
+  }
+  return { clusterId: o.clusterId, nodeId: o.nodeId, incarnation: o.incarnation };
 }

@@ -3,10 +3,17 @@
 export const KEY_HARD_STATE = "m/hardstate";
 export const KEY_SNAPSHOT = "m/snapshot";
 export const KEY_IDENTITY = "m/identity";
+/** Per peer: the incarnation first seen from it. */
+export const PEER_PREFIX = "p/";
+export const PEER_END = "p0";
 export const LOG_PREFIX = "l/";
 /** Upper bound of the log key range (exclusive). */
 export const LOG_END = "l0";
 
 export function logKey(index: number): string {
   return LOG_PREFIX + index.toString(16).padStart(16, "0");
+}
+
+export function peerKey(id: number): string {
+  return PEER_PREFIX + id.toString(16).padStart(16, "0");
 }

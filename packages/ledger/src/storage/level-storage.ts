@@ -13,7 +13,18 @@ import {
   encodeIdentity,
   encodeSnapshot,
 } from "./codec.js";
-import { KEY_HARD_STATE, KEY_IDENTITY, KEY_SNAPSHOT, LOG_END, LOG_PREFIX, logKey } from "./keys.js";
+import { randomBytes } from "node:crypto";
+import {
+  KEY_HARD_STATE,
+  KEY_IDENTITY,
+  KEY_SNAPSHOT,
+  LOG_END,
+  LOG_PREFIX,
+  logKey,
+  PEER_END,
+  PEER_PREFIX,
+  peerKey,
+} from "./keys.js";
 
 /** The log on disk breaks an invariant: the node must not vote or serve with it. */
 export class StorageCorruptError extends Error {
@@ -36,12 +47,28 @@ export class LevelStorage implements Storage {
   private hard: HardState = EMPTY_HARD_STATE;
   /** Set when this directory had no state at open. */
   readonly wasEmpty: boolean;
+  /** This directory's incarnation: drawn once, when it was created. */
+  incarnation = "";
+  /** Peer id → the incarnation first seen from it. */
+  private readonly peerIncarnations = new Map<number, string>();
 
   private constructor(
     private readonly db: Level<string, Uint8Array>,
     wasEmpty: boolean,
   ) {
     this.wasEmpty = wasEmpty;
+  }
+
+  /** The incarnation recorded for a peer, if any. */
+  peerIncarnation(id: number): string | undefined {
+    return this.peerIncarnations.get(id);
+  }
+
+  /** Record a peer's incarnation the first time it is seen (synced, so a restart remembers). */
+  async recordPeerIncarnation(id: number, incarnation: string): Promise<void> {
+    if (this.peerIncarnations.has(id)) return;
+    this.peerIncarnations.set(id, incarnation);
+    await this.db.put(peerKey(id), new TextEncoder().encode(incarnation), { sync: true });
   }
 
   /**
@@ -55,6 +82,7 @@ export class LevelStorage implements Storage {
       const idRec = await db.get(KEY_IDENTITY);
       const snapRec = await db.get(KEY_SNAPSHOT);
       const hardRec = await db.get(KEY_HARD_STATE);
+      let incarnation: string;
       if (idRec) {
         const have = decodeIdentity(idRec);
         if (have.clusterId !== identity.clusterId || have.nodeId !== identity.nodeId) {
@@ -62,10 +90,16 @@ export class LevelStorage implements Storage {
             `data directory ${dir} belongs to node ${have.nodeId} of cluster ${have.clusterId}, not node ${identity.nodeId} of ${identity.clusterId}`,
           );
         }
+        incarnation = have.incarnation;
       } else {
-        await db.put(KEY_IDENTITY, encodeIdentity(identity), { sync: true });
+        incarnation = randomBytes(8).toString("hex");
+        await db.put(KEY_IDENTITY, encodeIdentity({ ...identity, incarnation }), { sync: true });
       }
       const s = new LevelStorage(db, !snapRec && !hardRec);
+      s.incarnation = incarnation;
+      for await (const [key, value] of db.iterator({ gte: PEER_PREFIX, lt: PEER_END })) {
+        s.peerIncarnations.set(parseInt(key.slice(PEER_PREFIX.length), 16), new TextDecoder().decode(value));
+      }
       if (snapRec) s.mem.applySnapshot(decodeSnapshot(snapRec));
       const snap = s.mem.snapshot().meta;
       let prev = { index: snap.index, term: snap.term };

@@ -2,7 +2,7 @@ import type { Message, NodeId } from "@dispenser/raft";
 import { MessageType } from "@dispenser/raft";
 import type { PeerServer, SnapshotChunk } from "@dispenser/proto";
 import { MAX_SNAPSHOT_CHUNK_BYTES, PeerClient } from "@dispenser/proto";
-import type { ServiceError } from "@grpc/grpc-js";
+import type { Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { LedgerMetrics } from "../metrics.js";
@@ -16,9 +16,24 @@ export interface PeerSink {
   reportSnapshot(id: NodeId, ok: boolean): void;
 }
 
+/** Remembers the incarnation of each peer's data directory (durably). */
+export interface IncarnationBook {
+  peerIncarnation(id: NodeId): string | undefined;
+  recordPeerIncarnation(id: NodeId, incarnation: string): Promise<void>;
+}
+
+/** gRPC metadata key carrying the sender's data-directory incarnation. */
+export const INCARNATION_METADATA_KEY = "dispenser-incarnation";
+/** gRPC metadata key carrying the incarnation the sender knows for the receiver ("" if none yet). */
+export const TO_INCARNATION_METADATA_KEY = "dispenser-to-incarnation";
+
 export interface PeerTransportOptions {
   clusterId: string;
   id: NodeId;
+  /** This node's data-directory incarnation, sent with every message. */
+  incarnation: string;
+  /** Where peers' incarnations are remembered. */
+  book: IncarnationBook;
   /** Peer id → host:port. */
   peers: ReadonlyMap<NodeId, string>;
   logger: Logger;
@@ -60,6 +75,8 @@ export class PeerTransport implements Transport {
   private readonly snapshotTimeoutMs: number;
   private readonly maxQueued: number;
   private readonly maxSnapshotBytes: number;
+  /** Refusals so far, to log the first and then every hundredth. */
+  private amnesiaLogged = 0;
 
   constructor(private readonly o: PeerTransportOptions) {
     this.sendTimeoutMs = o.sendTimeoutMs ?? 2_000;
@@ -126,6 +143,7 @@ export class PeerTransport implements Transport {
     const batch = link.queue.splice(0, n);
     link.inFlight = true;
     const deadline = Date.now() + this.sendTimeoutMs;
+    const md = this.metadataFor(link.id);
     link.client.send(
       {
         clusterId: this.o.clusterId,
@@ -133,7 +151,7 @@ export class PeerTransport implements Transport {
         to: BigInt(link.id),
         messages: batch.map((m) => toPbMessage(m)),
       },
-      new Metadata(),
+      md,
       { deadline },
       (err) => {
         link.inFlight = false;
@@ -152,7 +170,8 @@ export class PeerTransport implements Transport {
     if (link.snapshotInFlight) return; // Raft asks again if this one fails.
     const snap = m.snapshot!;
     link.snapshotInFlight = true;
-    const call = link.client.installSnapshot({ deadline: Date.now() + this.snapshotTimeoutMs }, (err) => {
+    const md = this.metadataFor(link.id);
+    const call = link.client.installSnapshot(md, { deadline: Date.now() + this.snapshotTimeoutMs }, (err) => {
       link.snapshotInFlight = false;
       if (err) this.o.logger.warn({ peer: link.id, err: err.message }, "snapshot send failed");
       this.sink?.reportSnapshot(link.id, !err);
@@ -168,6 +187,41 @@ export class PeerTransport implements Transport {
       call.write({ data: snap.data.subarray(off, off + MAX_SNAPSHOT_CHUNK_BYTES) } satisfies SnapshotChunk);
     }
     call.end();
+  }
+
+  /**
+   * A member whose data directory was wiped comes back with a new incarnation. Its old votes and
+   * acknowledgements are forgotten, so it must not take part under its old id: it has to be
+   * removed and added back under a new one. Returns the reason to refuse, or undefined.
+   */
+  private metadataFor(to: NodeId): Metadata {
+    const md = new Metadata();
+    md.set(INCARNATION_METADATA_KEY, this.o.incarnation);
+    md.set(TO_INCARNATION_METADATA_KEY, this.o.book.peerIncarnation(to) ?? "");
+    return md;
+  }
+
+  private async checkIncarnation(from: NodeId, md: MetadataType): Promise<string | undefined> {
+    const got = md.get(INCARNATION_METADATA_KEY)[0];
+    if (typeof got !== "string" || got.length === 0) return "missing sender incarnation";
+    const mine = md.get(TO_INCARNATION_METADATA_KEY)[0];
+    if (typeof mine === "string" && mine !== "" && mine !== this.o.incarnation) {
+      // The sender knew an earlier data directory of ours: we lost state it relies on.
+      this.o.metrics.amnesiaRefusals.inc({ node: String(this.o.id), peer: String(from) });
+      const reason = `node ${this.o.id} came back with a new data directory (incarnation ${this.o.incarnation}, node ${from} knew ${mine}); remove it and add it back under a new id`;
+      if (this.amnesiaLogged++ % 100 === 0) this.o.logger.error({ peer: from }, reason);
+      return reason;
+    }
+    const known = this.o.book.peerIncarnation(from);
+    if (known === undefined) {
+      await this.o.book.recordPeerIncarnation(from, got);
+      return undefined;
+    }
+    if (known === got) return undefined;
+    this.o.metrics.amnesiaRefusals.inc({ node: String(this.o.id), peer: String(from) });
+    const reason = `node ${from} came back with a new data directory (incarnation ${got}, was ${known}); remove it and add it back under a new id`;
+    if (this.amnesiaLogged++ % 100 === 0) this.o.logger.error({ peer: from }, reason);
+    return reason;
   }
 
   /** The server side of the Peer service. */
@@ -204,8 +258,17 @@ export class PeerTransport implements Transport {
           );
           return;
         }
-        this.sink?.receive(msgs);
-        callback(null, {});
+        this.checkIncarnation(Number(b.from), call.metadata).then(
+          (problem) => {
+            if (problem) {
+              callback(reject(status.FAILED_PRECONDITION, problem), null);
+              return;
+            }
+            this.sink?.receive(msgs);
+            callback(null, {});
+          },
+          (e: unknown) => callback(reject(status.INTERNAL, String(e)), null),
+        );
       },
       installSnapshot: (call, callback) => {
         let header: SnapshotChunk["header"];
@@ -255,8 +318,15 @@ export class PeerTransport implements Transport {
           }
           if (m.type !== MessageType.Snap || m.to !== this.o.id || !m.snapshot)
             return fail(status.INVALID_ARGUMENT, "not a snapshot for this node");
-          this.sink?.receive([m]);
-          callback(null, {});
+          const snap = m;
+          this.checkIncarnation(m.from, call.metadata).then(
+            (problem) => {
+              if (problem) return fail(status.FAILED_PRECONDITION, problem);
+              this.sink?.receive([snap]);
+              callback(null, {});
+            },
+            (e: unknown) => fail(status.INTERNAL, String(e)),
+          );
         });
       },
     };

@@ -1,0 +1,920 @@
+// Benchmark: the segment ledger against etcd on the same machine, in the same run.
+//
+//   pnpm bench:ledger                       # or: node --import tsx test/bench/ledger-vs-etcd.ts
+//   pnpm bench:ledger -- --duration 10 --concurrency 1,16,64,128 --failovers 5
+//   pnpm bench:ledger -- --profile /tmp/prof   # ledger only: CPU-profile the leader, print hot spots
+//
+// 1. A 3-node ledger on loopback (real processes, fsync on, default tick): LeaseSegment ops/s and
+//    p50/p99 latency at each client concurrency, sent to the leader directly.
+// 2. A 3-member etcd (Debian `etcd-server`, default fsync) on loopback: synced Put of a small key
+//    at the same concurrencies, against the leader, through the same gRPC library (@grpc/grpc-js).
+// 3. Failover: SIGKILL of the leader while a client writes at concurrency 4; time to the next
+//    success committed in a newer term. Repeated, restarting the killed member each time.
+// CPU of every server process and of this client is sampled from /proc over each window, so the
+// output says which process saturates. Every process and temp dir is removed at the end, also on
+// error or Ctrl-C; children also die with this process (setpriv --pdeathsig).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { ClusterStatusResponse } from "@dispenser/proto";
+import { LedgerClient } from "@dispenser/ledger";
+import type { Child, CpuWindow, LoadResult, ProfileSummary } from "./support.js";
+import {
+  alive,
+  CpuSampler,
+  EtcdKv,
+  freePort,
+  hotSpots,
+  median,
+  putRequest,
+  putResponseTerm,
+  machineBusyOver,
+  Reaper,
+  runLoad,
+  scrapeMetrics,
+  sleep,
+  until,
+  withTimeout,
+} from "./support.js";
+
+const REPO = resolve(import.meta.dirname, "..", "..");
+const LEDGER_MAIN = join(REPO, "packages", "ledger", "src", "main.ts");
+const SEQUENCE = "bench";
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
+    concurrency: { type: "string", default: "1,16,64" },
+    clients: { type: "string", default: "1" },
+    failovers: { type: "string", default: "5" },
+    "failover-concurrency": { type: "string", default: "4" },
+    "no-etcd": { type: "boolean", default: false },
+    "no-failover": { type: "boolean", default: false },
+    "tick-ms": { type: "string" },
+    profile: { type: "string" },
+    "lease-size": { type: "string", default: "1000" },
+    help: { type: "boolean", default: false },
+  },
+});
+
+if (args.help) {
+  console.log(`usage: node --import tsx test/bench/ledger-vs-etcd.ts [flags]
+  --duration S              measured seconds per concurrency (default 5)
+  --warmup S                warm-up seconds before each window (default 1)
+  --concurrency LIST        client concurrencies (default 1,16,64)
+  --clients N               LedgerClient instances (and etcd gRPC clients) shared by the workers (default 1)
+  --failovers N             leader kills per system (default 5; 0 = none)
+  --failover-concurrency N  writers during the failover runs (default 4)
+  --no-etcd                 ledger only
+  --no-failover             throughput only
+  --tick-ms MS              pass --tick-ms to the ledger nodes (default: the node's own default)
+  --profile DIR             ledger throughput only, with the nodes under --cpu-prof; prints the
+                            leader's top self-time functions (profiles are kept in DIR)
+  --lease-size N            ids per LeaseSegment (default 1000)`);
+  process.exit(0);
+}
+
+function posInt(name: string, v: string | undefined, min = 1): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) {
+    console.error(`--${name} must be an integer >= ${min}, got "${v}"`);
+    process.exit(64);
+  }
+  return n;
+}
+
+const DURATION_MS = posInt("duration", args.duration) * 1000;
+const WARMUP_MS = posInt("warmup", args.warmup, 0) * 1000;
+const CONCURRENCY = (args.concurrency ?? "").split(",").map((c) => posInt("concurrency", c));
+const CLIENTS = posInt("clients", args.clients);
+const FAILOVERS = args["no-failover"] || args.profile ? 0 : posInt("failovers", args.failovers, 0);
+const FAILOVER_CONC = posInt("failover-concurrency", args["failover-concurrency"]);
+const LEASE_SIZE = BigInt(posInt("lease-size", args["lease-size"]));
+const PROFILE_DIR = args.profile ? resolve(args.profile) : undefined;
+const TICK_ARGS = args["tick-ms"] ? ["--tick-ms", String(posInt("tick-ms", args["tick-ms"]))] : [];
+
+const reaper = new Reaper(8 * 60_000);
+const RUN_TAG = `${process.pid}-${Date.now().toString(36)}`;
+const HAVE_SETPRIV = spawnSync("setpriv", ["--help"], { stdio: "ignore" }).status === 0;
+
+/** Spawn so that the child also dies if this process is killed outright. */
+function spawnBounded(tag: string, cmd: string, argv: string[]): Child {
+  return HAVE_SETPRIV
+    ? reaper.spawn(tag, "setpriv", ["--pdeathsig", "KILL", cmd, ...argv], { cwd: REPO })
+    : reaper.spawn(tag, cmd, argv, { cwd: REPO });
+}
+
+function log(msg: string): void {
+  console.log(`[${new Date().toISOString().slice(11, 23)}] ${msg}`);
+}
+
+const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+
+// ------------------------------------------------------------------------------------------ ledger
+
+interface LedgerMember {
+  id: number;
+  port: number;
+  metricsPort: number;
+  dataDir: string;
+  child: Child | undefined;
+  status: LedgerClient | undefined;
+}
+
+/** A ledger cluster of real processes talking to each other directly (no proxies) on loopback. */
+class BenchLedger {
+  readonly dir = reaper.tmpdir("bench-ledger-");
+  readonly members = new Map<number, LedgerMember>();
+  readonly clusterId = `bench-${RUN_TAG}`;
+
+  constructor(
+    readonly ids: readonly number[],
+    private readonly nodeArgs: (id: number) => string[],
+  ) {}
+
+  async init(): Promise<void> {
+    for (const id of this.ids) {
+      this.members.set(id, {
+        id,
+        port: await freePort(),
+        metricsPort: await freePort(),
+        dataDir: join(this.dir, `node-${id}`),
+        child: undefined,
+        status: undefined,
+      });
+    }
+  }
+
+  member(id: number): LedgerMember {
+    const m = this.members.get(id);
+    if (!m) throw new Error(`no ledger node ${id}`);
+    return m;
+  }
+
+  address(id: number): string {
+    return `127.0.0.1:${this.member(id).port}`;
+  }
+
+  endpoints(): string[] {
+    return this.ids.map((i) => this.address(i));
+  }
+
+  start(id: number): void {
+    const m = this.member(id);
+    if (alive(m.child)) throw new Error(`ledger node ${id} is running`);
+    const peers = this.ids.map((j) => `${j}=${this.address(j)}`).join(",");
+    m.child = spawnBounded(`ledger-${id}`, process.execPath, [
+      ...this.nodeArgs(id),
+      "--import",
+      "tsx",
+      LEDGER_MAIN,
+      "--id",
+      String(id),
+      "--cluster-id",
+      this.clusterId,
+      "--data-dir",
+      m.dataDir,
+      "--listen",
+      this.address(id),
+      "--peers",
+      peers,
+      "--bootstrap",
+      "--metrics-listen",
+      `127.0.0.1:${m.metricsPort}`,
+      "--log-level",
+      "warn",
+      ...TICK_ARGS,
+    ]);
+  }
+
+  /** ClusterStatus as node `id` sees it (one short attempt). */
+  async status(id: number): Promise<ClusterStatusResponse> {
+    const m = this.member(id);
+    m.status ??= new LedgerClient({
+      endpoints: [this.address(id)],
+      attemptTimeoutMs: 500,
+      totalTimeoutMs: 0,
+    });
+    return m.status.call("clusterStatus", {});
+  }
+
+  /** The leader, as confirmed by the leader itself. */
+  async waitLeader(timeoutMs: number, among: readonly number[] = this.ids): Promise<ClusterStatusResponse> {
+    return until("a ledger leader", timeoutMs, async () => {
+      for (const id of among) {
+        if (!alive(this.member(id).child)) continue;
+        const s = await this.status(id).catch(() => undefined);
+        if (s && s.leaderId !== 0n && s.leaderId === s.nodeId) return s;
+      }
+      return undefined;
+    });
+  }
+
+  pid(id: number): number | undefined {
+    const c = this.member(id).child;
+    return alive(c) ? c.pid : undefined;
+  }
+
+  async kill(id: number, sig: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const c = this.member(id).child;
+    if (c) await reaper.kill(c, sig);
+  }
+
+  async stop(sig: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    for (const m of this.members.values()) m.status?.close();
+    for (const id of this.ids) await this.kill(id, sig);
+    reaper.removeDir(this.dir);
+  }
+
+  /** The node's Raft loop counters from its /metrics. */
+  async counters(id: number): Promise<LedgerCounters> {
+    const m = await scrapeMetrics(`127.0.0.1:${this.member(id).metricsPort}`);
+    const g = (k: string): number => m.get(k) ?? 0;
+    return {
+      at: performance.now(),
+      fsyncCount: g("dispenser_ledger_fsync_seconds_count"),
+      fsyncSum: g("dispenser_ledger_fsync_seconds_sum"),
+      readyCount: g("dispenser_ledger_ready_seconds_count"),
+      readySum: g("dispenser_ledger_ready_seconds_sum"),
+      proposalCount: g("dispenser_ledger_proposal_seconds_count"),
+      proposalSum: g("dispenser_ledger_proposal_seconds_sum"),
+    };
+  }
+
+  logs(id: number): string {
+    return this.member(id).child?.output.join("").trim().split("\n").slice(-15).join("\n") ?? "";
+  }
+}
+
+interface LedgerCounters {
+  at: number;
+  fsyncCount: number;
+  fsyncSum: number;
+  readyCount: number;
+  readySum: number;
+  proposalCount: number;
+  proposalSum: number;
+}
+
+/** What the leader's and a follower's Raft loops did over the window, from their metrics. */
+function ledgerDiag(
+  leaderId: number,
+  followerId: number,
+  before: LedgerCounters[],
+  after: LedgerCounters[],
+  opsPerSec: number,
+): string {
+  const part = (b: LedgerCounters, a: LedgerCounters): string => {
+    const secs = (a.at - b.at) / 1000;
+    const fsyncs = a.fsyncCount - b.fsyncCount;
+    const readys = a.readyCount - b.readyCount;
+    return (
+      `${fmt(readys / secs, 0)} Readys/s (mean ${fmt((1000 * (a.readySum - b.readySum)) / Math.max(1, readys), 2)} ms), ` +
+      `${fmt(fsyncs / secs, 0)} synced batches/s (mean ${fmt((1000 * (a.fsyncSum - b.fsyncSum)) / Math.max(1, fsyncs), 2)} ms)`
+    );
+  };
+  const [lb, fb] = before as [LedgerCounters, LedgerCounters];
+  const [la, fa] = after as [LedgerCounters, LedgerCounters];
+  const secs = (la.at - lb.at) / 1000;
+  const batches = (la.fsyncCount - lb.fsyncCount) / secs;
+  const props = la.proposalCount - lb.proposalCount;
+  return (
+    `leader node ${leaderId}: ${part(lb, la)}, ${fmt(opsPerSec / Math.max(1, batches), 1)} leases per batch, ` +
+    `proposal→applied mean ${fmt((1000 * (la.proposalSum - lb.proposalSum)) / Math.max(1, props), 2)} ms; ` +
+    `follower node ${followerId}: ${part(fb, fa)}`
+  );
+}
+
+function cpuTargets(roles: () => { tag: string; pid: number | undefined }[]): () => Map<string, number> {
+  return () => {
+    const m = new Map<string, number>();
+    for (const r of roles()) if (r.pid !== undefined) m.set(r.tag, r.pid);
+    return m;
+  };
+}
+
+interface FailoverRound {
+  /** Kill → first success committed in a newer term (what a client sees). */
+  toSuccessMs: number;
+  /** Kill → a survivor reports the new leader (polled every 20 ms). */
+  toLeaderMs: number;
+  from: string;
+  to: string;
+}
+
+interface SystemResult {
+  name: string;
+  rows: LoadResult[];
+  failovers: FailoverRound[];
+  note: string | undefined;
+}
+
+async function benchLedger(): Promise<{ result: SystemResult; spots?: ProfileSummary }> {
+  const profileArgs = (id: number): string[] =>
+    PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", join(PROFILE_DIR, `node-${id}`)] : [];
+  const ledger = new BenchLedger([1, 2, 3], profileArgs);
+  const result: SystemResult = { name: "ledger", rows: [], failovers: [], note: undefined };
+  try {
+    await ledger.init();
+    for (const id of ledger.ids) ledger.start(id);
+    const t0 = performance.now();
+    let lead: ClusterStatusResponse;
+    try {
+      lead = await ledger.waitLeader(30_000);
+    } catch (e) {
+      for (const id of ledger.ids) console.error(`--- ledger node ${id} output:\n${ledger.logs(id)}`);
+      throw e;
+    }
+    const leaderId = Number(lead.leaderId);
+    log(
+      `ledger: 3 nodes up, leader node ${leaderId} at ${lead.leaderAddress} after ${fmt(performance.now() - t0, 0)} ms` +
+        ` (data in ${ledger.dir})`,
+    );
+    const admin = new LedgerClient({ endpoints: ledger.endpoints(), totalTimeoutMs: 20_000 });
+    await admin.call("createSequence", {
+      sequence: {
+        name: SEQUENCE,
+        type: 3,
+        length: 0,
+        starting: 1n,
+        step: 1n,
+        datacenters: 1,
+        layout: 0,
+        ordering: 0,
+        autoDisk: 0,
+        revision: 0n,
+        createdAtMs: 0n,
+      },
+    });
+    admin.close();
+
+    const clients = Array.from(
+      { length: CLIENTS },
+      () => new LedgerClient({ endpoints: [lead.leaderAddress] }),
+    );
+    let reqNo = 0;
+    const sampler = new CpuSampler(
+      cpuTargets(() =>
+        ledger.ids.map((id) => ({
+          tag: id === leaderId ? `ledger leader (node ${id})` : `ledger follower (node ${id})`,
+          pid: ledger.pid(id),
+        })),
+      ),
+    );
+    const followerId = ledger.ids.find((i) => i !== leaderId)!;
+    for (const c of CONCURRENCY) {
+      let before: Promise<LedgerCounters[]> | undefined;
+      let after: Promise<LedgerCounters[]> | undefined;
+      const scrapeBoth = (): Promise<LedgerCounters[]> =>
+        Promise.all([ledger.counters(leaderId), ledger.counters(followerId)]);
+      const r = await runLoad(
+        c,
+        WARMUP_MS,
+        DURATION_MS,
+        (w) =>
+          clients[w % CLIENTS]!.call("leaseSegment", {
+            sequence: SEQUENCE,
+            dc: 0,
+            size: LEASE_SIZE,
+            requestId: `${RUN_TAG}-${reqNo++}`,
+            kind: 0,
+          }),
+        {
+          sampler,
+          onStart: () => void (before = scrapeBoth()),
+          onStop: () => void (after = scrapeBoth()),
+        },
+      );
+      const b = await before?.catch(() => undefined);
+      const a = await after?.catch(() => undefined);
+      if (a && b) r.diag = ledgerDiag(leaderId, followerId, b, a, r.opsPerSec);
+      result.rows.push(r);
+      log(`ledger c=${c}: ${describe(r)}`);
+    }
+    for (const c of clients) c.close();
+
+    if (PROFILE_DIR) {
+      // SIGTERM: the node stops cleanly, and Node writes the profile on the way out.
+      log(`ledger: stopping the nodes with SIGTERM to write the CPU profiles to ${PROFILE_DIR}`);
+      for (const id of ledger.ids) await ledger.kill(id, "SIGTERM");
+      const spots = hotSpots(join(PROFILE_DIR, `node-${leaderId}`), 30, REPO);
+      return { result, spots };
+    }
+
+    if (FAILOVERS > 0) result.failovers = await ledgerFailover(ledger);
+    return { result };
+  } finally {
+    await ledger.stop().catch((e: unknown) => console.error(`ledger cleanup: ${String(e)}`));
+  }
+}
+
+async function ledgerFailover(ledger: BenchLedger): Promise<FailoverRound[]> {
+  const client = new LedgerClient({ endpoints: ledger.endpoints(), totalTimeoutMs: 30_000 });
+  let stop = false;
+  let lastOk = 0;
+  let errors = 0;
+  let reqNo = 0;
+  let watch: { afterTerm: bigint; resolve: (t: number) => void } | undefined;
+  const worker = async (): Promise<void> => {
+    while (!stop) {
+      try {
+        const r = await client.call("leaseSegment", {
+          sequence: SEQUENCE,
+          dc: 0,
+          size: LEASE_SIZE,
+          requestId: `${RUN_TAG}-f-${reqNo++}`,
+          kind: 0,
+        });
+        const t = performance.now();
+        lastOk = t;
+        const term = r.grant?.fence?.term ?? 0n;
+        if (watch && term > watch.afterTerm) {
+          watch.resolve(t);
+          watch = undefined;
+        }
+      } catch {
+        errors++;
+        await sleep(10);
+      }
+    }
+  };
+  const workers = Array.from({ length: FAILOVER_CONC }, () => worker());
+  const rounds: FailoverRound[] = [];
+  try {
+    for (let round = 1; round <= FAILOVERS; round++) {
+      await until("leases flowing", 20_000, () =>
+        Promise.resolve(performance.now() - lastOk < 100 && lastOk > 0 ? true : undefined),
+      );
+      const lead = await ledger.waitLeader(20_000);
+      const old = Number(lead.leaderId);
+      const survivors = ledger.ids.filter((i) => i !== old);
+      const success = new Promise<number>((resolve) => {
+        watch = { afterTerm: lead.term, resolve };
+      });
+      const tKill = performance.now();
+      const killed = ledger.kill(old, "SIGKILL");
+      const newLeader = until(
+        "a new ledger leader",
+        20_000,
+        async () => {
+          for (const id of survivors) {
+            const s = await ledger.status(id).catch(() => undefined);
+            if (s && s.leaderId !== 0n && s.leaderId !== BigInt(old))
+              return { t: performance.now(), id: Number(s.leaderId) };
+          }
+          return undefined;
+        },
+        20,
+      );
+      const [tOk, nl] = await Promise.all([
+        withTimeout(success, 30_000, "a lease after the leader was killed"),
+        newLeader,
+        killed,
+      ]);
+      const r: FailoverRound = {
+        toSuccessMs: tOk - tKill,
+        toLeaderMs: nl.t - tKill,
+        from: `node ${old}`,
+        to: `node ${nl.id}`,
+      };
+      rounds.push(r);
+      log(
+        `ledger failover ${round}/${FAILOVERS}: killed leader node ${old} (term ${lead.term}); ` +
+          `new leader node ${nl.id} seen after ${fmt(r.toLeaderMs, 0)} ms; next lease after ${fmt(r.toSuccessMs, 0)} ms`,
+      );
+      // Bring the killed node back and wait until it follows the leader and has caught up.
+      ledger.start(old);
+      await until("the restarted ledger node to catch up", 30_000, async () => {
+        const l = await ledger.waitLeader(5_000);
+        const s = await ledger.status(old);
+        return s.leaderId === l.leaderId && s.applied >= l.commit ? true : undefined;
+      });
+      await sleep(300);
+    }
+  } finally {
+    stop = true;
+    await Promise.allSettled(workers);
+    client.close();
+  }
+  log(`ledger failover: ${errors} failed calls during the runs (each retried internally up to 30 s first)`);
+  return rounds;
+}
+
+// ------------------------------------------------------------------------------------------ etcd
+
+interface EtcdMember {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+  child: Child | undefined;
+  kv: EtcdKv | undefined;
+}
+
+class BenchEtcd {
+  readonly dir = reaper.tmpdir("bench-etcd-");
+  readonly members: EtcdMember[] = [];
+  private readonly token = `bench-${RUN_TAG}`;
+
+  async init(n: number): Promise<void> {
+    for (let i = 1; i <= n; i++) {
+      this.members.push({
+        name: `m${i}`,
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        dataDir: join(this.dir, `m${i}`),
+        child: undefined,
+        kv: undefined,
+      });
+    }
+  }
+
+  start(i: number): void {
+    const m = this.members[i]!;
+    if (alive(m.child)) throw new Error(`etcd ${m.name} is running`);
+    const cluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(",");
+    m.child = spawnBounded(`etcd-${m.name}`, "etcd", [
+      "--name",
+      m.name,
+      "--data-dir",
+      m.dataDir,
+      "--listen-client-urls",
+      `http://127.0.0.1:${m.clientPort}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${m.clientPort}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${m.peerPort}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${m.peerPort}`,
+      "--initial-cluster",
+      cluster,
+      "--initial-cluster-token",
+      this.token,
+      "--initial-cluster-state",
+      "new",
+      "--logger",
+      "zap",
+      "--log-level",
+      "error",
+    ]);
+  }
+
+  kv(i: number): EtcdKv {
+    const m = this.members[i]!;
+    m.kv ??= new EtcdKv(`127.0.0.1:${m.clientPort}`);
+    return m.kv;
+  }
+
+  /** Index of the leader, as the leader itself reports it, with its status. */
+  async waitLeader(timeoutMs: number): Promise<{ index: number; term: bigint; raftIndex: bigint }> {
+    return until("an etcd leader", timeoutMs, async () => {
+      for (let i = 0; i < this.members.length; i++) {
+        if (!alive(this.members[i]!.child)) continue;
+        const s = await this.kv(i)
+          .status(500)
+          .catch(() => undefined);
+        if (s && s.leader !== 0n && s.leader === s.memberId)
+          return { index: i, term: s.raftTerm, raftIndex: s.raftIndex };
+      }
+      return undefined;
+    });
+  }
+
+  pid(i: number): number | undefined {
+    const c = this.members[i]!.child;
+    return alive(c) ? c.pid : undefined;
+  }
+
+  async kill(i: number): Promise<void> {
+    const c = this.members[i]!.child;
+    if (c) await reaper.kill(c, "SIGKILL");
+  }
+
+  async stop(): Promise<void> {
+    for (const m of this.members) m.kv?.close();
+    for (let i = 0; i < this.members.length; i++) await this.kill(i);
+    reaper.removeDir(this.dir);
+  }
+
+  logs(i: number): string {
+    return this.members[i]!.child?.output.join("").trim().split("\n").slice(-15).join("\n") ?? "";
+  }
+}
+
+const VALUE = Buffer.alloc(64, 0x61);
+
+async function benchEtcd(): Promise<SystemResult> {
+  const etcd = new BenchEtcd();
+  const result: SystemResult = { name: "etcd", rows: [], failovers: [], note: undefined };
+  try {
+    await etcd.init(3);
+    for (let i = 0; i < 3; i++) etcd.start(i);
+    const t0 = performance.now();
+    let lead: { index: number; term: bigint };
+    try {
+      lead = await etcd.waitLeader(30_000);
+    } catch (e) {
+      for (let i = 0; i < 3; i++) console.error(`--- etcd m${i + 1} output:\n${etcd.logs(i)}`);
+      throw e;
+    }
+    const leaderPort = etcd.members[lead.index]!.clientPort;
+    log(
+      `etcd: 3 members up, leader ${etcd.members[lead.index]!.name} at 127.0.0.1:${leaderPort} after ` +
+        `${fmt(performance.now() - t0, 0)} ms (data in ${etcd.dir})`,
+    );
+    const kvs = Array.from({ length: CLIENTS }, () => new EtcdKv(`127.0.0.1:${leaderPort}`));
+    const maxC = Math.max(...CONCURRENCY);
+    const reqs = Array.from({ length: maxC }, (_, w) => putRequest(`bench/w${w}`, VALUE));
+    const sampler = new CpuSampler(
+      cpuTargets(() =>
+        etcd.members.map((m, i) => ({
+          tag: i === lead.index ? `etcd leader (${m.name})` : `etcd follower (${m.name})`,
+          pid: etcd.pid(i),
+        })),
+      ),
+    );
+    for (const c of CONCURRENCY) {
+      const r = await runLoad(c, WARMUP_MS, DURATION_MS, (w) => kvs[w % CLIENTS]!.put(reqs[w]!), { sampler });
+      result.rows.push(r);
+      log(`etcd c=${c}: ${describe(r)}`);
+    }
+    for (const k of kvs) k.close();
+    if (FAILOVERS > 0) result.failovers = await etcdFailover(etcd);
+    return result;
+  } finally {
+    await etcd.stop().catch((e: unknown) => console.error(`etcd cleanup: ${String(e)}`));
+  }
+}
+
+async function etcdFailover(etcd: BenchEtcd): Promise<FailoverRound[]> {
+  const n = etcd.members.length;
+  const target = Array.from({ length: FAILOVER_CONC }, () => 0);
+  let stop = false;
+  let lastOk = 0;
+  let errors = 0;
+  let watch: { afterTerm: bigint; resolve: (t: number) => void } | undefined;
+  // Each writer sends to its member, moving on to the next one after a failure, with the same
+  // back-off as LedgerClient (20 ms doubling to 500 ms). Followers forward puts to the leader.
+  const worker = async (w: number): Promise<void> => {
+    const req = putRequest(`bench/failover/w${w}`, VALUE);
+    let backoff = 20;
+    while (!stop) {
+      try {
+        const res = await etcd.kv(target[w]!).put(req);
+        backoff = 20;
+        const t = performance.now();
+        lastOk = t;
+        const term = putResponseTerm(res);
+        if (watch && term > watch.afterTerm) {
+          watch.resolve(t);
+          watch = undefined;
+        }
+      } catch {
+        errors++;
+        target[w] = (target[w]! + 1) % n;
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 500);
+      }
+    }
+  };
+  const lead0 = await etcd.waitLeader(10_000);
+  target.fill(lead0.index);
+  const workers = Array.from({ length: FAILOVER_CONC }, (_, w) => worker(w));
+  const rounds: FailoverRound[] = [];
+  try {
+    for (let round = 1; round <= FAILOVERS; round++) {
+      const lead = await etcd.waitLeader(20_000);
+      target.fill(lead.index); // like LedgerClient, which follows the leader
+      await until("puts flowing", 20_000, () =>
+        Promise.resolve(performance.now() - lastOk < 100 && lastOk > 0 ? true : undefined),
+      );
+      const old = lead.index;
+      const survivors = [0, 1, 2].filter((i) => i !== old);
+      const oldId = (await etcd.kv(old).status()).memberId;
+      const success = new Promise<number>((resolve) => {
+        watch = { afterTerm: lead.term, resolve };
+      });
+      const tKill = performance.now();
+      const killed = etcd.kill(old);
+      const newLeader = until(
+        "a new etcd leader",
+        20_000,
+        async () => {
+          for (const i of survivors) {
+            const s = await etcd
+              .kv(i)
+              .status(500)
+              .catch(() => undefined);
+            if (s && s.leader !== 0n && s.leader !== oldId) {
+              const who = s.leader === s.memberId ? i : survivors.find((j) => j !== i)!;
+              return { t: performance.now(), name: etcd.members[who]!.name };
+            }
+          }
+          return undefined;
+        },
+        20,
+      );
+      const [tOk, nl] = await Promise.all([
+        withTimeout(success, 30_000, "a put after the leader was killed"),
+        newLeader,
+        killed,
+      ]);
+      const r: FailoverRound = {
+        toSuccessMs: tOk - tKill,
+        toLeaderMs: nl.t - tKill,
+        from: etcd.members[old]!.name,
+        to: nl.name,
+      };
+      rounds.push(r);
+      log(
+        `etcd failover ${round}/${FAILOVERS}: killed leader ${r.from} (term ${lead.term}); new leader ${r.to} ` +
+          `seen after ${fmt(r.toLeaderMs, 0)} ms; next put after ${fmt(r.toSuccessMs, 0)} ms`,
+      );
+      etcd.members[old]!.kv?.close();
+      etcd.members[old]!.kv = undefined;
+      etcd.start(old);
+      await until("the restarted etcd member to catch up", 30_000, async () => {
+        const l = await etcd.waitLeader(5_000);
+        const s = await etcd.kv(old).status(500);
+        return s.leader !== 0n && s.appliedIndex >= l.raftIndex ? true : undefined;
+      });
+      await sleep(300);
+    }
+  } finally {
+    stop = true;
+    await Promise.allSettled(workers);
+  }
+  log(`etcd failover: ${errors} failed puts during the runs (each retried on the next member)`);
+  return rounds;
+}
+
+// ------------------------------------------------------------------------------------------ report
+
+function describe(r: LoadResult): string {
+  const cpu = r.cpu ? ` | cpu ${cpuText(r.cpu)}` : "";
+  const err = r.errors > 0 ? ` | ${r.errors} errors (first: ${r.firstError})` : "";
+  return `${fmt(r.opsPerSec, 0)} ops/s, p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms${err}${cpu}`;
+}
+
+function cpuText(c: CpuWindow): string {
+  const parts = [...c.perProcess].map(([tag, pct]) => `${tag} ${fmt(pct, 0)}%`);
+  return `${parts.join(", ")}; machine ${fmt(c.machineBusy, 0)}% of ${navigatorCores()} cores`;
+}
+
+function navigatorCores(): number {
+  return Number(spawnSync("nproc", { encoding: "utf8" }).stdout.trim()) || 1;
+}
+
+/** Which process limits this window: one at ≥ 85% of a core (a Node process cannot use more). */
+function saturation(c: CpuWindow | undefined): string {
+  if (!c) return "-";
+  const top = [...c.perProcess].sort((a, b) => b[1] - a[1])[0];
+  if (!top) return "-";
+  if (c.machineBusy >= 90)
+    return `machine (${fmt(c.machineBusy, 0)}% of all cores; top: ${top[0]} ${fmt(top[1], 0)}%)`;
+  if (top[1] >= 85) return `${top[0]} (${fmt(top[1], 0)}% of a core)`;
+  return `none (top: ${top[0]} ${fmt(top[1], 0)}%): latency-bound`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows
+    .map((r, ri) => {
+      const line = r
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join("  ");
+      return ri === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
+    })
+    .join("\n");
+}
+
+function report(ledger: SystemResult, etcd: SystemResult | undefined): void {
+  console.log("");
+  console.log(
+    `== LeaseSegment (ledger) vs synced Put (etcd ${etcdVersion() ?? "-"}): 3 nodes on 127.0.0.1, fsync on, ` +
+      `${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${CLIENTS} client(s), against the leader`,
+  );
+  const rows: string[][] = [
+    ["concurrency", "ledger ops/s", "p50 ms", "p99 ms", "etcd ops/s", "p50 ms", "p99 ms", "ledger/etcd"],
+  ];
+  for (let i = 0; i < ledger.rows.length; i++) {
+    const l = ledger.rows[i]!;
+    const e = etcd?.rows[i];
+    rows.push([
+      String(l.concurrency),
+      fmt(l.opsPerSec, 0),
+      fmt(l.p50, 2),
+      fmt(l.p99, 2),
+      e ? fmt(e.opsPerSec, 0) : "-",
+      e ? fmt(e.p50, 2) : "-",
+      e ? fmt(e.p99, 2) : "-",
+      e ? `${fmt(l.opsPerSec / e.opsPerSec, 2)}x` : "-",
+    ]);
+  }
+  console.log(table(rows));
+  console.log("");
+  console.log("== What saturates (CPU over each measured window, % of one core)");
+  const sat: string[][] = [["system", "concurrency", "limited by"]];
+  for (const s of [ledger, etcd]) {
+    if (!s) continue;
+    for (const r of s.rows) sat.push([s.name, String(r.concurrency), saturation(r.cpu)]);
+  }
+  console.log(table(sat));
+  for (const s of [ledger, etcd]) {
+    if (!s) continue;
+    for (const r of s.rows) if (r.cpu) console.log(`  ${s.name} c=${r.concurrency}: ${cpuText(r.cpu)}`);
+  }
+  if (ledger.rows.some((r) => r.diag)) {
+    console.log("");
+    console.log("== Ledger Raft loop over each window (from the nodes' /metrics)");
+    for (const r of ledger.rows) if (r.diag) console.log(`  c=${r.concurrency}: ${r.diag}`);
+  }
+  for (const s of [ledger, etcd]) {
+    if (!s || s.failovers.length === 0) continue;
+    console.log("");
+    console.log(
+      `== Failover (${s.name}): SIGKILL of the leader with ${FAILOVER_CONC} writers; ms to the next write ` +
+        `committed in a newer term (and to a survivor reporting the new leader)`,
+    );
+    const f: string[][] = [["round", "killed", "new leader", "to new leader ms", "to next success ms"]];
+    s.failovers.forEach((r, i) =>
+      f.push([String(i + 1), r.from, r.to, fmt(r.toLeaderMs, 0), fmt(r.toSuccessMs, 0)]),
+    );
+    f.push([
+      "median",
+      "",
+      "",
+      fmt(median(s.failovers.map((r) => r.toLeaderMs)), 0),
+      fmt(median(s.failovers.map((r) => r.toSuccessMs)), 0),
+    ]);
+    console.log(table(f));
+  }
+  if (etcd?.note) console.log(`\n${etcd.note}`);
+}
+
+function etcdVersion(): string | undefined {
+  const r = spawnSync("etcd", ["--version"], { encoding: "utf8" });
+  return r.status === 0 ? /etcd Version: (\S+)/.exec(r.stdout)?.[1] : undefined;
+}
+
+function etcdOnPath(): boolean {
+  return (process.env.PATH ?? "").split(":").some((d) => d !== "" && existsSync(join(d, "etcd")));
+}
+
+// ------------------------------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const tStart = performance.now();
+  log(
+    `node ${process.version}, ${navigatorCores()} cores; concurrency ${CONCURRENCY.join("/")}, ` +
+      `${DURATION_MS / 1000} s + ${WARMUP_MS / 1000} s warm-up per row, ${CLIENTS} client(s), lease size ${LEASE_SIZE}` +
+      (HAVE_SETPRIV ? "" : " (setpriv missing: children die only on a clean exit of this script)"),
+  );
+  const idle = await machineBusyOver(1_000);
+  const busyNote =
+    idle > 15
+      ? `WARNING: the machine was already ${fmt(idle, 0)}% busy before the run (other processes): ` +
+        "the figures below are depressed and noisy; run again on a quiet machine"
+      : undefined;
+  log(`machine ${fmt(idle, 0)}% busy before the run${busyNote ? ` — ${busyNote}` : ""}`);
+  const { result: ledger, spots } = await benchLedger();
+  if (spots) {
+    report(ledger, undefined);
+    console.log(
+      `\n== Leader CPU profile (${spots.file}): busy ${fmt(spots.busyMs, 0)} ms, idle ${fmt(spots.idleMs, 0)} ms` +
+        " (whole process life, start-up included)",
+    );
+    const rows: string[][] = [["self ms", "% of busy", "function", "location"]];
+    for (const s of spots.spots) rows.push([fmt(s.selfMs, 0), fmt(s.percent, 1), s.functionName, s.location]);
+    console.log(table(rows));
+    console.log("\n== Self time by file or package");
+    const files: string[][] = [["self ms", "% of busy", "file"]];
+    for (const f of spots.byFile) files.push([fmt(f.selfMs, 0), fmt(f.percent, 1), f.file]);
+    console.log(table(files));
+    return;
+  }
+  let etcd: SystemResult | undefined;
+  if (args["no-etcd"]) {
+    log("etcd: skipped (--no-etcd)");
+  } else if (!etcdOnPath()) {
+    log(
+      "etcd: not found on PATH; skipping the etcd comparison. Install it with `apt-get install -y etcd-server` " +
+        "(Debian) and run again.",
+    );
+  } else {
+    etcd = await benchEtcd();
+  }
+  report(ledger, etcd);
+  if (busyNote) console.log(`\n${busyNote}`);
+  console.log(`\ntotal run time ${fmt((performance.now() - tStart) / 1000, 0)} s`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);
