@@ -254,6 +254,8 @@ export interface LoadResult {
   cpu: CpuWindow | undefined;
   /** Extra findings about the window (server-side metrics), if any. */
   diag?: string;
+  /** The measured window on the monotonic clock, in µs (the clock of V8 CPU profiles). */
+  windowUs: [number, number];
 }
 
 /** Called when the measured window starts and ends (after the warm-up). */
@@ -289,14 +291,26 @@ export async function runLoad(
   let errors = 0;
   let firstError: string | undefined;
   let cpu: CpuWindow | undefined;
-  const startTimer = setTimeout(() => {
+  let started = false;
+  let stopped = false;
+  const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
+  const windowUs: [number, number] = [0, 0];
+  const startWindow = (): void => {
+    if (started) return;
+    started = true;
+    windowUs[0] = monoUs();
     hooks.sampler?.start();
     hooks.onStart?.();
-  }, warmupMs);
-  const stopTimer = setTimeout(() => {
+  };
+  const stopWindow = (): void => {
+    if (stopped || !started) return;
+    stopped = true;
+    windowUs[1] = monoUs();
     cpu = hooks.sampler?.stop();
     hooks.onStop?.();
-  }, warmupMs + measureMs);
+  };
+  const startTimer = setTimeout(startWindow, warmupMs);
+  const stopTimer = setTimeout(stopWindow, warmupMs + measureMs);
   const worker = async (w: number): Promise<void> => {
     for (;;) {
       const s = performance.now();
@@ -316,8 +330,11 @@ export async function runLoad(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  // The workers may all finish a moment before the timer fires: close the window here then.
   clearTimeout(startTimer);
   clearTimeout(stopTimer);
+  startWindow();
+  stopWindow();
   const sorted = Float64Array.from(lat).sort();
   return {
     concurrency,
@@ -327,6 +344,7 @@ export async function runLoad(
     errors,
     firstError,
     cpu,
+    windowUs,
   };
 }
 
@@ -630,11 +648,17 @@ function namesMatch(c: CompiledSource, line: number, col: number, fn: string): b
 }
 
 /**
- * Self time per function (summed over its call sites) of the main thread's .cpuprofile in `dir`
+ * Self time per function (summed over its call sites) of the main thread's .cpuprofile in `dir`,
+ * counting only samples inside `windowUs` (monotonic µs) when given
  * (Node names it CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one, the
  * others are loader workers).
  */
-export function hotSpots(dir: string, top: number, repoRoot: string): ProfileSummary {
+export function hotSpots(
+  dir: string,
+  top: number,
+  repoRoot: string,
+  windowUs?: readonly [number, number],
+): ProfileSummary {
   const files = readdirSync(dir)
     .filter((f) => /\.0\.\d+\.cpuprofile$/.test(f))
     .sort();
@@ -674,7 +698,10 @@ export function hotSpots(dir: string, top: number, repoRoot: string): ProfileSum
   const perFile = new Map<string, number>();
   let busyMs = 0;
   let idleMs = 0;
+  let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    if (windowUs && (t < windowUs[0] || t > windowUs[1])) continue;
     const n = byId.get(p.samples[i]!);
     const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
     if (!n) continue;

@@ -34,10 +34,11 @@ export class Checker {
   maxAppliedIndex = 0;
   /** index → allocation mark after applying it. */
   private readonly markAfter = new Map<number, number>();
-  /** Acknowledged grants, sorted by start, for the overlap check. */
-  private readonly acked: Grant[] = [];
-  /** Highest end of any acknowledged grant: a request proposed later must start at or after it. */
-  maxAckedEnd = 0;
+  /** Per key (a space of ids): acknowledged grants sorted by start, and the highest end. */
+  private readonly spaces = new Map<
+    string,
+    { acked: Grant[]; maxEnd: number; byRequest: Map<number, Grant> }
+  >();
   acks = 0;
   reads = 0;
 
@@ -103,43 +104,74 @@ export class Checker {
     this.markAfter.set(index, markAfter);
   }
 
+  private space(key: string): { acked: Grant[]; maxEnd: number; byRequest: Map<number, Grant> } {
+    let sp = this.spaces.get(key);
+    if (!sp) {
+      sp = { acked: [], maxEnd: 0, byRequest: new Map() };
+      this.spaces.set(key, sp);
+    }
+    return sp;
+  }
+
+  /** Highest end of any grant acknowledged in `key`'s space: a request sent now must land above it. */
+  maxAckedEnd(key: string): number {
+    return this.spaces.get(key)?.maxEnd ?? 0;
+  }
+
   /**
-   * Invariants: acknowledged grants never overlap; a grant proposed after another was acknowledged
-   * lies entirely above it (nothing acknowledged is forgotten, across crashes and leader changes).
+   * Invariants: acknowledged grants never overlap; a grant requested after another was
+   * acknowledged lies entirely above it (nothing acknowledged is forgotten, across crashes and
+   * leader changes); a retried request is answered with the grant it got the first time.
+   * `ackedEndAtRequest` is taken when the request was first sent.
    */
-  ack(g: Grant, ackedEndAtPropose: number): void {
+  ack(key: string, g: Grant, ackedEndAtRequest: number): void {
     this.acks++;
-    if (g.start < ackedEndAtPropose) {
+    const sp = this.space(key);
+    const earlier = sp.byRequest.get(g.requestId);
+    if (earlier) {
+      if (earlier.start !== g.start || earlier.end !== g.end) {
+        this.fail(
+          "idempotent-retry",
+          `request ${g.requestId} got ${g.start}..${g.end}, earlier ${earlier.start}..${earlier.end}`,
+        );
+      }
+      return;
+    }
+    if (g.start < ackedEndAtRequest) {
       this.fail(
         "grant-linearizable",
-        `grant ${g.start}..${g.end} (request ${g.requestId}) starts below ${ackedEndAtPropose}, acknowledged before it was proposed`,
+        `grant ${key} ${g.start}..${g.end} (request ${g.requestId}) starts below ${ackedEndAtRequest}, acknowledged before it was requested`,
       );
     }
+    const acked = sp.acked;
     let lo = 0;
-    let hi = this.acked.length;
+    let hi = acked.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.acked[mid]!.start < g.start) lo = mid + 1;
+      if (acked[mid]!.start < g.start) lo = mid + 1;
       else hi = mid;
     }
-    const before = this.acked[lo - 1];
-    const after = this.acked[lo];
+    const before = acked[lo - 1];
+    const after = acked[lo];
     if ((before && before.end > g.start) || (after && g.end > after.start)) {
       const other = before && before.end > g.start ? before : after!;
-      this.fail("grants-disjoint", `grant ${g.start}..${g.end} overlaps ${other.start}..${other.end}`);
+      this.fail("grants-disjoint", `grant ${key} ${g.start}..${g.end} overlaps ${other.start}..${other.end}`);
     }
-    this.acked.splice(lo, 0, g);
-    if (this.acked.length > 5000) this.acked.splice(0, this.acked.length - 5000); // Bounded memory.
-    if (g.end > this.maxAckedEnd) this.maxAckedEnd = g.end;
+    acked.splice(lo, 0, g);
+    sp.byRequest.set(g.requestId, g);
+    // Bounded memory: the oldest grants (and their request ids) are forgotten.
+    if (acked.length > 5000) acked.splice(0, acked.length - 5000);
+    if (sp.byRequest.size > 5000) sp.byRequest.delete(sp.byRequest.keys().next().value!);
+    if (g.end > sp.maxEnd) sp.maxEnd = g.end;
   }
 
   /** Invariant: a linearizable read sees every grant acknowledged before the read began. */
-  read(node: NodeId, mark: number, ackedEndAtStart: number): void {
+  read(node: NodeId, key: string, mark: number, ackedEndAtStart: number): void {
     this.reads++;
     if (mark < ackedEndAtStart) {
       this.fail(
         "read-linearizable",
-        `node ${node} read mark ${mark}, but ${ackedEndAtStart} was acknowledged before the read`,
+        `node ${node} read mark ${mark} of ${key}, but ${ackedEndAtStart} was acknowledged before the read`,
       );
     }
   }

@@ -1,5 +1,5 @@
 import type { MemoryStorage, Message, NodeId, Ready, RawNode } from "@dispenser/raft";
-import type { Allocator } from "./allocator.js";
+import type { SimApp } from "./apps.js";
 import type { SimDisk } from "./disk.js";
 
 /** Where a node is in the cycle of processing one Ready; a crash may strike between any two. */
@@ -9,8 +9,8 @@ export type Phase = "idle" | "syncing" | "sending" | "applying" | "advancing";
 export type Input =
   | { kind: "msg"; m: Message }
   | { kind: "tick" }
-  | { kind: "propose"; requestId: number; size: number; client: number; ackedEndAtPropose: number }
-  | { kind: "read"; requestId: number; ackedEndAtStart: number }
+  | { kind: "propose"; key: string; requestId: number; size: number; ackedEndAtPropose: number }
+  | { kind: "read"; key: string; requestId: number; ackedEndAtStart: number }
   | { kind: "transfer"; to: NodeId }
   | { kind: "conf"; change: "add-learner" | "promote" | "remove"; target: NodeId }
   | { kind: "snap-status"; peer: NodeId; ok: boolean };
@@ -18,6 +18,7 @@ export type Input =
 export interface PendingProposal {
   readonly term: number;
   readonly requestId: number;
+  readonly key: string;
   readonly ackedEndAtPropose: number;
 }
 
@@ -31,13 +32,13 @@ export class SimNode {
   phase: Phase = "idle";
   raw!: RawNode;
   storage!: MemoryStorage;
-  sm!: Allocator;
+  sm!: SimApp;
   rd: Ready | undefined;
   inbox: Input[] = [];
   /** Proposals this node made as leader, by log index. */
   proposals = new Map<number, PendingProposal>();
   /** Reads waiting for their ReadState, then for the applied index to reach it. */
-  reads = new Map<number, { ackedEndAtStart: number; index: number | undefined }>();
+  reads = new Map<number, { key: string; ackedEndAtStart: number; index: number | undefined }>();
   /** Highest commit index already checked for durability while leader. */
   checkedCommit = 0;
   /** Voters as of the previous observation (a conf change may apply between two). */

@@ -1,6 +1,7 @@
 import type { Message, NodeId } from "@dispenser/raft";
 import * as defaultRaft from "@dispenser/raft";
-import { Allocator, encodeAlloc } from "./allocator.js";
+import type { SimAppKind } from "./apps.js";
+import { ALLOCATOR, LEDGER } from "./apps.js";
 import { Checker } from "./checker.js";
 import type { Violation } from "./checker.js";
 import { SimDisk } from "./disk.js";
@@ -22,6 +23,8 @@ export type AppMutation = "send-before-sync" | "apply-before-commit-sync";
 
 export interface SimOptions {
   seed: number;
+  /** The replicated application. Default: chosen by the seed. */
+  app?: "allocator" | "ledger";
   /** Initial voters: 1, 3 or 5. Default: chosen by the seed (mostly 3 and 5). */
   clusterSize?: 1 | 3 | 5;
   /** Ticks of faults before the cluster is healed. */
@@ -41,6 +44,7 @@ export interface SimResult {
   seed: number;
   violations: Violation[];
   stats: {
+    app: "allocator" | "ledger";
     clusterSize: number;
     events: number;
     ticks: number;
@@ -126,6 +130,10 @@ export class Simulation {
     faults: NetworkFaults;
   };
   private readonly log: (line: string) => void;
+  /** The replicated application: the plain allocator or the segment ledger's state machine. */
+  private readonly app: SimAppKind;
+  /** Recent client requests, some of which are retried. */
+  private readonly recentRequests: Extract<Input, { kind: "propose" }>[] = [];
   /** Committed removals whose target is still running. */
   private removals: { index: number; target: NodeId }[] = [];
 
@@ -136,6 +144,14 @@ export class Simulation {
     this.raft = opts.raft ?? defaultRaft;
     this.clusterSize = opts.clusterSize ?? this.rng.pick([1, 3, 3, 5, 5] as const);
     this.churn = this.rng.chance(0.2);
+    this.app =
+      opts.app === "allocator"
+        ? ALLOCATOR
+        : opts.app === "ledger"
+          ? LEDGER
+          : this.rng.chance(0.5)
+            ? LEDGER
+            : ALLOCATOR;
     this.chaosTicks = opts.chaosTicks ?? 600;
     this.livenessTicks = opts.livenessTicks ?? 40 * ELECTION_TICKS;
     this.log = opts.log ?? ((line) => console.log(line));
@@ -190,7 +206,7 @@ export class Simulation {
       disk.write({
         installSnapshot: {
           meta: { index: 1, term: 1, confState: { voters, learners: [] } },
-          data: new Allocator().snapshot(),
+          data: this.app.initial().snapshot(),
         },
         hardState: { term: 1, vote: 0, commit: 1 },
       });
@@ -240,6 +256,7 @@ export class Simulation {
       seed: this.opts.seed,
       violations: this.checker.violations,
       stats: {
+        app: this.app.name,
         clusterSize: this.clusterSize,
         events: this.events,
         ticks: Math.floor(this.now / TICK),
@@ -280,7 +297,7 @@ export class Simulation {
     n.checkedCommit = 0;
     n.leaderTermSeen = 0;
     n.storage = storage;
-    n.sm = Allocator.restore(snapshot.data);
+    n.sm = this.app.restore(snapshot.data);
     // Tight limits (one entry per message, or two messages in flight) alongside generous ones;
     // never both at once, or a new member needs longer than the liveness bound to catch up.
     const maxMsgBytes = this.profile.oneEntryPerMessage ? 40 : this.rng.pick([40, 256, 4096, 1 << 20]);
@@ -330,11 +347,12 @@ export class Simulation {
         raw.tick();
         return;
       case "propose": {
-        const r = raw.propose(encodeAlloc({ requestId: i.requestId, size: i.size }));
+        const r = raw.propose(this.app.encodeRequest(i.key, i.requestId, i.size));
         if (r.ok)
           n.proposals.set(r.index, {
             term: r.term,
             requestId: i.requestId,
+            key: i.key,
             ackedEndAtPropose: i.ackedEndAtPropose,
           });
         else if (r.leader !== 0) this.leaderHint = r.leader;
@@ -342,7 +360,7 @@ export class Simulation {
       }
       case "read":
         if (raw.readIndex(i.requestId))
-          n.reads.set(i.requestId, { ackedEndAtStart: i.ackedEndAtStart, index: undefined });
+          n.reads.set(i.requestId, { key: i.key, ackedEndAtStart: i.ackedEndAtStart, index: undefined });
         return;
       case "transfer":
         raw.transferLeader(i.to);
@@ -442,7 +460,7 @@ export class Simulation {
 
   private apply(n: SimNode): void {
     const rd = n.rd!;
-    if (rd.snapshot) n.sm = Allocator.restore(rd.snapshot.data);
+    if (rd.snapshot) n.sm = this.app.restore(rd.snapshot.data);
     for (const e of rd.committedEntries) {
       this.checker.applyEntry(n.id, e);
       if (e.type === defaultRaft.EntryType.ConfChange) {
@@ -457,14 +475,16 @@ export class Simulation {
           this.removals.push({ index: e.index, target: cc.nodeId });
         }
       }
-      const before = n.sm.mark;
-      const g = n.sm.apply(e.data);
-      this.checker.mark(n.id, e.index, before, n.sm.mark);
+      const before = n.sm.totalMark();
+      const out =
+        e.type === defaultRaft.EntryType.Normal && e.data.byteLength > 0 ? n.sm.apply(e.data, e) : undefined;
+      this.checker.mark(n.id, e.index, before, n.sm.totalMark());
       const p = n.proposals.get(e.index);
       if (p) {
         n.proposals.delete(e.index);
-        if (g && p.term === e.term && p.requestId === g.requestId) {
-          this.checker.ack(g, p.ackedEndAtPropose);
+        const g = out?.grant;
+        if (out && g && p.term === e.term && p.requestId === g.requestId && p.key === out.key) {
+          this.checker.ack(out.key, g, p.ackedEndAtPropose);
           if (
             this.livenessStart > 0 &&
             this.livenessDone === undefined &&
@@ -483,7 +503,7 @@ export class Simulation {
     const applied = rd.committedEntries.at(-1)?.index ?? rd.snapshot?.meta.index ?? n.raw.status().applied;
     for (const [id, r] of n.reads) {
       if (r.index !== undefined && r.index <= applied) {
-        this.checker.read(n.id, n.sm.mark, r.ackedEndAtStart);
+        this.checker.read(n.id, r.key, n.sm.markOf(r.key), r.ackedEndAtStart);
         n.reads.delete(id);
       }
     }
@@ -755,14 +775,25 @@ export class Simulation {
     const ids = this.liveIds();
     const target =
       this.nodes.get(this.leaderHint) && this.rng.chance(0.8) ? this.leaderHint : this.rng.pick(ids);
-    // The bound is taken when the client sends: anything acknowledged before must be below the grant.
-    const input: Input = {
+    // Now and then a client retries an earlier request (its answer was lost, say): it must get the
+    // same grant. The bound is the one taken when the request was first sent: anything
+    // acknowledged before then must lie below the grant.
+    const retry =
+      this.app.idempotent && this.recentRequests.length > 0 && this.rng.chance(0.1)
+        ? this.rng.pick(this.recentRequests)
+        : undefined;
+    const key = retry?.key ?? this.rng.pick(this.app.keys);
+    const input: Input = retry ?? {
       kind: "propose",
+      key,
       requestId: this.nextRequestId++,
       size: this.rng.range(1, 1000),
-      client: 0,
-      ackedEndAtPropose: this.checker.maxAckedEnd,
+      ackedEndAtPropose: this.checker.maxAckedEnd(key),
     };
+    if (!retry) {
+      this.recentRequests.push(input);
+      if (this.recentRequests.length > 32) this.recentRequests.shift();
+    }
     // Client traffic travels outside the faulty Raft network.
     this.schedule(this.rng.range(1, 5), { kind: "client-arrive", node: target, input });
   }
@@ -770,10 +801,12 @@ export class Simulation {
   private readRequest(): void {
     const ids = this.liveIds();
     const n = this.nodes.get(this.rng.pick(ids))!;
+    const key = this.rng.pick(this.app.keys);
     this.input(n, {
       kind: "read",
+      key,
       requestId: this.nextRequestId++,
-      ackedEndAtStart: this.checker.maxAckedEnd,
+      ackedEndAtStart: this.checker.maxAckedEnd(key),
     });
   }
 

@@ -49,14 +49,14 @@ describe("checker", () => {
 
   it("flags overlapping grants and grants below an earlier acknowledgement", () => {
     const c = new Checker();
-    c.ack({ requestId: 1, start: 0, end: 10 }, 0);
-    c.ack({ requestId: 2, start: 20, end: 30 }, 10);
+    c.ack("k", { requestId: 1, start: 0, end: 10 }, 0);
+    c.ack("k", { requestId: 2, start: 20, end: 30 }, 10);
     expect(c.violations).toHaveLength(0);
-    c.ack({ requestId: 3, start: 25, end: 35 }, 10);
+    c.ack("k", { requestId: 3, start: 25, end: 35 }, 10);
     expect(c.violations.map((v) => v.rule)).toEqual(["grants-disjoint"]);
     const d = new Checker();
-    d.ack({ requestId: 1, start: 0, end: 10 }, 0);
-    d.ack({ requestId: 2, start: 10, end: 20 }, 15);
+    d.ack("k", { requestId: 1, start: 0, end: 10 }, 0);
+    d.ack("k", { requestId: 2, start: 10, end: 20 }, 15);
     expect(d.violations.map((v) => v.rule)).toEqual(["grant-linearizable"]);
   });
 
@@ -73,11 +73,21 @@ describe("checker", () => {
     expect(d.violations[0]?.rule).toBe("allocation-mark");
   });
 
+  it("keeps spaces apart and accepts a retry answered with its first grant", () => {
+    const c = new Checker();
+    c.ack("a", { requestId: 1, start: 0, end: 10 }, 0);
+    c.ack("b", { requestId: 2, start: 0, end: 10 }, 0);
+    c.ack("a", { requestId: 1, start: 0, end: 10 }, 0);
+    expect(c.violations).toHaveLength(0);
+    c.ack("a", { requestId: 1, start: 10, end: 20 }, 0);
+    expect(c.violations.map((v) => v.rule)).toEqual(["idempotent-retry"]);
+  });
+
   it("flags a stale read", () => {
     const c = new Checker();
-    c.read(1, 100, 100);
+    c.read(1, "k", 100, 100);
     expect(c.violations).toHaveLength(0);
-    c.read(1, 99, 100);
+    c.read(1, "k", 99, 100);
     expect(c.violations[0]?.rule).toBe("read-linearizable");
   });
 

@@ -11,7 +11,16 @@ describe("simulation", () => {
   });
 
   it("exercises what it claims to: acks, reads, crashes, elections, conf changes", () => {
-    const totals = { acks: 0, reads: 0, crashes: 0, leaders: 0, confChanges: 0, three: 0, five: 0 };
+    const totals = {
+      acks: 0,
+      reads: 0,
+      crashes: 0,
+      leaders: 0,
+      confChanges: 0,
+      three: 0,
+      five: 0,
+      ledger: 0,
+    };
     for (let seed = 1; seed <= 30; seed++) {
       const r = new Simulation({ seed }).run();
       expect(r.violations).toEqual([]);
@@ -20,6 +29,7 @@ describe("simulation", () => {
       totals.crashes += r.stats.crashes;
       totals.leaders += r.stats.leaders;
       totals.confChanges += r.stats.confChanges;
+      if (r.stats.app === "ledger") totals.ledger++;
       if (r.stats.clusterSize === 3) totals.three++;
       else totals.five++;
     }
@@ -29,6 +39,7 @@ describe("simulation", () => {
     expect(totals.leaders).toBeGreaterThan(60);
     expect(totals.confChanges).toBeGreaterThan(30);
     expect(totals.three).toBeGreaterThan(0);
+    expect(totals.ledger).toBeGreaterThan(5); // The segment ledger's own state machine runs too.
     expect(totals.five).toBeGreaterThan(0);
   });
 
