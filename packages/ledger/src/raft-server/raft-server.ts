@@ -136,6 +136,7 @@ export class RaftServer<R> {
         );
         process.exit(1);
       });
+    this.metrics.setRole(this.id, this.role);
     const snap = o.storage.snapshot();
     if (snap.meta.index > 0) this.app.restore(snap.data);
     this.applied = snap.meta.index;
@@ -162,6 +163,7 @@ export class RaftServer<R> {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.inputs = [];
     if (this.ticker) clearInterval(this.ticker);
     while (this.busy) await new Promise((r) => setTimeout(r, 5));
     for (const p of this.pending.values()) p.reject(new ProposalDroppedError("node stopping"));
@@ -304,11 +306,11 @@ export class RaftServer<R> {
   }
 
   private async run(): Promise<void> {
-    if (this.busy || this.failed) return;
+    if (this.busy || this.failed || this.stopped) return;
     this.busy = true;
     try {
       this.drainInputs();
-      while (!this.failed && this.raw.hasReady()) {
+      while (!this.failed && !this.stopped && this.raw.hasReady()) {
         await this.handleReady(this.raw.ready());
         this.drainInputs();
       }
