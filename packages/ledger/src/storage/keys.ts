@@ -3,6 +3,8 @@
 export const KEY_HARD_STATE = "m/hardstate";
 export const KEY_SNAPSHOT = "m/snapshot";
 export const KEY_IDENTITY = "m/identity";
+/** The lowest log index that may still be on disk: compaction deletes from here. */
+export const KEY_LOG_START = "m/logstart";
 /** Per peer: the incarnation first seen from it. */
 export const PEER_PREFIX = "p/";
 export const PEER_END = "p0";
