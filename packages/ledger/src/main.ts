@@ -111,6 +111,8 @@ async function main(): Promise<void> {
   }
   const node = new LedgerNode(opts);
   await node.start();
+  // A node refusing its corrupt log stays up only to export the reason; without metrics, exit.
+  if (node.quarantined && !opts.metricsListen) process.exit(1);
   let stopping = false;
   const shutdown = (sig: string): void => {
     if (stopping) return;

@@ -53,6 +53,8 @@ export class LedgerNode {
   private http: HttpServer | undefined;
   readonly registry = new Registry();
   private readonly metrics: LedgerMetrics;
+  /** The on-disk log failed its checks: no Raft, no service, metrics only. */
+  quarantined = false;
 
   constructor(private readonly o: LedgerNodeOptions) {
     this.metrics = new LedgerMetrics(this.registry, o.id);
@@ -67,11 +69,15 @@ export class LedgerNode {
       this.storage = await LevelStorage.open(o.dataDir, { clusterId: o.clusterId, nodeId: o.id });
     } catch (e) {
       if (e instanceof StorageCorruptError) {
+        // Stay up without Raft or the service, so the metric (and an alert on it) shows why.
         this.metrics.storageCorrupt.set({ node: String(o.id) }, 1);
         log.fatal(
           { err: e.message, dataDir: o.dataDir },
-          "refusing to start: the on-disk log is corrupt; this node will not vote or serve",
+          "refusing to vote or serve: the on-disk log is corrupt; restore this member from its peers (remove it and add it back under a new id)",
         );
+        await this.serveMetrics();
+        this.quarantined = true;
+        return;
       }
       throw e;
     }
@@ -160,25 +166,28 @@ export class LedgerNode {
     );
     raft.start();
 
-    if (o.metricsListen) {
-      const m = splitHostPort(o.metricsListen);
-      this.http = createServer((req, res) => {
-        if (req.url !== "/metrics") {
-          res.writeHead(404).end("not found: try /metrics\n");
-          return;
-        }
-        this.registry.metrics().then(
-          (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
-          (err: unknown) => res.writeHead(500).end(String(err)),
-        );
-      });
-      const http = this.http;
-      await new Promise<void>((resolve) => http.listen(m.port, m.host, resolve));
-    }
+    await this.serveMetrics();
     log.info(
       { listen: o.listen, metrics: o.metricsListen, lastIndex: storage.lastIndex() },
       "ledger node started",
     );
+  }
+
+  private async serveMetrics(): Promise<void> {
+    if (!this.o.metricsListen) return;
+    const m = splitHostPort(this.o.metricsListen);
+    this.http = createServer((req, res) => {
+      if (req.url !== "/metrics") {
+        res.writeHead(404).end("not found: try /metrics\n");
+        return;
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    });
+    const http = this.http;
+    await new Promise<void>((resolve) => http.listen(m.port, m.host, resolve));
   }
 
   async stop(): Promise<void> {
