@@ -1,6 +1,7 @@
 import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LedgerCluster } from "./support/ledger-cluster.js";
+import { createRequest, sleep, waitForLeader } from "./support/ledger-helpers.js";
 
 // Real processes, real disks, real signals: a 3-node ledger on loopback, leased from by
 // concurrent clients while the leader is killed, paused and cut off. No two acknowledged grants
@@ -15,20 +16,6 @@ interface Ack {
 }
 
 const SEQUENCES = ["orders", "users", "tickets", "messages"];
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function leaderOf(cl: LedgerClient): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      const s = await cl.call("clusterStatus", {});
-      if (s.leaderId !== 0n) return Number(s.leaderId);
-    } catch {
-      // Node down or election running: ask again.
-    }
-    await sleep(100);
-  }
-  throw new Error("no leader");
-}
 
 function check(acks: Ack[]): { overlapping: number; markDecreases: number } {
   let overlapping = 0;
@@ -58,23 +45,9 @@ describe("ledger cluster under faults (3 processes on loopback)", () => {
       endpoints: cluster.ids.map((i) => cluster.address(i)),
       totalTimeoutMs: 20_000,
     });
-    await leaderOf(client);
+    await waitForLeader(client);
     for (const name of SEQUENCES) {
-      await client.call("createSequence", {
-        sequence: {
-          name,
-          type: 3,
-          length: 0,
-          starting: 1n,
-          step: 1n,
-          datacenters: 2,
-          layout: 0,
-          ordering: 0,
-          autoDisk: 0,
-          revision: 0n,
-          createdAtMs: 0n,
-        },
-      });
+      await client.call("createSequence", createRequest(name, { datacenters: 2 }));
     }
   }, 60_000);
 
@@ -121,7 +94,7 @@ describe("ledger cluster under faults (3 processes on loopback)", () => {
     const faults: string[] = [];
     for (let round = 0; round < 6; round++) {
       await sleep(1_500);
-      const leader = await leaderOf(client);
+      const leader = await waitForLeader(client);
       const kind = ["kill", "pause", "cut"][round % 3]!;
       faults.push(`${kind} ${leader}`);
       if (kind === "kill") {
@@ -153,7 +126,7 @@ describe("ledger cluster under faults (3 processes on loopback)", () => {
     // Restart the whole cluster: every grant is kept, new ones start above all of them.
     for (const id of cluster.ids) await cluster.kill(id);
     for (const id of cluster.ids) cluster.start(id);
-    await leaderOf(client);
+    await waitForLeader(client);
     const maxEnd = new Map<string, bigint>();
     for (const a of acks) {
       const k = `${a.seq}/${a.dc}`;
@@ -194,21 +167,7 @@ describe("ledger cluster under faults (3 processes on loopback)", () => {
       });
     }
     await expect(
-      client.call("createSequence", {
-        sequence: {
-          name: "bad",
-          type: 2,
-          length: 40,
-          starting: 0n,
-          step: 0n,
-          datacenters: 0,
-          layout: 0,
-          ordering: 0,
-          autoDisk: 0,
-          revision: 0n,
-          createdAtMs: 0n,
-        },
-      }),
+      client.call("createSequence", createRequest("bad", { type: 2, length: 40 })),
     ).rejects.toThrow(/length/);
     const after = await client.call("getSequence", { name: "orders" });
     expect(after.sequence?.revision).toBe(before.sequence?.revision);

@@ -2,11 +2,10 @@ import { LedgerClient } from "@dispenser/ledger";
 import { Level } from "level";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, LedgerCluster } from "./support/ledger-cluster.js";
+import { createRequest, sleep } from "./support/ledger-helpers.js";
 
 // A node whose on-disk log fails its checks refuses to vote or serve, and says why: a log line,
 // and a metric it keeps exporting.
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe("ledger node with a corrupt log (real process)", () => {
   const cluster = new LedgerCluster([1, 2, 3]);
@@ -28,21 +27,7 @@ describe("ledger node with a corrupt log (real process)", () => {
         if (st && st.leaderId !== 0n && st.commit > 1n) break;
         await sleep(100);
       }
-      await client.call("createSequence", {
-        sequence: {
-          name: "s",
-          type: 3,
-          length: 0,
-          starting: 1n,
-          step: 1n,
-          datacenters: 1,
-          layout: 0,
-          ordering: 0,
-          autoDisk: 0,
-          revision: 0n,
-          createdAtMs: 0n,
-        },
-      });
+      await client.call("createSequence", createRequest("s"));
       // Let node 3 persist the entry, stop it, and flip a byte of its last log record.
       await sleep(500);
       await cluster.kill(3);

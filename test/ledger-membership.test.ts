@@ -2,11 +2,10 @@ import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { LedgerCluster } from "./support/ledger-cluster.js";
+import { createRequest, sleep } from "./support/ledger-helpers.js";
 
 // A member that lost its data directory must not take part under its old id: it is refused, and
 // rejoins only through a membership change, as a new member.
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -39,21 +38,7 @@ describe("ledger membership and amnesia (real processes)", () => {
     await until("a leader", async () =>
       (await client.call("clusterStatus", {})).leaderId !== 0n ? true : undefined,
     );
-    await client.call("createSequence", {
-      sequence: {
-        name: "ids",
-        type: 3,
-        length: 0,
-        starting: 1n,
-        step: 1n,
-        datacenters: 1,
-        layout: 0,
-        ordering: 0,
-        autoDisk: 0,
-        revision: 0n,
-        createdAtMs: 0n,
-      },
-    });
+    await client.call("createSequence", createRequest("ids"));
   }, 60_000);
 
   afterAll(async () => {

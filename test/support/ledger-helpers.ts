@@ -1,0 +1,30 @@
+import type { LedgerClient } from "@dispenser/ledger";
+import type { CreateSequenceRequest } from "@dispenser/proto";
+import { SequenceDefinition } from "@dispenser/proto";
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A CreateSequence request: type 3 (increasing) with one datacenter unless `fields` say otherwise. */
+export function createRequest(name: string, fields: Partial<SequenceDefinition> = {}): CreateSequenceRequest {
+  return {
+    sequence: SequenceDefinition.fromPartial({
+      name,
+      type: 3,
+      starting: 1n,
+      step: 1n,
+      datacenters: 1,
+      ...fields,
+    }),
+  };
+}
+
+/** The leader's id once the cluster has one (asking any node), or throws after `timeoutMs`. */
+export async function waitForLeader(client: LedgerClient, timeoutMs = 20_000): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const st = await client.call("clusterStatus", {}).catch(() => undefined);
+    if (st && st.leaderId !== 0n) return Number(st.leaderId);
+    await sleep(100);
+  }
+  throw new Error("no leader elected");
+}
