@@ -101,8 +101,10 @@ export class LedgerClient {
         if (!retryable(err) && !leader) throw err;
         next = (next + 1) % this.o.endpoints.length;
         this.current = this.o.endpoints[next]!;
+        // Short waits: during an election the next leader is usually there within a few
+        // heartbeats, and every 100 ms of backoff is 100 ms of failover seen by callers.
         await new Promise((r) => setTimeout(r, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, 500);
+        backoffMs = Math.min(backoffMs * 2, 100);
       }
     }
   }

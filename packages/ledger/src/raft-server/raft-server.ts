@@ -54,7 +54,7 @@ export interface RaftServerOptions<R> {
   logger: Logger;
   metrics: LedgerMetrics;
   rand: Rand;
-  /** Milliseconds per Raft tick. Default 100. */
+  /** Milliseconds per Raft tick. Default 50 (heartbeat every tick, election after 0.5 to 1 s). */
   tickMs?: number;
   /** Ticks without a leader before campaigning (randomized up to twice this). Default 10. */
   electionTicks?: number;
@@ -123,7 +123,7 @@ export class RaftServer<R> {
     this.transport = o.transport;
     this.log = o.logger;
     this.metrics = o.metrics;
-    this.tickMs = o.tickMs ?? 100;
+    this.tickMs = o.tickMs ?? 50;
     this.snapshotEntries = o.snapshotEntries ?? 10_000;
     this.compactMargin = o.compactMarginEntries ?? 1_000;
     this.maxPending = o.maxPendingProposals ?? 10_000;
