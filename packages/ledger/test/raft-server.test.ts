@@ -186,6 +186,7 @@ async function writeLog(dir: string, entries: { index: number; term: number }[])
     messages: [],
     readStates: [],
     mustSync: true,
+    sendBeforePersist: false,
   });
   await s.close();
 }

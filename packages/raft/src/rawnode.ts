@@ -15,8 +15,9 @@ export interface SoftState {
  * One batch of work for the application. Process it in this order, then call `advance()`:
  * 1. Persist `hardState`, `snapshot` and `entries` (replacing any stored entries from
  *    `entries[0].index` on) and sync them to disk, as one atomic write.
- * 2. Send `messages`. Never before step 1 completes: a vote or an ack must not be seen by anyone
- *    before it is durable.
+ * 2. Send `messages`. Never before step 1 completes (a vote or an ack must not be seen by anyone
+ *    before it is durable), unless `sendBeforePersist` is set: then they may go out at once, in
+ *    parallel with the write.
  * 3. If `snapshot` is set, reset the state machine to it. Apply `committedEntries` in order.
  * 4. Serve `readStates` once the applied index reaches their index.
  * Do not call `step`, `tick` or `propose` between `ready()` and `advance()`: queue inputs instead.
@@ -31,6 +32,12 @@ export interface Ready {
   readonly readStates: readonly ReadState[];
   /** Whether step 1 needs a sync (term, vote, entries or snapshot changed). */
   readonly mustSync: boolean;
+  /**
+   * The messages are a leader's appends and heartbeats in a term whose vote is already durable:
+   * they may be sent while step 1 is in flight (Raft thesis §10.2.1). Safe because a leader
+   * counts its own entries toward a commit only after `advance()`, once they are durable.
+   */
+  readonly sendBeforePersist: boolean;
 }
 
 export interface Status {
@@ -151,6 +158,11 @@ export class RawNode {
         snapshot !== undefined ||
         hs.term !== this.prevHard.term ||
         hs.vote !== this.prevHard.vote,
+      sendBeforePersist:
+        r.role === "leader" &&
+        snapshot === undefined &&
+        hs.term === this.prevHard.term &&
+        hs.vote === this.prevHard.vote,
     };
     r.msgs = [];
     r.readStates = [];

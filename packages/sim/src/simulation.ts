@@ -396,7 +396,8 @@ export class Simulation {
         ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
       });
     }
-    if (this.opts.appMutation === "send-before-sync") this.sendAll(n);
+    // A leader's appends may go out while its own write is in flight (the core says when).
+    if (this.opts.appMutation === "send-before-sync" || rd.sendBeforePersist) this.sendAll(n);
     n.phase = "syncing";
     this.schedule(this.rng.range(1, 5), { kind: "phase", node: n.id, inc: n.incarnation });
   }
@@ -416,7 +417,7 @@ export class Simulation {
         break;
       }
       case "sending":
-        if (this.opts.appMutation !== "send-before-sync") this.sendAll(n);
+        if (this.opts.appMutation !== "send-before-sync" && !rd.sendBeforePersist) this.sendAll(n);
         n.phase = "applying";
         break;
       case "applying":

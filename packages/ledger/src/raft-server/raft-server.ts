@@ -326,12 +326,15 @@ export class RaftServer<R> {
   private async handleReady(rd: Ready): Promise<void> {
     const t0 = performance.now();
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
+    // A leader's appends go out while its own write is in flight: the followers' fsyncs then
+    // overlap the leader's instead of following it.
+    if (rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       const f0 = performance.now();
       await this.storage.persist(rd);
       this.metrics.fsyncSeconds.observe({ node: String(this.id) }, (performance.now() - f0) / 1000);
     }
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (!rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot) {
       this.app.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
