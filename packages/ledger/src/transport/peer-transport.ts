@@ -1,8 +1,8 @@
 import type { Message, NodeId } from "@dispenser/raft";
 import { MessageType } from "@dispenser/raft";
-import type { PeerServer, SnapshotChunk } from "@dispenser/proto";
+import type { MessageBatch, PeerServer, SnapshotChunk } from "@dispenser/proto";
 import { MAX_SNAPSHOT_CHUNK_BYTES, PeerClient } from "@dispenser/proto";
-import type { Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
+import type { ClientWritableStream, Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { LedgerMetrics } from "../metrics.js";
@@ -38,8 +38,6 @@ export interface PeerTransportOptions {
   peers: ReadonlyMap<NodeId, string>;
   logger: Logger;
   metrics: LedgerMetrics;
-  /** Deadline of one batch. Default 2,000 ms. */
-  sendTimeoutMs?: number;
   /** Deadline of one snapshot stream. Default 60,000 ms. */
   snapshotTimeoutMs?: number;
   /** Most messages queued per peer; beyond, the oldest are dropped (Raft resends). Default 4,096. */
@@ -54,7 +52,10 @@ const BATCH_BYTES_TARGET = 4 * 1024 * 1024;
 
 class PeerLink {
   queue: Message[] = [];
-  inFlight = false;
+  /** The long-lived stream of batches to this peer, opened on first use and after a failure. */
+  stream: ClientWritableStream<MessageBatch> | undefined;
+  /** The stream's buffer is full: wait for it to drain (messages queue, the oldest dropped). */
+  blocked = false;
   snapshotInFlight = false;
   constructor(
     readonly id: NodeId,
@@ -63,15 +64,15 @@ class PeerLink {
 }
 
 /**
- * Raft messages between ledger nodes over gRPC. Per peer, one batch in flight at a time and the
- * rest queued (bounded), so a slow peer gets bigger batches instead of more calls; snapshots go
- * over their own stream in chunks. A failed send reports the peer unreachable to Raft, which
- * drops back to probing it.
+ * Raft messages between ledger nodes over gRPC. Per peer, one long-lived stream of batches;
+ * while it is backed up, messages queue (bounded, the oldest dropped: Raft resends), so a slow
+ * peer gets bigger batches instead of more writes. Snapshots go over their own stream in chunks.
+ * A failed stream reports the peer unreachable to Raft, which drops back to probing it, and is
+ * reopened on the next send.
  */
 export class PeerTransport implements Transport {
   private readonly links = new Map<NodeId, PeerLink>();
   private sink: PeerSink | undefined;
-  private readonly sendTimeoutMs: number;
   private readonly snapshotTimeoutMs: number;
   private readonly maxQueued: number;
   private readonly maxSnapshotBytes: number;
@@ -79,7 +80,6 @@ export class PeerTransport implements Transport {
   private amnesiaLogged = 0;
 
   constructor(private readonly o: PeerTransportOptions) {
-    this.sendTimeoutMs = o.sendTimeoutMs ?? 2_000;
     this.snapshotTimeoutMs = o.snapshotTimeoutMs ?? 60_000;
     this.maxQueued = o.maxQueuedMessages ?? 4_096;
     this.maxSnapshotBytes = o.maxSnapshotBytes ?? 1024 * 1024 * 1024;
@@ -104,6 +104,7 @@ export class PeerTransport implements Transport {
   removePeer(id: NodeId): void {
     const l = this.links.get(id);
     if (!l) return;
+    l.stream?.cancel();
     l.client.close();
     this.links.delete(id);
   }
@@ -133,37 +134,50 @@ export class PeerTransport implements Transport {
   }
 
   private flush(link: PeerLink): void {
-    if (link.inFlight || link.queue.length === 0) return;
-    let bytes = 0;
-    let n = 0;
-    while (n < link.queue.length && (n === 0 || bytes < BATCH_BYTES_TARGET)) {
-      for (const e of link.queue[n]!.entries) bytes += e.data.byteLength + 32;
-      n++;
-    }
-    const batch = link.queue.splice(0, n);
-    link.inFlight = true;
-    const deadline = Date.now() + this.sendTimeoutMs;
-    const md = this.metadataFor(link.id);
-    link.client.send(
-      {
+    while (!link.blocked && link.queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (n < link.queue.length && (n === 0 || bytes < BATCH_BYTES_TARGET)) {
+        for (const e of link.queue[n]!.entries) bytes += e.data.byteLength + 32;
+        n++;
+      }
+      const batch = link.queue.splice(0, n);
+      const stream = this.streamTo(link);
+      const more = stream.write({
         clusterId: this.o.clusterId,
         from: BigInt(this.o.id),
         to: BigInt(link.id),
         messages: batch.map((m) => toPbMessage(m)),
-      },
-      md,
-      { deadline },
-      (err) => {
-        link.inFlight = false;
-        if (err) {
-          this.o.metrics.messagesDropped.inc({ node: String(this.o.id) }, batch.length);
-          this.sink?.reportUnreachable(link.id);
-        } else {
-          this.o.metrics.messagesSent.inc({ node: String(this.o.id) }, batch.length);
+      });
+      this.o.metrics.messagesSent.inc({ node: String(this.o.id) }, batch.length);
+      if (!more) {
+        // The peer (or the link) is slow: stop writing until the buffer drains, so memory stays
+        // bounded by the queue limit rather than by how long the peer stalls.
+        link.blocked = true;
+        stream.once("drain", () => {
+          link.blocked = false;
+          if (this.links.get(link.id) === link) this.flush(link);
+        });
+      }
+    }
+  }
+
+  private streamTo(link: PeerLink): ClientWritableStream<MessageBatch> {
+    if (link.stream) return link.stream;
+    const stream = link.client.stream(this.metadataFor(link.id), {}, (err) => {
+      if (link.stream === stream) {
+        link.stream = undefined;
+        link.blocked = false;
+      }
+      if (err && err.code !== status.CANCELLED) {
+        this.sink?.reportUnreachable(link.id);
+        if (err.code === status.FAILED_PRECONDITION && this.amnesiaLogged++ % 100 === 0) {
+          this.o.logger.error({ peer: link.id, err: err.details }, "peer refused our messages");
         }
-        if (this.links.get(link.id) === link) this.flush(link);
-      },
-    );
+      }
+    });
+    link.stream = stream;
+    return stream;
   }
 
   private sendSnapshot(link: PeerLink, m: Message): void {
@@ -269,6 +283,45 @@ export class PeerTransport implements Transport {
           },
           (e: unknown) => callback(reject(status.INTERNAL, String(e)), null),
         );
+      },
+      stream: (call, callback) => {
+        // Batches are handled in order; the first refused one ends the stream with its status.
+        let chain = Promise.resolve();
+        let failed = false;
+        const fail = (code: status, details: string): void => {
+          if (failed) return;
+          failed = true;
+          callback(reject(code, details), null);
+        };
+        call.on("data", (b: MessageBatch) => {
+          chain = chain.then(async () => {
+            if (failed) return;
+            if (b.clusterId !== this.o.clusterId)
+              return fail(status.PERMISSION_DENIED, `cluster ${b.clusterId} is not ${this.o.clusterId}`);
+            if (b.to !== BigInt(this.o.id))
+              return fail(status.INVALID_ARGUMENT, `batch for node ${b.to} reached node ${this.o.id}`);
+            let msgs: Message[];
+            try {
+              msgs = b.messages.map((m) => fromPbMessage(m));
+            } catch (e) {
+              return fail(status.INVALID_ARGUMENT, e instanceof WireError ? e.message : "malformed message");
+            }
+            if (msgs.some((m) => m.to !== this.o.id || m.type === MessageType.Snap)) {
+              return fail(status.INVALID_ARGUMENT, "batch holds a message for another node or a snapshot");
+            }
+            const problem = await this.checkIncarnation(Number(b.from), call.metadata);
+            if (problem) return fail(status.FAILED_PRECONDITION, problem);
+            this.sink?.receive(msgs);
+          });
+        });
+        call.on("error", () => {
+          failed = true;
+        });
+        call.on("end", () => {
+          void chain.then(() => {
+            if (!failed) callback(null, {});
+          });
+        });
       },
       installSnapshot: (call, callback) => {
         let header: SnapshotChunk["header"];

@@ -1448,6 +1448,20 @@ export const PeerService = {
     responseDeserialize: (value: Buffer): SendAck => SendAck.decode(value),
   },
   /**
+   * The same batches over one long-lived stream per peer, so a busy link pays HTTP/2 call setup
+   * once instead of per batch. The stream's metadata (incarnations) is checked when it opens;
+   * the receiver ends it with an error status on the first batch it refuses.
+   */
+  stream: {
+    path: "/dispenser.raft.v1.Peer/Stream" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: MessageBatch): Buffer => Buffer.from(MessageBatch.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MessageBatch => MessageBatch.decode(value),
+    responseSerialize: (value: SendAck): Buffer => Buffer.from(SendAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendAck => SendAck.decode(value),
+  },
+  /**
    * Delivers one MSG_SNAP message whose snapshot data may be large: the first chunk carries the
    * header (the message with its snapshot metadata and empty data), the following chunks carry
    * the data, at most 1 MiB each. The receiver steps the message only once all data arrived.
@@ -1466,6 +1480,12 @@ export const PeerService = {
 export interface PeerServer extends UntypedServiceImplementation {
   /** Delivers a batch of messages from one node to one peer, in order. */
   send: handleUnaryCall<MessageBatch, SendAck>;
+  /**
+   * The same batches over one long-lived stream per peer, so a busy link pays HTTP/2 call setup
+   * once instead of per batch. The stream's metadata (incarnations) is checked when it opens;
+   * the receiver ends it with an error status on the first batch it refuses.
+   */
+  stream: handleClientStreamingCall<MessageBatch, SendAck>;
   /**
    * Delivers one MSG_SNAP message whose snapshot data may be large: the first chunk carries the
    * header (the message with its snapshot metadata and empty data), the following chunks carry
@@ -1491,6 +1511,27 @@ export interface PeerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SendAck) => void,
   ): ClientUnaryCall;
+  /**
+   * The same batches over one long-lived stream per peer, so a busy link pays HTTP/2 call setup
+   * once instead of per batch. The stream's metadata (incarnations) is checked when it opens;
+   * the receiver ends it with an error status on the first batch it refuses.
+   */
+  stream(
+    callback: (error: ServiceError | null, response: SendAck) => void,
+  ): ClientWritableStream<MessageBatch>;
+  stream(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SendAck) => void,
+  ): ClientWritableStream<MessageBatch>;
+  stream(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendAck) => void,
+  ): ClientWritableStream<MessageBatch>;
+  stream(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendAck) => void,
+  ): ClientWritableStream<MessageBatch>;
   /**
    * Delivers one MSG_SNAP message whose snapshot data may be large: the first chunk carries the
    * header (the message with its snapshot metadata and empty data), the following chunks carry
