@@ -5,8 +5,6 @@ import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { ServiceError } from "@grpc/grpc-js";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
@@ -51,14 +49,7 @@ export async function until<T>(
 
 // ------------------------------------------------------------------------------------------ processes
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort } from "../support/ledger-cluster.js";
 
 export interface Child {
   readonly tag: string;

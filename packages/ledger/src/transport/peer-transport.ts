@@ -238,49 +238,48 @@ export class PeerTransport implements Transport {
     return reason;
   }
 
+  /**
+   * Check a batch from a peer and, if it passes, hand its messages to Raft. Returns why it was
+   * refused, or undefined. Shared by the unary and the streaming call.
+   */
+  private async acceptBatch(
+    b: MessageBatch,
+    md: MetadataType,
+  ): Promise<{ code: status; details: string } | undefined> {
+    if (b.clusterId !== this.o.clusterId) {
+      return { code: status.PERMISSION_DENIED, details: `cluster ${b.clusterId} is not ${this.o.clusterId}` };
+    }
+    if (b.to !== BigInt(this.o.id)) {
+      return { code: status.INVALID_ARGUMENT, details: `batch for node ${b.to} reached node ${this.o.id}` };
+    }
+    let msgs: Message[];
+    try {
+      msgs = b.messages.map((m) => fromPbMessage(m));
+    } catch (e) {
+      return {
+        code: status.INVALID_ARGUMENT,
+        details: e instanceof WireError ? e.message : "malformed message",
+      };
+    }
+    if (msgs.some((m) => m.to !== this.o.id || m.type === MessageType.Snap)) {
+      return {
+        code: status.INVALID_ARGUMENT,
+        details: "batch holds a message for another node or a snapshot",
+      };
+    }
+    const problem = await this.checkIncarnation(Number(b.from), md);
+    if (problem) return { code: status.FAILED_PRECONDITION, details: problem };
+    this.sink?.receive(msgs);
+    return undefined;
+  }
+
   /** The server side of the Peer service. */
   handlers(): PeerServer {
     const reject = (code: status, details: string): Partial<ServiceError> => ({ code, details });
     return {
       send: (call, callback) => {
-        const b = call.request;
-        if (b.clusterId !== this.o.clusterId) {
-          callback(
-            reject(status.PERMISSION_DENIED, `cluster ${b.clusterId} is not ${this.o.clusterId}`),
-            null,
-          );
-          return;
-        }
-        if (b.to !== BigInt(this.o.id)) {
-          callback(reject(status.INVALID_ARGUMENT, `batch for node ${b.to} reached node ${this.o.id}`), null);
-          return;
-        }
-        let msgs: Message[];
-        try {
-          msgs = b.messages.map((m) => fromPbMessage(m));
-        } catch (e) {
-          callback(
-            reject(status.INVALID_ARGUMENT, e instanceof WireError ? e.message : "malformed message"),
-            null,
-          );
-          return;
-        }
-        if (msgs.some((m) => m.to !== this.o.id || m.type === MessageType.Snap)) {
-          callback(
-            reject(status.INVALID_ARGUMENT, "batch holds a message for another node or a snapshot"),
-            null,
-          );
-          return;
-        }
-        this.checkIncarnation(Number(b.from), call.metadata).then(
-          (problem) => {
-            if (problem) {
-              callback(reject(status.FAILED_PRECONDITION, problem), null);
-              return;
-            }
-            this.sink?.receive(msgs);
-            callback(null, {});
-          },
+        this.acceptBatch(call.request, call.metadata).then(
+          (refusal) => (refusal ? callback(reject(refusal.code, refusal.details), null) : callback(null, {})),
           (e: unknown) => callback(reject(status.INTERNAL, String(e)), null),
         );
       },
@@ -294,25 +293,13 @@ export class PeerTransport implements Transport {
           callback(reject(code, details), null);
         };
         call.on("data", (b: MessageBatch) => {
-          chain = chain.then(async () => {
-            if (failed) return;
-            if (b.clusterId !== this.o.clusterId)
-              return fail(status.PERMISSION_DENIED, `cluster ${b.clusterId} is not ${this.o.clusterId}`);
-            if (b.to !== BigInt(this.o.id))
-              return fail(status.INVALID_ARGUMENT, `batch for node ${b.to} reached node ${this.o.id}`);
-            let msgs: Message[];
-            try {
-              msgs = b.messages.map((m) => fromPbMessage(m));
-            } catch (e) {
-              return fail(status.INVALID_ARGUMENT, e instanceof WireError ? e.message : "malformed message");
-            }
-            if (msgs.some((m) => m.to !== this.o.id || m.type === MessageType.Snap)) {
-              return fail(status.INVALID_ARGUMENT, "batch holds a message for another node or a snapshot");
-            }
-            const problem = await this.checkIncarnation(Number(b.from), call.metadata);
-            if (problem) return fail(status.FAILED_PRECONDITION, problem);
-            this.sink?.receive(msgs);
-          });
+          chain = chain
+            .then(async () => {
+              if (failed) return;
+              const refusal = await this.acceptBatch(b, call.metadata);
+              if (refusal) fail(refusal.code, refusal.details);
+            })
+            .catch((e: unknown) => fail(status.INTERNAL, String(e)));
         });
         call.on("error", () => {
           failed = true;
