@@ -10,7 +10,7 @@ export {
   ProposalRejectedError,
   RaftServer,
 } from "./raft-server/raft-server.js";
-export { LedgerService, toPbSequence } from "./service/ledger-service.js";
+export { LedgerService, fromPbSequence, toPbSequence } from "./service/ledger-service.js";
 export { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
 export { PeerTransport } from "./transport/peer-transport.js";
 export type { LedgerClientOptions, LedgerMethod } from "./client/ledger-client.js";

@@ -24,7 +24,7 @@ import type { Command } from "../state/commands.js";
 import { validateCommand } from "../state/commands.js";
 import type { SequenceRecord } from "../state/ledger-state.js";
 import type { ErrorCode } from "../state/result.js";
-import type { AutoDisk, Layout, Ordering } from "../state/sequence.js";
+import type { AutoDisk, Layout, Ordering, SequenceDef } from "../state/sequence.js";
 import { describeErrors, normalizeSequenceDef } from "../state/sequence.js";
 
 export interface LedgerServiceDeps {
@@ -96,6 +96,29 @@ export function toPbSequence(r: SequenceRecord): SequenceDefinition {
     limits: { maxSegmentSize: d.limits.maxSegmentSize },
     revision: r.modRevision,
     createdAtMs: BigInt(r.createdAtMs),
+  };
+}
+
+/** The definition a ledger answer carries, back in the state machine's terms (the edge's view). */
+export function fromPbSequence(pb: SequenceDefinition): SequenceDef {
+  const layout = LAYOUT_FROM_PB.get(pb.layout);
+  const ordering = ORDERING_FROM_PB.get(pb.ordering);
+  const autoDisk = AUTO_DISK_FROM_PB.get(pb.autoDisk);
+  const type = Number(pb.type);
+  if (!layout || !ordering || !autoDisk || (type !== 1 && type !== 2 && type !== 3)) {
+    throw new Error(`sequence "${pb.name}" carries an unknown type, layout, ordering or auto_disk`);
+  }
+  return {
+    name: pb.name,
+    type,
+    ...(pb.length !== 0 ? { length: pb.length } : {}),
+    starting: pb.starting,
+    step: pb.step,
+    datacenters: pb.datacenters,
+    layout,
+    ordering,
+    autoDisk,
+    limits: { maxSegmentSize: pb.limits?.maxSegmentSize ?? 0n },
   };
 }
 

@@ -3,7 +3,9 @@
 //
 // - hwm only moves down through an accepted return of the top-most grant's tail: nobody else can
 //   hold ids above the returned start, so handing them out again repeats nothing and keeps ids
-//   increasing. Any other returned range stays burnt and is counted as waste.
+//   increasing. Once the top grant came back whole, the grant below it (found in the memo by its
+//   fence, ending at the mark) is the top-most one. Any other returned range stays burnt and is
+//   counted as waste.
 // - The memo keeps the last MEMO_LIMIT request ids (leases and returns together, insertion order,
 //   oldest evicted first): a retry within that horizon gets the first answer back. A retry older
 //   than that is treated as new: a lease gets a fresh (disjoint) grant, a return is counted as waste.
@@ -175,7 +177,14 @@ export class DcLedger {
         `range ${range} reaches above the high-water mark ${this.hwmValue} of ${label}: it was never granted`,
       );
     }
-    const top = this.topGrant;
+    let top = this.topGrant;
+    // The top grant came back whole: the grant just below it (if it ends at the mark and is still
+    // in the memo) is now the top-most one, so an edge returning its current and its prefetched
+    // segment, highest first, gets both back.
+    if (top && top.end === top.start && !sameFence(top.fence, fence)) {
+      const below = this.leaseByFence(fence);
+      if (below && below.end === this.hwmValue) top = this.topGrant = below;
+    }
     let why: string | undefined;
     if (!top || !sameFence(top.fence, fence)) why = "its fence is not the top-most grant's";
     else if (end !== this.hwmValue) why = `it does not end at the high-water mark ${this.hwmValue}`;
@@ -193,6 +202,16 @@ export class DcLedger {
     const accepted = why === undefined;
     this.remember(requestId, { op: "return", start, end, fence, accepted, message });
     return ok({ accepted, replayed: false, message });
+  }
+
+  /** The memo's lease with this fence, as a grant record; undefined once evicted. */
+  private leaseByFence(fence: Fence): Mutable<GrantRecord> | undefined {
+    for (const [requestId, m] of this.memo) {
+      if (m.op === "lease" && sameFence(m.fence, fence)) {
+        return { start: m.start, end: m.end, fence: m.fence, kind: m.kind, requestId };
+      }
+    }
+    return undefined;
   }
 
   /** Lowers hwm to `start` and trims the top grant, its memo entry and its window to match. */

@@ -312,6 +312,35 @@ describe("ReturnSegment", () => {
     });
   });
 
+  test("once the top grant came back whole, the grant below it is the top-most one", () => {
+    const { d, g1, g2 } = setup();
+    // An edge closing returns its prefetched segment (whole), then its current one's tail.
+    expect(d.giveBack("a", 0, 100n, 200n, g2.fence, "x1")).toMatchObject({
+      ok: true,
+      data: { accepted: true },
+    });
+    expect(d.giveBack("a", 0, 40n, 100n, g1.fence, "x2")).toMatchObject({
+      ok: true,
+      data: { accepted: true, hwm: 40n },
+    });
+    expect(range(d.lease("a", 0, 10n, "g3"))).toEqual([40n, 50n]);
+    // The retried lease of g1 now answers its trimmed grant.
+    expect(range(d.lease("a", 0, 100n, "g1"))).toEqual([0n, 40n]);
+  });
+
+  test("a lower grant is not taken back while the top grant still holds ids", () => {
+    const { d, g1, g2 } = setup();
+    expect(d.giveBack("a", 0, 150n, 200n, g2.fence, "x1")).toMatchObject({
+      ok: true,
+      data: { accepted: true },
+    });
+    expect(d.giveBack("a", 0, 40n, 100n, g1.fence, "x2")).toMatchObject({
+      ok: true,
+      data: { accepted: false },
+    });
+    expect(range(d.lease("a", 0, 1n, "next"))).toEqual([150n, 151n]);
+  });
+
   test.each([
     ["a fence that is not the top-most grant's", 150n, 200n, "g1", "its fence is not the top-most grant's"],
     ["a range not ending at the mark", 150n, 190n, "g2", "it does not end at the high-water mark 200"],

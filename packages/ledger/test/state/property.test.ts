@@ -312,6 +312,19 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
           break; // the holder keeps its range and may try again later
         }
         const d = dcModel(hm, h.dc);
+        if (d.top !== undefined && d.top.start === d.hwm && !sameFence(d.top.fence, fence)) {
+          // The top grant came back whole: the grant with this fence, if it ends at the mark, is
+          // the top-most one now.
+          const below = holders.find(
+            (x) =>
+              x.name === h.name &&
+              x.dc === h.dc &&
+              x.incarnation === hm.incarnation &&
+              sameFence(x.fence, fence) &&
+              x.grantEnd === d.hwm,
+          );
+          if (below) d.top = { fence: below.fence, start: below.start };
+        }
         const accepted =
           d.top !== undefined && sameFence(d.top.fence, fence) && h.end === d.hwm && cut >= d.top.start;
         expect(r, where).toMatchObject({ ok: true, data: { accepted, hwm: accepted ? cut : d.hwm } });
