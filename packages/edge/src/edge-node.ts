@@ -1,0 +1,158 @@
+// One edge process: the issuing core, its gRPC and Redis-protocol servers, and /metrics. stop() is
+// the SIGTERM path: stop accepting, answer what is in flight, hand unused tails back, then close.
+import { createServer as createHttpServer } from "node:http";
+import type { Server as HttpServer } from "node:http";
+import { DispenserService } from "@dispenser/proto";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { createDispenserService } from "./grpc/dispenser-service.js";
+import type { ReturnReport } from "./issuing/dispenser.js";
+import { Dispenser } from "./issuing/dispenser.js";
+import { GrpcLedgerPort } from "./ledger/grpc-ledger-port.js";
+import type { LedgerPort } from "./ledger/ledger-port.js";
+import { EdgeMetrics } from "./metrics.js";
+import { RespServer } from "./server/resp-server.js";
+
+export interface EdgeNodeOptions {
+  /** This edge's datacenter. */
+  readonly dc: number;
+  /** Ledger node addresses (host:port), unless `ledger` is given. */
+  readonly ledgerEndpoints: readonly string[];
+  /** A LedgerPort to use instead of gRPC to `ledgerEndpoints`. */
+  readonly ledger?: LedgerPort;
+  /** host:port of the gRPC Dispenser service; undefined for none. */
+  readonly grpcListen: string | undefined;
+  /** host:port of the Redis-protocol server; undefined for none. */
+  readonly respListen: string | undefined;
+  /** host:port of /metrics; undefined for none. */
+  readonly metricsListen: string | undefined;
+  /** RESP AUTH password; undefined for none. */
+  readonly password: string | undefined;
+  readonly edgeId?: string;
+  readonly drawTimeoutMs?: number;
+  readonly permutationSecret?: string;
+  readonly logger: Logger;
+}
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(":");
+  const port = Number(addr.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`"${addr}" is not host:port`);
+  return { host: addr.slice(0, i), port };
+}
+
+export class EdgeNode {
+  readonly registry = new Registry();
+  readonly dispenser: Dispenser;
+  readonly metrics: EdgeMetrics;
+  private grpc: Server | undefined;
+  private resp: RespServer | undefined;
+  private http: HttpServer | undefined;
+  /** Bound ports (useful when listening on port 0). */
+  grpcPort = 0;
+  respPort = 0;
+  metricsPort = 0;
+
+  constructor(private readonly o: EdgeNodeOptions) {
+    const ledger = o.ledger ?? new GrpcLedgerPort({ endpoints: o.ledgerEndpoints });
+    const log = o.logger;
+    this.dispenser = new Dispenser({
+      ledger,
+      dc: o.dc,
+      ...(o.edgeId !== undefined ? { edgeId: o.edgeId } : {}),
+      ...(o.drawTimeoutMs !== undefined ? { drawTimeoutMs: o.drawTimeoutMs } : {}),
+      ...(o.permutationSecret !== undefined ? { permutationSecret: o.permutationSecret } : {}),
+      onLease: (name, seconds, g) => {
+        if ("code" in g) {
+          this.metrics.leaseErrors.inc({ code: g.code });
+          log.warn({ sequence: name, code: g.code, err: g.message }, "lease failed");
+        } else {
+          this.metrics.leaseSeconds.observe(seconds);
+          log.debug({ sequence: name, start: String(g.start), end: String(g.end) }, "leased");
+        }
+      },
+    });
+    this.metrics = new EdgeMetrics(this.registry, () => this.dispenser.samples());
+    collectDefaultMetrics({ register: this.registry, prefix: "dispenser_edge_" });
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    if (o.grpcListen !== undefined) {
+      const grpc = (this.grpc = new Server());
+      grpc.addService(DispenserService, createDispenserService(this.dispenser, this.metrics));
+      const { host, port } = splitHostPort(o.grpcListen);
+      this.grpcPort = await new Promise<number>((resolve, reject) =>
+        grpc.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
+      );
+    }
+    if (o.respListen !== undefined) {
+      const { host, port } = splitHostPort(o.respListen);
+      this.resp = new RespServer(this.dispenser, {
+        host,
+        port,
+        password: o.password,
+        metrics: this.metrics,
+        logger: o.logger,
+      });
+      this.respPort = await this.resp.listen();
+    }
+    if (o.metricsListen !== undefined) {
+      const { host, port } = splitHostPort(o.metricsListen);
+      const http = (this.http = createHttpServer((req, res) => {
+        if (req.url !== "/metrics") {
+          res.writeHead(404).end("not found: try /metrics\n");
+          return;
+        }
+        this.registry.metrics().then(
+          (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+      }));
+      await new Promise<void>((resolve) => http.listen(port, host, resolve));
+      const a = http.address();
+      this.metricsPort = typeof a === "object" && a ? a.port : 0;
+    }
+    o.logger.info(
+      {
+        dc: o.dc,
+        edge: this.dispenser.edgeId,
+        grpc: this.grpcPort,
+        resp: this.respPort,
+        metrics: this.metricsPort,
+      },
+      "edge started",
+    );
+  }
+
+  /** Stop accepting, finish in-flight requests, return unused tails to the ledger, close. */
+  async stop(): Promise<ReturnReport[]> {
+    const log = this.o.logger;
+    const grpc = this.grpc;
+    const closing = [
+      grpc ? new Promise<void>((resolve) => grpc.tryShutdown(() => resolve())) : Promise.resolve(),
+      this.resp ? this.resp.close() : Promise.resolve(),
+    ];
+    await Promise.all(closing);
+    const reports = await this.dispenser.close();
+    for (const r of reports) {
+      log.info(
+        {
+          sequence: r.name,
+          returned: String(r.returned),
+          accepted: String(r.accepted),
+          wasted: String(r.wasted),
+          err: r.error,
+        },
+        "segment tails handed back",
+      );
+    }
+    const http = this.http;
+    await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
+    return reports;
+  }
+}

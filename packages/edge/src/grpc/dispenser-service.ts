@@ -1,0 +1,128 @@
+// The edge's gRPC Dispenser service: a thin layer over Dispenser. Every error is a status code with
+// an ErrorDetail trailer; bad input is refused before anything is drawn, so it changes nothing.
+import type { DispenserServer, IssueBatchResponse } from "@dispenser/proto";
+import { ErrorReason, statusError } from "@dispenser/proto";
+import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { EdgeErrorCode } from "../errors.js";
+import { EdgeError } from "../errors.js";
+import type { Dispenser } from "../issuing/dispenser.js";
+import type { EdgeMetrics } from "../metrics.js";
+import { checkSequenceName, parseIdText } from "../issuing/names.js";
+
+const CODES: Record<EdgeErrorCode, [status, ErrorReason]> = {
+  "invalid-argument": [status.INVALID_ARGUMENT, ErrorReason.ERROR_REASON_INVALID_ARGUMENT],
+  "not-found": [status.NOT_FOUND, ErrorReason.ERROR_REASON_NOT_FOUND],
+  "already-exists": [status.ALREADY_EXISTS, ErrorReason.ERROR_REASON_ALREADY_EXISTS],
+  exhausted: [status.RESOURCE_EXHAUSTED, ErrorReason.ERROR_REASON_SEQUENCE_EXHAUSTED],
+  overloaded: [status.RESOURCE_EXHAUSTED, ErrorReason.ERROR_REASON_OVERLOADED],
+  unavailable: [status.UNAVAILABLE, ErrorReason.ERROR_REASON_NO_LEADER],
+  deadline: [status.DEADLINE_EXCEEDED, ErrorReason.ERROR_REASON_UNSPECIFIED],
+  "failed-precondition": [status.FAILED_PRECONDITION, ErrorReason.ERROR_REASON_UNSPECIFIED],
+  aborted: [status.ABORTED, ErrorReason.ERROR_REASON_REVISION_MISMATCH],
+  internal: [status.INTERNAL, ErrorReason.ERROR_REASON_UNSPECIFIED],
+};
+
+export function grpcErrorOf(e: unknown): ReturnType<typeof statusError> {
+  const err =
+    e instanceof EdgeError ? e : new EdgeError("internal", e instanceof Error ? e.message : String(e));
+  const [code, reason] = CODES[err.code];
+  return statusError(code, err.message, { reason, field: err.field });
+}
+
+export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): DispenserServer {
+  const unary =
+    <Req, Res>(api: string, f: (req: Req) => Res | Promise<Res>) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const fail = (e: unknown): void => {
+        metrics?.rejected.inc({ api, code: e instanceof EdgeError ? e.code : "internal" });
+        callback(grpcErrorOf(e), null);
+      };
+      try {
+        if (d.draining) throw new EdgeError("unavailable", "the edge is shutting down");
+        const r = f(call.request);
+        if (r instanceof Promise) r.then((v) => callback(null, v), fail);
+        else callback(null, r);
+      } catch (e) {
+        fail(e);
+      }
+    };
+
+  return {
+    issue: unary("Issue", (req) => {
+      checkSequenceName(req.sequence);
+      const s = d.issuer(req.sequence);
+      const one = (i: Exclude<typeof s, Promise<unknown>>) => {
+        const id = i.issueOne(d.drawTimeoutMs);
+        return typeof id === "bigint"
+          ? { value: id, str: i.map.text(id) }
+          : id.then((v) => ({ value: v, str: i.map.text(v) }));
+      };
+      return s instanceof Promise ? s.then(one) : one(s);
+    }),
+
+    issueBatch: unary("IssueBatch", async (req) => {
+      checkSequenceName(req.sequence);
+      const { ids, map } = await d.issueBatch(req.sequence, req.count);
+      return batchResponse(ids, map.stride);
+    }),
+
+    lease: unary("Lease", async (req) => {
+      checkSequenceName(req.sequence);
+      const r = await d.lease(req.sequence, req.count);
+      const map = r.issuer.map;
+      return {
+        range: { start: map.idOf(r.start), count: r.end - r.start, step: map.stride ?? 1n },
+        dc: r.issuer.def.ordering === "global" ? 0 : d.dc,
+        fence: r.grant.fence,
+        sequenceRevision: r.grant.revision,
+      };
+    }),
+
+    parse: unary("Parse", async (req) => {
+      checkSequenceName(req.sequence);
+      const s = await d.issuer(req.sequence);
+      if (!req.id) throw new EdgeError("invalid-argument", "id is required", "id");
+      const id = req.id.$case === "value" ? req.id.value : parseIdText(req.id.value);
+      const r = s.map.parse(id);
+      return { dc: r.dc, counter: r.counter };
+    }),
+
+    info: unary("Info", async (req) => {
+      checkSequenceName(req.sequence);
+      const s = await d.issuer(req.sequence);
+      const info = await d.describeSequence(req.sequence);
+      const total = s.generated + s.wasted;
+      return {
+        sequence: info.pb,
+        dc: d.dc,
+        ...(s.last !== undefined ? { current: { value: s.last, str: s.map.text(s.last) } } : {}),
+        generated: s.generated,
+        wasted: s.wasted,
+        wasteRate: total === 0n ? 0 : Number(s.wasted) / Number(total),
+        durable: s.def.autoDisk !== "memory",
+        runway: s.runway,
+      };
+    }),
+
+    createSequence: unary("CreateSequence", async (req) => ({
+      sequence: (await d.createSequence(req)).pb,
+    })),
+    describeSequence: unary("DescribeSequence", async (req) => ({
+      sequence: (await d.describeSequence(req.name)).pb,
+    })),
+    listSequences: unary("ListSequences", (req) => d.listSequences(req)),
+    deleteSequence: unary("DeleteSequence", (req) => d.deleteSequence(req)),
+  };
+}
+
+/** A compact range when the ids form one progression, else the list. */
+export function batchResponse(ids: readonly bigint[], stride: bigint | undefined): IssueBatchResponse {
+  if (stride !== undefined) {
+    let progression = true;
+    for (let i = 1; i < ids.length && progression; i++) progression = ids[i]! - ids[i - 1]! === stride;
+    if (progression)
+      return { ids: { $case: "range", value: { start: ids[0]!, count: BigInt(ids.length), step: stride } } };
+  }
+  return { ids: { $case: "list", value: { values: [...ids] } } };
+}

@@ -1,0 +1,2 @@
+// The edge dispenser's public surface.
+export {};

@@ -1,0 +1,289 @@
+// The edge's issuing core: one SequenceIssuer per sequence, definitions loaded from the ledger on
+// first use, leases with request ids (a retried lease returns the first grant), and a clean close
+// that hands unused tails back. Protocol layers (gRPC, RESP) call this and nothing below it.
+import { randomUUID } from "node:crypto";
+import type {
+  CreateSequenceRequest,
+  DeleteSequenceRequest,
+  DeleteSequenceResponse,
+  ListSequencesRequest,
+  ListSequencesResponse,
+} from "@dispenser/proto";
+import { MAX_ISSUE_BATCH } from "@dispenser/proto";
+import { capacity } from "@dispenser/ledger/state";
+import { EdgeError } from "../errors.js";
+import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
+import type { SequenceSample } from "../metrics.js";
+import type { IdMap } from "./id-map.js";
+import { idMapFor } from "./id-map.js";
+import type { GrantFn } from "./sequence-issuer.js";
+import { SequenceIssuer } from "./sequence-issuer.js";
+import { STRATEGIES } from "./strategy.js";
+
+export interface DispenserOptions {
+  readonly ledger: LedgerPort;
+  /** This edge's datacenter, 0..D-1 of every sequence it serves. */
+  readonly dc: number;
+  /** A name for this edge in logs and shared stats. Default: a random id. */
+  readonly edgeId?: string;
+  /** Sequences held at once. Default 10,000. */
+  readonly maxSequences?: number;
+  /** Draws of one sequence waiting for a segment at once. Default 10,000. */
+  readonly maxWaitersPerSequence?: number;
+  /** How long a draw may wait for a segment. Default 5,000 ms. */
+  readonly drawTimeoutMs?: number;
+  /** Mixed into type 1 permutation keys; every edge of a cluster must use the same. Default "". */
+  readonly permutationSecret?: string;
+  readonly now?: () => number;
+  /** Called for every lease (latency in seconds) and failed lease, for metrics and logs. */
+  readonly onLease?: (name: string, seconds: number, g: SegmentGrant | EdgeError) => void;
+}
+
+export interface Issued {
+  readonly ids: bigint[];
+  readonly map: IdMap;
+}
+
+export interface ReturnReport {
+  readonly name: string;
+  readonly returned: bigint;
+  readonly accepted: bigint;
+  readonly wasted: bigint;
+  readonly error?: string;
+}
+
+export class Dispenser {
+  readonly dc: number;
+  readonly edgeId: string;
+  private readonly issuers = new Map<string, SequenceIssuer>();
+  private readonly loading = new Map<string, Promise<SequenceIssuer>>();
+  /** Local counters of `memory` sequences: they never reach the ledger. */
+  private readonly memoryMarks = new Map<string, bigint>();
+  private readonly incarnation = randomUUID();
+  private requestSeq = 0;
+  private closing = false;
+  private readonly maxSequences: number;
+  private readonly maxWaiters: number;
+  readonly drawTimeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly o: DispenserOptions) {
+    this.dc = o.dc;
+    this.edgeId = o.edgeId ?? this.incarnation.slice(0, 8);
+    this.maxSequences = o.maxSequences ?? 10_000;
+    this.maxWaiters = o.maxWaitersPerSequence ?? 10_000;
+    this.drawTimeoutMs = o.drawTimeoutMs ?? 5_000;
+    this.now = o.now ?? Date.now;
+  }
+
+  get draining(): boolean {
+    return this.closing;
+  }
+
+  /** The issuer of `name`: synchronous once loaded, else a promise (loads the definition). */
+  issuer(name: string): SequenceIssuer | Promise<SequenceIssuer> {
+    const s = this.issuers.get(name);
+    if (s !== undefined) return s;
+    if (this.closing) throw new EdgeError("unavailable", "the edge is shutting down");
+    let p = this.loading.get(name);
+    if (p === undefined) {
+      if (this.issuers.size + this.loading.size >= this.maxSequences) {
+        throw new EdgeError("overloaded", `this edge already serves ${this.maxSequences} sequences`);
+      }
+      p = this.load(name).finally(() => this.loading.delete(name));
+      this.loading.set(name, p);
+    }
+    return p;
+  }
+
+  /** One id of `name`. */
+  issueOne(name: string): bigint | Promise<bigint> {
+    const s = this.issuers.get(name);
+    if (s !== undefined && !this.closing) return s.issueOne(this.drawTimeoutMs);
+    return Promise.resolve(this.issuer(name)).then((i) => i.issueOne(this.drawTimeoutMs));
+  }
+
+  /** `count` ids of `name`, 1..MAX_ISSUE_BATCH. */
+  async issueBatch(name: string, count: number): Promise<Issued> {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_ISSUE_BATCH) {
+      throw new EdgeError("invalid-argument", `count must be 1..${MAX_ISSUE_BATCH}`, "count");
+    }
+    const s = await this.issuer(name);
+    return { ids: await s.issue(count, this.drawTimeoutMs), map: s.map };
+  }
+
+  /**
+   * A range of counter values for an SDK client's own buffer: cut from the current segment when it
+   * holds enough, else leased directly (never shared with this edge's draws).
+   */
+  async lease(
+    name: string,
+    count: bigint,
+  ): Promise<{ start: bigint; end: bigint; grant: SegmentGrant; issuer: SequenceIssuer }> {
+    const s = await this.issuer(name);
+    const limit = s.def.limits.maxSegmentSize;
+    if (count < 1n || (limit > 0n && count > limit)) {
+      throw new EdgeError("invalid-argument", `count must be 1..${limit}`, "count");
+    }
+    if (s.def.type === 1)
+      throw new EdgeError("failed-precondition", "type 1 ids are not a progression: use IssueBatch");
+    if (s.def.ordering === "global")
+      throw new EdgeError("failed-precondition", "a client buffer cannot keep global ordering");
+    const cut = s.cut(count);
+    if (cut) return { ...cut, issuer: s };
+    const g = await this.grantFn(s.def.name, s.def.autoDisk === "memory")(count);
+    s.generated += g.end - g.start;
+    return { start: g.start, end: g.end, grant: g, issuer: s };
+  }
+
+  /** Samples for metrics and INFO. */
+  *samples(): Iterable<SequenceSample> {
+    for (const [name, s] of this.issuers) {
+      yield {
+        name,
+        runway: s.runway,
+        size: s.segmentSize,
+        generated: s.generated,
+        wasted: s.wasted,
+        leases: s.leases,
+      };
+    }
+  }
+
+  async createSequence(req: CreateSequenceRequest): Promise<SequenceInfo> {
+    return this.o.ledger.createSequence(req);
+  }
+
+  async describeSequence(name: string): Promise<SequenceInfo> {
+    return this.o.ledger.getSequence(name);
+  }
+
+  listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse> {
+    return this.o.ledger.listSequences(req);
+  }
+
+  async deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse> {
+    const r = await this.o.ledger.deleteSequence(req);
+    this.evict(req.name, new EdgeError("not-found", `sequence "${req.name}" was deleted`));
+    return r;
+  }
+
+  /**
+   * Stop issuing and hand unused tails back (strategies that return on close). Draws still
+   * waiting are refused. Resolves with what happened per sequence; never throws.
+   */
+  async close(): Promise<ReturnReport[]> {
+    this.closing = true;
+    const reports: ReturnReport[] = [];
+    const err = new EdgeError("unavailable", "the edge is shutting down");
+    for (const s of this.issuers.values()) s.failWaiters(err);
+    // A prefetch in flight becomes the top-most grant: it must be held before tails go back.
+    await Promise.race([
+      Promise.all([...this.issuers.values()].map((s) => s.settled())),
+      new Promise((r) => setTimeout(r, this.drawTimeoutMs).unref()),
+    ]);
+    for (const [name, s] of this.issuers) {
+      const strategy = STRATEGIES[s.def.autoDisk];
+      const tails = s.tails();
+      s.dropSegments();
+      let returned = 0n;
+      let accepted = 0n;
+      let wasted = 0n;
+      let error: string | undefined;
+      for (const t of tails) {
+        const n = t.end - t.start;
+        returned += n;
+        if (!strategy.durable) continue;
+        if (!strategy.returnOnClose) {
+          wasted += n;
+          continue;
+        }
+        try {
+          const r = await this.o.ledger.returnTail(name, this.dc, t, t.grant.fence, this.requestId());
+          if (r.accepted) accepted += n;
+          else wasted += n;
+        } catch (e) {
+          wasted += n;
+          error = e instanceof Error ? e.message : String(e);
+        }
+      }
+      s.wasted += wasted;
+      reports.push({ name, returned, accepted, wasted, ...(error ? { error } : {}) });
+    }
+    this.o.ledger.close();
+    return reports;
+  }
+
+  private requestId(): string {
+    return `${this.incarnation}:${++this.requestSeq}`;
+  }
+
+  private async load(name: string): Promise<SequenceIssuer> {
+    const info = await this.o.ledger.getSequence(name);
+    const def = info.def;
+    if (def.datacenters <= this.dc) {
+      throw new EdgeError(
+        "failed-precondition",
+        `sequence "${name}" spans ${def.datacenters} datacenter(s); this edge is dc ${this.dc}`,
+      );
+    }
+    if (def.ordering === "dc") {
+      throw new EdgeError(
+        "failed-precondition",
+        `sequence "${name}" has ordering dc, which needs the datacenter's Redis pool (not served yet)`,
+      );
+    }
+    // Global ordering draws from one counter space (dc 0) so ids grow across the whole cluster.
+    const dc = def.ordering === "global" ? 0 : this.dc;
+    const existing = this.issuers.get(name);
+    if (existing) return existing;
+    if (this.closing) throw new EdgeError("unavailable", "the edge is shutting down");
+    const issuer: SequenceIssuer = new SequenceIssuer({
+      info,
+      dc,
+      map: idMapFor(def, dc, this.o.permutationSecret ?? ""),
+      strategy: STRATEGIES[def.autoDisk],
+      grant: this.grantFn(name, def.autoDisk === "memory", dc, () => issuer),
+      now: this.now,
+      maxWaiters: this.maxWaiters,
+      maxDraw: MAX_ISSUE_BATCH,
+    });
+    this.issuers.set(name, issuer);
+    return issuer;
+  }
+
+  private grantFn(name: string, memory: boolean, dc = this.dc, self?: () => SequenceIssuer): GrantFn {
+    if (memory) {
+      return (size) => {
+        const s = self?.() ?? this.issuers.get(name);
+        const start = this.memoryMarks.get(name) ?? 0n;
+        const cap = s ? capacity(s.def, dc) : start + size;
+        if (start >= cap)
+          return Promise.reject(new EdgeError("exhausted", `sequence "${name}" is exhausted`));
+        const end = start + size < cap ? start + size : cap;
+        this.memoryMarks.set(name, end);
+        return Promise.resolve({ start, end, fence: { term: 0n, index: 0n }, revision: 0n });
+      };
+    }
+    return async (size) => {
+      const t0 = this.now();
+      try {
+        const g = await this.o.ledger.lease(name, dc, size, this.requestId());
+        this.o.onLease?.(name, (this.now() - t0) / 1000, g);
+        return g;
+      } catch (e) {
+        const err = e instanceof EdgeError ? e : new EdgeError("internal", String(e));
+        this.o.onLease?.(name, (this.now() - t0) / 1000, err);
+        if (err.code === "not-found") this.evict(name, err);
+        throw err;
+      }
+    };
+  }
+
+  private evict(name: string, why: EdgeError): void {
+    const s = this.issuers.get(name);
+    if (!s) return;
+    this.issuers.delete(name);
+    s.failWaiters(why);
+  }
+}

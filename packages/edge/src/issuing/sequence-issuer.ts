@@ -1,0 +1,330 @@
+// Issues one sequence's ids on this edge from a current and a prefetched next segment (double
+// buffer). At steady load a draw never waits on the ledger: the next segment is leased when a share
+// of the current one is used. Draws that find too few ids wait in a bounded FIFO queue, so ids go
+// out in the order requests arrived and a batch gets exactly its count or an error that issued
+// nothing.
+//
+// Ordering `global`: no buffer. Waiting draws are batched into one lease of exactly their total,
+// committed through the ledger leader; a draw that arrives while a lease is in flight waits for the
+// next one. Every id then comes from a grant committed after the draw arrived, so ids grow in
+// real-time order across the whole cluster.
+import type { SequenceDef } from "@dispenser/ledger/state";
+import { capacity } from "@dispenser/ledger/state";
+import { EdgeError } from "../errors.js";
+import type { SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
+import type { IdMap } from "./id-map.js";
+import { Segment } from "./segment.js";
+import type { StrategyParams } from "./strategy.js";
+import { SegmentSizer } from "./strategy.js";
+
+/** Leases `size` counter values for this sequence (from the ledger, or a local counter). */
+export type GrantFn = (size: bigint) => Promise<SegmentGrant>;
+
+export interface IssuerHooks {
+  /** A new segment arrived (the journal records it before any id of it is issued). */
+  onGrant?(g: SegmentGrant): void;
+  /** Ids were issued. */
+  onIssued?(count: number): void;
+}
+
+export interface IssuerOptions {
+  readonly info: SequenceInfo;
+  readonly dc: number;
+  readonly map: IdMap;
+  readonly strategy: StrategyParams;
+  readonly grant: GrantFn;
+  readonly now: () => number;
+  /** Draws allowed to wait for a segment at once; more are refused as overloaded. */
+  readonly maxWaiters: number;
+  /** Largest count of one draw. */
+  readonly maxDraw: number;
+  readonly hooks?: IssuerHooks;
+}
+
+/** Segments held at once: current, prefetched, and room for one large batch's extra lease. */
+const MAX_SEGMENTS = 4;
+
+interface Waiter {
+  readonly n: number;
+  readonly resolve: (ids: bigint[]) => void;
+  readonly reject: (e: EdgeError) => void;
+  /** Global ordering: the lease in flight already counts this waiter. */
+  inLease: boolean;
+  done: boolean;
+}
+
+export class SequenceIssuer {
+  readonly def: SequenceDef;
+  revision: bigint;
+  private readonly segments: Segment[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly sizer: SegmentSizer;
+  private readonly global: boolean;
+  private fetching = false;
+  /** Settles when the lease in flight (if any) has been answered. */
+  private inFlight: Promise<void> = Promise.resolve();
+  /** The ledger said the DC's space is used up: nothing more will come. */
+  private exhausted = false;
+  private capacityLeft: bigint;
+  generated = 0n;
+  wasted = 0n;
+  last: bigint | undefined;
+  leases = 0;
+
+  constructor(private readonly o: IssuerOptions) {
+    this.def = o.info.def;
+    this.revision = o.info.revision;
+    this.global = this.def.ordering === "global";
+    const limit = this.def.limits.maxSegmentSize;
+    this.sizer = new SegmentSizer(o.strategy, limit > 0n ? limit : 1_000_000n);
+    this.capacityLeft = capacity(this.def, o.dc);
+  }
+
+  get map(): IdMap {
+    return this.o.map;
+  }
+
+  /** Ids held and not yet issued. */
+  get runway(): bigint {
+    let n = 0n;
+    for (const s of this.segments) n += s.left;
+    return n;
+  }
+
+  get segmentSize(): bigint {
+    return this.sizer.current;
+  }
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** The held segments' unused parts, highest first (the order a clean close returns them in). */
+  tails(): { start: bigint; end: bigint; grant: SegmentGrant }[] {
+    return this.segments
+      .filter((s) => s.left > 0n)
+      .map((s) => ({ start: s.next, end: s.end, grant: s.grant }))
+      .reverse();
+  }
+
+  /** Waits for the lease in flight, so a close sees (and returns) every segment it was granted. */
+  settled(): Promise<void> {
+    return this.inFlight;
+  }
+
+  /** Forget the held segments (after a close returned or wasted them). */
+  dropSegments(): void {
+    this.segments.length = 0;
+  }
+
+  /**
+   * `n` ids, synchronously when buffered, else a promise. Throws (or rejects with) EdgeError and
+   * then issues nothing.
+   */
+  issue(n: number, deadlineMs?: number): bigint[] | Promise<bigint[]> {
+    if (!Number.isInteger(n) || n < 1 || n > this.o.maxDraw) {
+      throw new EdgeError("invalid-argument", `count must be 1..${this.o.maxDraw}`, "count");
+    }
+    if (!this.global && this.waiters.length === 0 && this.runway >= BigInt(n)) {
+      const ids = this.take(n);
+      this.maybePrefetch();
+      return ids;
+    }
+    return this.wait(n, deadlineMs);
+  }
+
+  /** One id: the hot path of GET and Issue. */
+  issueOne(deadlineMs?: number): bigint | Promise<bigint> {
+    const s = this.segments[0];
+    if (!this.global && s !== undefined && s.next < s.end && this.waiters.length === 0) {
+      const c = s.next;
+      if (s.firstUseMs === undefined) s.firstUseMs = this.o.now();
+      s.next = c + 1n;
+      const id = this.o.map.idOf(c);
+      this.generated += 1n;
+      this.last = id;
+      this.o.hooks?.onIssued?.(1);
+      if (s.next === s.end) this.retire();
+      this.maybePrefetch();
+      return id;
+    }
+    const r = this.issue(1, deadlineMs);
+    return Array.isArray(r) ? r[0]! : r.then((ids) => ids[0]!);
+  }
+
+  /**
+   * A whole range of `n` counter values cut from the current segment for an SDK client, when it
+   * holds that many; undefined otherwise (the caller then leases one directly).
+   */
+  cut(n: bigint): { start: bigint; end: bigint; grant: SegmentGrant } | undefined {
+    const s = this.segments[0];
+    if (this.global || this.waiters.length > 0 || s === undefined || s.left < n) return undefined;
+    const start = s.next;
+    s.next += n;
+    this.generated += n;
+    this.last = this.o.map.idOf(s.next - 1n);
+    if (s.next === s.end) this.retire();
+    this.maybePrefetch();
+    return { start, end: start + n, grant: s.grant };
+  }
+
+  /** Refuse every waiting draw (shutdown). */
+  failWaiters(e: EdgeError): void {
+    for (const w of this.waiters.splice(0)) this.settle(w, e);
+  }
+
+  private take(n: number): bigint[] {
+    const ids = new Array<bigint>(n);
+    let i = 0;
+    while (i < n) {
+      const s = this.segments[0]!;
+      if (s.firstUseMs === undefined) s.firstUseMs = this.o.now();
+      while (i < n && s.next < s.end) {
+        ids[i++] = this.o.map.idOf(s.next);
+        s.next += 1n;
+      }
+      if (s.next === s.end) this.retire();
+    }
+    this.generated += BigInt(n);
+    this.last = ids[n - 1];
+    this.o.hooks?.onIssued?.(n);
+    return ids;
+  }
+
+  /** The current segment is used up: learn the draw rate from it and move to the next. */
+  private retire(): void {
+    const s = this.segments.shift()!;
+    if (s.firstUseMs !== undefined) this.sizer.drained(s.size, this.o.now() - s.firstUseMs);
+  }
+
+  private maybePrefetch(): void {
+    if (this.global || this.fetching || this.exhausted) return;
+    const s = this.segments[0];
+    const prefetch =
+      s === undefined || (this.segments.length === 1 && s.usedShare >= this.o.strategy.prefetchAt);
+    if (prefetch) this.fetch(this.sizer.current);
+  }
+
+  /** `deadlineMs`: give up after this long; a draw that gave up was issued nothing. */
+  private wait(n: number, deadlineMs?: number): Promise<bigint[]> {
+    if (this.exhausted && this.runway < BigInt(n)) {
+      throw this.exhaustedError(n);
+    }
+    if (this.waiters.length >= this.o.maxWaiters) {
+      throw new EdgeError(
+        "overloaded",
+        `more than ${this.o.maxWaiters} draws of "${this.def.name}" are waiting for a segment`,
+      );
+    }
+    return new Promise<bigint[]>((resolve, reject) => {
+      const w: Waiter = { n, resolve, reject, inLease: false, done: false };
+      this.waiters.push(w);
+      if (deadlineMs !== undefined) {
+        const timer = setTimeout(() => {
+          const i = this.waiters.indexOf(w);
+          if (i >= 0) this.waiters.splice(i, 1);
+          this.settle(
+            w,
+            new EdgeError("deadline", `no segment of "${this.def.name}" within ${deadlineMs} ms`),
+          );
+        }, deadlineMs);
+        timer.unref();
+        const settle = w.resolve;
+        const fail = w.reject;
+        Object.assign(w, {
+          resolve: (ids: bigint[]) => (clearTimeout(timer), settle(ids)),
+          reject: (e: EdgeError) => (clearTimeout(timer), fail(e)),
+        });
+      }
+      this.pump();
+    });
+  }
+
+  /** Serve waiters in order from what is held; lease more when the head cannot be served. */
+  private pump(): void {
+    while (this.waiters.length > 0) {
+      const w = this.waiters[0]!;
+      if (this.global && !w.inLease) break;
+      if (this.runway >= BigInt(w.n)) {
+        this.waiters.shift();
+        this.settle(w, this.take(w.n));
+        continue;
+      }
+      if (this.exhausted) {
+        this.waiters.shift();
+        this.settle(w, this.exhaustedError(w.n));
+        continue;
+      }
+      break;
+    }
+    if (this.global && !this.waiters.some((w) => w.inLease) && this.runway > 0n) {
+      // Ids left over from a lease (a draw in it gave up) were committed before later draws
+      // arrived: issuing them would break real-time order. They are waste.
+      this.wasted += this.runway;
+      this.segments.length = 0;
+    }
+    if (this.fetching || this.exhausted) return;
+    if (this.global) {
+      let need = 0n;
+      for (const w of this.waiters) {
+        w.inLease = true;
+        need += BigInt(w.n);
+      }
+      if (need > 0n) this.fetch(need);
+      return;
+    }
+    const head = this.waiters[0];
+    if (head !== undefined) {
+      const short = BigInt(head.n) - this.runway;
+      this.fetch(short > this.sizer.current ? short : this.sizer.current);
+    } else {
+      this.maybePrefetch();
+    }
+  }
+
+  private fetch(size: bigint): void {
+    if (this.segments.length >= MAX_SEGMENTS) return;
+    const limit = this.def.limits.maxSegmentSize;
+    if (limit > 0n && size > limit) size = limit;
+    if (size > this.capacityLeft && this.capacityLeft > 0n) size = this.capacityLeft;
+    this.fetching = true;
+    this.inFlight = this.o.grant(size).then(
+      (g) => {
+        this.fetching = false;
+        this.leases++;
+        this.capacityLeft = capacity(this.def, this.o.dc) - g.end;
+        if (g.revision > this.revision) this.revision = g.revision;
+        this.o.hooks?.onGrant?.(g);
+        this.segments.push(new Segment(g));
+        this.pump();
+      },
+      (e: unknown) => {
+        this.fetching = false;
+        const err = e instanceof EdgeError ? e : new EdgeError("internal", String(e));
+        if (err.code === "exhausted") {
+          this.exhausted = true;
+          this.pump();
+          return;
+        }
+        // Every waiting draw learns why; buffered ids keep flowing, and the next draw retries.
+        for (const w of this.waiters.splice(0)) this.settle(w, err);
+      },
+    );
+  }
+
+  private exhaustedError(n: number): EdgeError {
+    const left = this.runway;
+    return new EdgeError(
+      "exhausted",
+      `sequence "${this.def.name}" is exhausted in dc ${this.o.dc}` +
+        (left > 0n ? ` (${left} ids left, ${n} asked)` : ""),
+    );
+  }
+
+  private settle(w: Waiter, r: bigint[] | EdgeError): void {
+    if (w.done) return;
+    w.done = true;
+    if (r instanceof EdgeError) w.reject(r);
+    else w.resolve(r);
+  }
+}

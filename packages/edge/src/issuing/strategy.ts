@@ -1,0 +1,110 @@
+// How each auto_disk strategy (number-dispenser's names) maps onto segment sizing, prefetch and
+// what happens to unused ids on a clean close. All but `memory` lease from the ledger, so none of
+// them can repeat an id; they differ in how many ids a crash wastes and how often the ledger is
+// called.
+import type { AutoDisk } from "@dispenser/ledger/state";
+
+export interface StrategyParams {
+  /** False for `memory`: ids come from a counter in this process and repeat after a restart. */
+  readonly durable: boolean;
+  /** Segment size adapts to the draw rate; false keeps `initialSize`. */
+  readonly adaptive: boolean;
+  /** A segment lasts about this long at the measured draw rate, when adaptive. */
+  readonly targetSegmentMs: number;
+  readonly initialSize: bigint;
+  /** Share (0..1) of the current segment used before the next one is leased. */
+  readonly prefetchAt: number;
+  /** On SIGTERM, hand the unused tails back to the ledger (top-most ones are taken back). */
+  readonly returnOnClose: boolean;
+}
+
+export const STRATEGIES: Readonly<Record<AutoDisk, StrategyParams>> = {
+  // Fastest and explicitly not durable: nothing leaves the process.
+  memory: {
+    durable: false,
+    adaptive: false,
+    targetSegmentMs: 0,
+    initialSize: 1_000_000n,
+    prefetchAt: 1,
+    returnOnClose: false,
+  },
+  // A base is committed before any id above it is issued: big fixed segments, tails not returned.
+  "pre-base": {
+    durable: true,
+    adaptive: false,
+    targetSegmentMs: 0,
+    initialSize: 10_000n,
+    prefetchAt: 0.5,
+    returnOnClose: false,
+  },
+  // The default: segments sized to last ~10 s, next one leased at 20% use, tails returned.
+  "pre-checkpoint": {
+    durable: true,
+    adaptive: true,
+    targetSegmentMs: 10_000,
+    initialSize: 1_000n,
+    prefetchAt: 0.2,
+    returnOnClose: true,
+  },
+  // Long-lived segments (~60 s), relying on a clean close to give the tail back.
+  elegant_close: {
+    durable: true,
+    adaptive: true,
+    targetSegmentMs: 60_000,
+    initialSize: 1_000n,
+    prefetchAt: 0.2,
+    returnOnClose: true,
+  },
+  // Least waste on a crash: short segments (~1 s), leased early, tails returned.
+  pre_close: {
+    durable: true,
+    adaptive: true,
+    targetSegmentMs: 1_000,
+    initialSize: 100n,
+    prefetchAt: 0.5,
+    returnOnClose: true,
+  },
+};
+
+/** Bounds of adaptive segment sizes (counter values); the sequence's own limit caps them too. */
+export const MIN_SEGMENT_SIZE = 16n;
+export const MAX_SEGMENT_SIZE = 1_000_000n;
+
+/**
+ * Adapts the segment size to the draw rate: after a segment drains, the next is sized so that it
+ * would last `targetSegmentMs` at the rate just seen, rounded to a power of two so the size does
+ * not jitter, and moved at most 4x per step so one burst does not swing it wildly.
+ */
+export class SegmentSizer {
+  private size: bigint;
+
+  constructor(
+    private readonly p: StrategyParams,
+    private readonly maxSize: bigint,
+  ) {
+    this.size = clamp(p.initialSize, MIN_SEGMENT_SIZE, maxSize);
+  }
+
+  get current(): bigint {
+    return this.size;
+  }
+
+  /** A segment of `size` ids was used up `lifetimeMs` after its first id was issued. */
+  drained(size: bigint, lifetimeMs: number): void {
+    if (!this.p.adaptive) return;
+    const rate = Number(size) / Math.max(lifetimeMs, 1);
+    const want = BigInt(Math.ceil(rate * this.p.targetSegmentMs));
+    const bounded = clamp(want, this.size / 4n, this.size * 4n);
+    this.size = clamp(pow2ceil(bounded), MIN_SEGMENT_SIZE, this.maxSize);
+  }
+}
+
+function clamp(v: bigint, lo: bigint, hi: bigint): bigint {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+function pow2ceil(v: bigint): bigint {
+  let p = 1n;
+  while (p < v) p <<= 1n;
+  return p;
+}

@@ -1,0 +1,140 @@
+// LedgerPort over gRPC: LedgerClient finds the leader and retries ambiguous failures with the same
+// request id, so a retried lease returns the first grant instead of a second one.
+import { fromPbSequence, LedgerClient } from "@dispenser/ledger";
+import type {
+  CreateSequenceRequest,
+  DeleteSequenceRequest,
+  DeleteSequenceResponse,
+  ListSequencesRequest,
+  ListSequencesResponse,
+  SequenceDefinition,
+} from "@dispenser/proto";
+import { ErrorReason, errorDetailOf } from "@dispenser/proto";
+import type { ServiceError } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { EdgeErrorCode } from "../errors.js";
+import { EdgeError } from "../errors.js";
+import type { LedgerPort, ReturnOutcome, SegmentGrant, SequenceInfo } from "./ledger-port.js";
+
+export interface GrpcLedgerPortOptions {
+  /** Ledger node addresses (host:port); any of them will do. */
+  readonly endpoints: readonly string[];
+  /** Deadline of one attempt. Default 3,000 ms. */
+  readonly attemptTimeoutMs?: number;
+  /** Give up on a call after this long across attempts. Default 10,000 ms. */
+  readonly totalTimeoutMs?: number;
+}
+
+function codeOf(e: ServiceError): EdgeErrorCode {
+  const reason = errorDetailOf(e)?.reason;
+  if (reason === ErrorReason.ERROR_REASON_SEQUENCE_EXHAUSTED) return "exhausted";
+  if (reason === ErrorReason.ERROR_REASON_OVERLOADED) return "overloaded";
+  switch (e.code) {
+    case status.INVALID_ARGUMENT:
+      return "invalid-argument";
+    case status.NOT_FOUND:
+      return "not-found";
+    case status.ALREADY_EXISTS:
+      return "already-exists";
+    case status.ABORTED:
+      return "aborted";
+    case status.FAILED_PRECONDITION:
+      return "failed-precondition";
+    case status.RESOURCE_EXHAUSTED:
+      return "overloaded";
+    case status.UNAVAILABLE:
+    case status.DEADLINE_EXCEEDED:
+    case status.CANCELLED:
+      return "unavailable";
+    default:
+      return "internal";
+  }
+}
+
+/** A ledger failure as an EdgeError; ledger messages are kept, they are written for users. */
+export function toEdgeError(e: unknown): EdgeError {
+  if (e instanceof EdgeError) return e;
+  const se = e as ServiceError;
+  if (typeof se?.code === "number") {
+    const code = codeOf(se);
+    const text = code === "unavailable" ? `ledger unavailable: ${se.details}` : se.details;
+    return new EdgeError(code, text, errorDetailOf(se)?.field ?? "");
+  }
+  return new EdgeError("internal", e instanceof Error ? e.message : String(e));
+}
+
+function info(pb: SequenceDefinition | undefined): SequenceInfo {
+  if (!pb) throw new EdgeError("internal", "the ledger answered without a sequence");
+  return { def: fromPbSequence(pb), revision: pb.revision, pb };
+}
+
+export class GrpcLedgerPort implements LedgerPort {
+  private readonly client: LedgerClient;
+
+  constructor(o: GrpcLedgerPortOptions) {
+    this.client = new LedgerClient({
+      endpoints: o.endpoints,
+      attemptTimeoutMs: o.attemptTimeoutMs ?? 3_000,
+      totalTimeoutMs: o.totalTimeoutMs ?? 10_000,
+    });
+  }
+
+  private async call<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw toEdgeError(e);
+    }
+  }
+
+  getSequence(name: string): Promise<SequenceInfo> {
+    return this.call(async () => info((await this.client.call("getSequence", { name })).sequence));
+  }
+
+  lease(name: string, dc: number, size: bigint, requestId: string): Promise<SegmentGrant> {
+    return this.call(async () => {
+      const r = await this.client.call("leaseSegment", { sequence: name, dc, size, requestId, kind: 1 });
+      const g = r.grant;
+      if (!g?.fence) throw new EdgeError("internal", "the ledger answered a lease without a grant");
+      if (g.end <= g.start || g.end - g.start > size)
+        throw new EdgeError("internal", `the ledger granted [${g.start}, ${g.end}) for ${size} ids`);
+      return { start: g.start, end: g.end, fence: g.fence, revision: r.sequenceRevision };
+    });
+  }
+
+  returnTail(
+    name: string,
+    dc: number,
+    tail: { readonly start: bigint; readonly end: bigint },
+    fence: SegmentGrant["fence"],
+    requestId: string,
+  ): Promise<ReturnOutcome> {
+    return this.call(async () => {
+      const r = await this.client.call("returnSegment", {
+        sequence: name,
+        dc,
+        start: tail.start,
+        end: tail.end,
+        fence,
+        requestId,
+      });
+      return { accepted: r.accepted, wasted: r.wasted };
+    });
+  }
+
+  createSequence(req: CreateSequenceRequest): Promise<SequenceInfo> {
+    return this.call(async () => info((await this.client.call("createSequence", req)).sequence));
+  }
+
+  deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse> {
+    return this.call(() => this.client.call("deleteSequence", req));
+  }
+
+  listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse> {
+    return this.call(() => this.client.call("listSequences", req));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

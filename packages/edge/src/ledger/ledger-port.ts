@@ -1,0 +1,50 @@
+// What the edge needs from the segment ledger, as an interface: the gRPC implementation talks to a
+// real ledger cluster; tests may drive the same issuing code against the ledger's own pure state
+// machine. Every method throws EdgeError for the failures callers handle.
+import type {
+  CreateSequenceRequest,
+  DeleteSequenceRequest,
+  DeleteSequenceResponse,
+  ListSequencesRequest,
+  ListSequencesResponse,
+  SequenceDefinition,
+} from "@dispenser/proto";
+import type { SequenceDef } from "@dispenser/ledger/state";
+
+export interface SequenceInfo {
+  readonly def: SequenceDef;
+  /** The catalog revision of the definition's last change. */
+  readonly revision: bigint;
+  /** The definition as the ledger sent it, for admin answers. */
+  readonly pb: SequenceDefinition;
+}
+
+/** Counter values [start, end) of one (sequence, dc) counter space, committed by the ledger. */
+export interface SegmentGrant {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly fence: { readonly term: bigint; readonly index: bigint };
+  /** The sequence's revision when granted. */
+  readonly revision: bigint;
+}
+
+export interface ReturnOutcome {
+  readonly accepted: boolean;
+  readonly wasted: bigint;
+}
+
+export interface LedgerPort {
+  getSequence(name: string): Promise<SequenceInfo>;
+  lease(name: string, dc: number, size: bigint, requestId: string): Promise<SegmentGrant>;
+  returnTail(
+    name: string,
+    dc: number,
+    tail: { readonly start: bigint; readonly end: bigint },
+    fence: SegmentGrant["fence"],
+    requestId: string,
+  ): Promise<ReturnOutcome>;
+  createSequence(req: CreateSequenceRequest): Promise<SequenceInfo>;
+  deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse>;
+  listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse>;
+  close(): void;
+}

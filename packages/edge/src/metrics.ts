@@ -1,0 +1,113 @@
+import type { Registry } from "prom-client";
+import { Counter, Gauge, Histogram } from "prom-client";
+
+export interface SequenceSample {
+  readonly name: string;
+  readonly runway: bigint;
+  readonly size: bigint;
+  readonly generated: bigint;
+  readonly wasted: bigint;
+  readonly leases: number;
+}
+
+/**
+ * The edge's Prometheus metrics, on a registry the process passes in. Per-sequence labels are
+ * bounded by the edge's sequence limit. Per-sequence counts are read from the issuers at scrape
+ * time, so the issuing hot path touches no metric.
+ */
+export class EdgeMetrics {
+  readonly issued: Counter<"sequence">;
+  readonly wasted: Counter<"sequence">;
+  readonly leases: Counter<"sequence">;
+  readonly leaseSeconds: Histogram;
+  readonly leaseErrors: Counter<"code">;
+  readonly issueSeconds: Histogram<"api">;
+  readonly rejected: Counter<"api" | "code">;
+  readonly respConnections: Gauge;
+  readonly runway: Gauge<"sequence">;
+  readonly segmentSize: Gauge<"sequence">;
+
+  constructor(registry: Registry, collect: () => Iterable<SequenceSample>) {
+    const registers = [registry];
+    const issued = (this.issued = new Counter({
+      name: "dispenser_edge_ids_issued_total",
+      help: "Ids issued by this edge",
+      labelNames: ["sequence"],
+      registers,
+      collect() {
+        issued.reset();
+        for (const s of collect()) issued.inc({ sequence: s.name }, Number(s.generated));
+      },
+    }));
+    const wasted = (this.wasted = new Counter({
+      name: "dispenser_edge_ids_wasted_total",
+      help: "Ids granted to this edge that it will never issue",
+      labelNames: ["sequence"],
+      registers,
+      collect() {
+        wasted.reset();
+        for (const s of collect()) wasted.inc({ sequence: s.name }, Number(s.wasted));
+      },
+    }));
+    const leases = (this.leases = new Counter({
+      name: "dispenser_edge_leases_total",
+      help: "Segments leased from the ledger",
+      labelNames: ["sequence"],
+      registers,
+      collect() {
+        leases.reset();
+        for (const s of collect()) leases.inc({ sequence: s.name }, Number(s.leases));
+      },
+    }));
+    this.leaseSeconds = new Histogram({
+      name: "dispenser_edge_lease_seconds",
+      help: "Time to lease a segment from the ledger",
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    });
+    this.leaseErrors = new Counter({
+      name: "dispenser_edge_lease_errors_total",
+      help: "Failed leases, by error code",
+      labelNames: ["code"],
+      registers,
+    });
+    this.issueSeconds = new Histogram({
+      name: "dispenser_edge_issue_wait_seconds",
+      help: "Time draws waited for a segment (draws served from the buffer are not observed)",
+      labelNames: ["api"],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "dispenser_edge_rejected_requests_total",
+      help: "Requests answered with an error, by API and error code",
+      labelNames: ["api", "code"],
+      registers,
+    });
+    this.respConnections = new Gauge({
+      name: "dispenser_edge_resp_connections",
+      help: "Open Redis-protocol connections",
+      registers,
+    });
+    const runway = (this.runway = new Gauge({
+      name: "dispenser_edge_segment_runway",
+      help: "Ids held in the current and prefetched segments",
+      labelNames: ["sequence"],
+      registers,
+      collect() {
+        runway.reset();
+        for (const s of collect()) runway.set({ sequence: s.name }, Number(s.runway));
+      },
+    }));
+    const size = (this.segmentSize = new Gauge({
+      name: "dispenser_edge_segment_size",
+      help: "Size of the next segment to lease (adapts to the draw rate)",
+      labelNames: ["sequence"],
+      registers,
+      collect() {
+        size.reset();
+        for (const s of collect()) size.set({ sequence: s.name }, Number(s.size));
+      },
+    }));
+  }
+}

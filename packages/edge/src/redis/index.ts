@@ -1,0 +1,18 @@
+// The edge's Redis plane: catalog mirror and per-edge counters under hash-tagged keys.
+export { RedisPlaneError } from "./errors.js";
+export {
+  checkDc,
+  checkEdgeId,
+  checkSequenceName,
+  DATACENTERS_MAX,
+  definitionKey,
+  EDGE_ID_PATTERN,
+  edgesKey,
+  SEQUENCE_NAME_PATTERN,
+  sequenceTag,
+} from "./keys.js";
+export type { RedisPlaneOptions } from "./redis-plane.js";
+export { RedisPlane } from "./redis-plane.js";
+export type { PlaneScript } from "./scripts.js";
+export { PLANE_SCRIPTS } from "./scripts.js";
+export type { DcStats, EdgeTotals, MirroredDefinition, MirrorOutcome, RedisPlaneErrorCode } from "./types.js";

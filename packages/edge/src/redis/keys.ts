@@ -1,0 +1,54 @@
+// Key layout of the Redis plane. Every key of one sequence carries the hash tag `{seq:<name>}`, so
+// they all map to one slot and a Lua script may touch any of them (Redis Cluster refuses scripts
+// whose keys span slots). Names are checked before a key is built: a `{` or `}` in a name would
+// change the tag, and an unbounded name would be an unbounded key.
+
+import { RedisPlaneError } from "./errors.js";
+
+/** The ledger catalog's sequence name rule. */
+export const SEQUENCE_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Printable ASCII without spaces, so an edge id reads the same in logs and in hash fields. */
+export const EDGE_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
+/** Datacenters are numbered 0..DATACENTERS_MAX-1, as in the ledger. */
+export const DATACENTERS_MAX = 1024;
+
+export function checkSequenceName(name: string): void {
+  if (typeof name !== "string" || !SEQUENCE_NAME_PATTERN.test(name))
+    throw new RedisPlaneError(
+      "invalid-argument",
+      `sequence name must be 1..64 characters of [A-Za-z0-9_.:-], got ${JSON.stringify(name)}`,
+    );
+}
+
+export function checkDc(dc: number): void {
+  if (!Number.isInteger(dc) || dc < 0 || dc >= DATACENTERS_MAX)
+    throw new RedisPlaneError(
+      "invalid-argument",
+      `dc must be an integer in 0..${DATACENTERS_MAX - 1}, got ${dc}`,
+    );
+}
+
+export function checkEdgeId(edgeId: string): void {
+  if (typeof edgeId !== "string" || !EDGE_ID_PATTERN.test(edgeId))
+    throw new RedisPlaneError(
+      "invalid-argument",
+      `edge id must be 1..64 printable ASCII characters without spaces, got ${JSON.stringify(edgeId)}`,
+    );
+}
+
+/** `{seq:<name>}`: the hash tag shared by every key of the sequence. */
+export function sequenceTag(name: string): string {
+  checkSequenceName(name);
+  return `{seq:${name}}`;
+}
+
+/** The catalog mirror of a sequence definition: a hash of its fields plus `revision`. */
+export function definitionKey(name: string): string {
+  return `${sequenceTag(name)}:def`;
+}
+
+/** Per-edge counters of one (sequence, dc): fields `<edgeId>:generated|wasted|seen`. */
+export function edgesKey(name: string, dc: number): string {
+  checkDc(dc);
+  return `${sequenceTag(name)}:dc:${dc}:edges`;
+}

@@ -1,0 +1,15 @@
+// What the RESP command handlers write replies through: one call per RESP value, in the
+// connection's protocol version (2 or 3). The server binds it to the encoder's output buffer.
+export interface Reply {
+  readonly proto: 2 | 3;
+  ok(): void;
+  simple(s: string): void;
+  /** `text` starts with the error code: "ERR ...", "NOAUTH ...", "NOPROTO ...". */
+  error(text: string): void;
+  int(n: number | bigint): void;
+  bulk(s: string): void;
+  nil(): void;
+  array(n: number): void;
+  /** A map of n pairs: `%n` in RESP3, a flat array of 2n in RESP2. */
+  map(n: number): void;
+}

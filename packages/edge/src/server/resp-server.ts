@@ -1,0 +1,239 @@
+// The Redis-protocol server. Per connection: a streaming parser, commands run one at a time in
+// arrival order (a draw that waits for a segment holds the commands behind it, so replies stay in
+// request order), and the replies of one read batch leave in one socket write. Limits: the parser
+// bounds frame size, argument count and buffered input; a connection stops reading while its
+// replies are not being consumed or while too many commands wait behind a pending one.
+import type { Socket } from "node:net";
+import { createServer } from "node:net";
+import type { Server } from "node:net";
+import type { Logger } from "pino";
+import type { Dispenser } from "../issuing/dispenser.js";
+import type { EdgeMetrics } from "../metrics.js";
+import type { RespLimits } from "../resp/index.js";
+import { RespParser } from "../resp/index.js";
+import type { Reply } from "./reply.js";
+import type { ConnState, ServerInfo } from "./resp-commands.js";
+import { BEFORE_AUTH, COMMANDS, unknownCommand } from "./resp-commands.js";
+
+export const EDGE_VERSION = "7.0.0-dispenser-0.1.0";
+
+export interface RespServerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly password: string | undefined;
+  readonly metrics?: EdgeMetrics;
+  readonly logger?: Logger;
+  readonly limits?: Partial<RespLimits>;
+  /** Open connections at once; more are closed on accept. Default 10,000. */
+  readonly maxConnections?: number;
+  /** Output bytes buffered per connection before it stops reading. Default 4 MiB. */
+  readonly maxPendingOutputBytes?: number;
+}
+
+/** Replies of one read batch, as RESP text in latin1 (ids and names are ASCII; ECHO is bytes). */
+class TextReply implements Reply {
+  parts: string[] = [];
+  proto: 2 | 3 = 2;
+  ok(): void {
+    this.parts.push("+OK\r\n");
+  }
+  simple(s: string): void {
+    this.parts.push(`+${s}\r\n`);
+  }
+  error(text: string): void {
+    this.parts.push(`-${text.replace(/[\r\n]+/g, " ")}\r\n`);
+  }
+  int(n: number | bigint): void {
+    this.parts.push(`:${n}\r\n`);
+  }
+  bulk(s: string): void {
+    this.parts.push(`$${Buffer.byteLength(s, "latin1")}\r\n${s}\r\n`);
+  }
+  nil(): void {
+    this.parts.push(this.proto === 3 ? "_\r\n" : "$-1\r\n");
+  }
+  array(n: number): void {
+    this.parts.push(`*${n}\r\n`);
+  }
+  map(n: number): void {
+    this.parts.push(this.proto === 3 ? `%${n}\r\n` : `*${2 * n}\r\n`);
+  }
+  take(): string {
+    const s = this.parts.length === 1 ? this.parts[0]! : this.parts.join("");
+    this.parts = [];
+    return s;
+  }
+}
+
+let nextClientId = 1;
+
+class Connection {
+  private readonly parser: RespParser;
+  private readonly reply = new TextReply();
+  private readonly state: ConnState;
+  /** A command is waiting on a promise: the ones behind it wait too. */
+  private busy = false;
+  private closed = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly d: Dispenser,
+    private readonly info: ServerInfo,
+    private readonly o: RespServerOptions,
+  ) {
+    this.parser = new RespParser(o.limits);
+    this.state = { proto: 2, authed: info.password === undefined, name: "", id: nextClientId++, quit: false };
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => {
+      this.parser.feed(chunk);
+      this.run();
+    });
+    socket.on("drain", () => this.socket.resume());
+    socket.on("error", () => this.socket.destroy());
+  }
+
+  /** Runs parsed commands until one is pending or input runs out, then writes the batch. */
+  private run(): void {
+    while (!this.busy && !this.closed) {
+      const ev = this.parser.next();
+      if (ev === undefined) break;
+      if (ev.kind === "error") {
+        this.o.metrics?.rejected.inc({ api: "resp", code: "protocol" });
+        this.reply.error(ev.message);
+        if (ev.fatal) {
+          this.flush();
+          this.end();
+          return;
+        }
+        continue;
+      }
+      this.dispatch(ev.args);
+      if (this.state.quit) {
+        this.flush();
+        this.end();
+        return;
+      }
+    }
+    this.flush();
+  }
+
+  private dispatch(args: string[]): void {
+    const name = (args[0] ?? "").toUpperCase();
+    const h = COMMANDS[name];
+    this.reply.proto = this.state.proto;
+    if (h === undefined) {
+      this.o.metrics?.rejected.inc({ api: "resp", code: "unknown-command" });
+      return this.reply.error(unknownCommand(args));
+    }
+    if (!this.state.authed && !BEFORE_AUTH.has(name)) {
+      return this.reply.error("NOAUTH Authentication required.");
+    }
+    const p = h(this.d, args, this.reply, this.state, this.info);
+    if (p instanceof Promise) {
+      this.busy = true;
+      p.then(
+        () => this.resumeAfter(),
+        (e: unknown) => {
+          this.reply.error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
+          this.resumeAfter();
+        },
+      );
+    }
+  }
+
+  private resumeAfter(): void {
+    this.busy = false;
+    if (this.state.quit) {
+      this.flush();
+      this.end();
+      return;
+    }
+    this.run();
+  }
+
+  private flush(): void {
+    if (this.reply.parts.length === 0 || this.closed) return;
+    const ok = this.socket.write(this.reply.take(), "latin1");
+    const max = this.o.maxPendingOutputBytes ?? 4 * 1024 * 1024;
+    if (!ok && this.socket.writableLength > max) this.socket.pause();
+  }
+
+  private end(): void {
+    this.closed = true;
+    this.socket.end();
+  }
+
+  /** Close once the command in flight (if any) has been answered. */
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        if (this.busy) {
+          setTimeout(done, 5).unref();
+          return;
+        }
+        this.flush();
+        this.closed = true;
+        this.socket.end(() => resolve());
+        setTimeout(() => (this.socket.destroy(), resolve()), 1_000).unref();
+      };
+      this.socket.pause();
+      done();
+    });
+  }
+}
+
+export class RespServer {
+  private readonly server: Server;
+  private readonly conns = new Set<Connection>();
+  private info: ServerInfo | undefined;
+
+  constructor(
+    private readonly d: Dispenser,
+    private readonly o: RespServerOptions,
+  ) {
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  private accept(socket: Socket): void {
+    const max = this.o.maxConnections ?? 10_000;
+    if (this.conns.size >= max || this.info === undefined) {
+      socket.end("-ERR max number of clients reached\r\n");
+      return;
+    }
+    const c = new Connection(socket, this.d, this.info, this.o);
+    this.conns.add(c);
+    this.o.metrics?.respConnections.inc();
+    socket.on("close", () => {
+      this.conns.delete(c);
+      this.o.metrics?.respConnections.dec();
+    });
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.o.port, this.o.host, () => {
+        const a = this.server.address();
+        const port = typeof a === "object" && a ? a.port : this.o.port;
+        this.info = {
+          version: EDGE_VERSION,
+          password: this.o.password,
+          host: this.o.host,
+          port,
+          startedAtMs: Date.now(),
+          connections: () => this.conns.size,
+        };
+        resolve(port);
+      });
+    });
+  }
+
+  /** Stop accepting, answer what is in flight on every connection, close them. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all([...this.conns].map((c) => c.drain()));
+    await closed;
+  }
+}

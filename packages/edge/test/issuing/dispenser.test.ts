@@ -1,0 +1,192 @@
+import { describe, expect, it } from "vitest";
+import { EdgeError } from "../../src/errors.js";
+import { Dispenser } from "../../src/issuing/dispenser.js";
+import { StateLedgerPort } from "../support/state-ledger-port.js";
+
+function setup(dc = 0) {
+  const ledger = new StateLedgerPort();
+  let now = 0;
+  const d = new Dispenser({ ledger, dc, now: () => now, drawTimeoutMs: 200, maxWaitersPerSequence: 8 });
+  return { ledger, d, advance: (ms: number) => (now += ms) };
+}
+
+async function draw(d: Dispenser, name: string, n: number): Promise<bigint[]> {
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) out.push(await d.issueOne(name));
+  return out;
+}
+
+describe("Dispenser", () => {
+  it("issues increasing type 3 ids from leased segments and prefetches the next one", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "orders", type: 3, starting: 1000n, step: 2n });
+    const ids = await draw(d, "orders", 2500);
+    expect(ids[0]).toBe(1000n);
+    for (let i = 1; i < ids.length; i++) expect(ids[i]! - ids[i - 1]!).toBe(2n);
+    // Segments of 1,000: 3 drained or in use, and the next one leased before the current ran out.
+    expect(ledger.leases.length).toBeGreaterThanOrEqual(3);
+    const s = await d.issuer("orders");
+    expect(s.runway).toBeGreaterThan(0n);
+  });
+
+  it("serves draws from the buffer synchronously at steady state", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "s", type: 3 });
+    await d.issueOne("s");
+    await new Promise((r) => setImmediate(r));
+    expect(typeof d.issueOne("s")).toBe("bigint");
+  });
+
+  it("interleaves datacenters so ids of two DCs never collide and parse tells the DC", async () => {
+    const a = setup(0);
+    const ledger = a.ledger;
+    ledger.create({ name: "u", type: 2, length: 6, datacenters: 3 });
+    const b = new Dispenser({ ledger, dc: 2, drawTimeoutMs: 200 });
+    const ia = await draw(a.d, "u", 1500);
+    const ib = await draw(b, "u", 1500);
+    const all = new Set([...ia, ...ib]);
+    expect(all.size).toBe(3000);
+    for (const id of ia) expect(String(id)).toHaveLength(6);
+    const sb = await b.issuer("u");
+    expect(sb.map.parse(ib[10]!)).toEqual({ dc: 2, counter: 10n });
+    expect(() => sb.map.parse(99n)).toThrow(EdgeError);
+  });
+
+  it("answers a batch with exactly count ids across segments", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "b", type: 3 });
+    const r = await d.issueBatch("b", 5000);
+    expect(r.ids).toHaveLength(5000);
+    expect(new Set(r.ids).size).toBe(5000);
+    for (let i = 1; i < r.ids.length; i++) expect(r.ids[i]! > r.ids[i - 1]!).toBe(true);
+  });
+
+  it("refuses bad counts and names and issues nothing", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "b", type: 3 });
+    await expect(d.issueBatch("b", 0)).rejects.toMatchObject({ code: "invalid-argument" });
+    await expect(d.issueBatch("b", 10_001)).rejects.toMatchObject({ code: "invalid-argument" });
+    await expect(d.issueBatch("nope", 1)).rejects.toMatchObject({ code: "not-found" });
+    expect(ledger.leases).toHaveLength(0);
+    expect(await d.issueOne("b")).toBe(1n);
+  });
+
+  it("type 2 exhaustion is an error, never a wrap, and a batch that does not fit takes nothing", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "t", type: 2, length: 2 }); // 10..99: 90 ids
+    const first = await draw(d, "t", 85);
+    expect(first[0]).toBe(10n);
+    expect(first[84]).toBe(94n);
+    await expect(d.issueBatch("t", 6)).rejects.toMatchObject({ code: "exhausted" });
+    const rest = await draw(d, "t", 5);
+    expect(rest).toEqual([95n, 96n, 97n, 98n, 99n]);
+    await expect(Promise.resolve().then(() => d.issueOne("t"))).rejects.toMatchObject({ code: "exhausted" });
+  });
+
+  it("type 1 ids are fixed-length, distinct, not in counter order, and parse back", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "r", type: 1, length: 4 }); // 9,000 ids
+    const ids = await draw(d, "r", 9000);
+    expect(new Set(ids).size).toBe(9000);
+    for (const id of ids) expect(id >= 1000n && id <= 9999n).toBe(true);
+    let ascending = 0;
+    for (let i = 1; i < ids.length; i++) if (ids[i]! > ids[i - 1]!) ascending++;
+    expect(ascending).toBeLessThan(9000 * 0.6);
+    const s = await d.issuer("r");
+    expect(s.map.parse(ids[123]!)).toEqual({ dc: 0, counter: 123n });
+    await expect(Promise.resolve().then(() => d.issueOne("r"))).rejects.toMatchObject({ code: "exhausted" });
+  });
+
+  it("keeps issuing from the buffer while the ledger is down, then fails draws clearly", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "o", type: 3 });
+    await d.issueOne("o");
+    ledger.failLeases = new EdgeError("unavailable", "ledger unavailable: no leader");
+    const s = await d.issuer("o");
+    const buffered = Number(s.runway);
+    const ids = await draw(d, "o", buffered);
+    expect(new Set(ids).size).toBe(buffered);
+    await expect(Promise.resolve().then(() => d.issueOne("o"))).rejects.toMatchObject({
+      code: "unavailable",
+    });
+    ledger.failLeases = undefined;
+    expect(await d.issueOne("o")).toBeGreaterThan(ids[ids.length - 1]!);
+  });
+
+  it("a draw whose deadline passes is issued nothing", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "w", type: 3 });
+    let release!: () => void;
+    ledger.hold = new Promise((r) => (release = r));
+    await expect(Promise.resolve().then(() => d.issueOne("w"))).rejects.toMatchObject({ code: "deadline" });
+    ledger.hold = undefined;
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await d.issueOne("w")).toBe(1n);
+  });
+
+  it("bounds the draws waiting for a segment", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "q", type: 3 });
+    await d.issuer("q");
+    let release!: () => void;
+    ledger.hold = new Promise((r) => (release = r));
+    const waiting = Array.from({ length: 8 }, () => Promise.resolve(d.issueOne("q")));
+    expect(() => d.issueOne("q")).toThrow(/waiting for a segment/);
+    ledger.hold = undefined;
+    release();
+    const ids = await Promise.all(waiting);
+    expect(ids).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
+  });
+
+  it("global ordering leases exactly what the waiting draws need and keeps no buffer", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "g", type: 3, ordering: "global" });
+    const a = await Promise.all([1, 2, 3].map(() => Promise.resolve(d.issueOne("g"))));
+    expect(new Set(a).size).toBe(3);
+    const s = await d.issuer("g");
+    expect(s.runway).toBe(0n);
+    const b = await d.issueOne("g");
+    expect(b).toBeGreaterThan(a.reduce((x, y) => (x > y ? x : y)));
+  });
+
+  it("a clean close returns the top-most tail, so a restarted edge continues without waste", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "c", type: 3 });
+    const before = await draw(d, "c", 300);
+    const reports = await d.close();
+    expect(reports[0]).toMatchObject({ name: "c", wasted: 0n });
+    expect(reports[0]!.accepted).toBeGreaterThan(0n);
+    const d2 = new Dispenser({ ledger, dc: 0 });
+    expect(await d2.issueOne("c")).toBe(before[before.length - 1]! + 1n);
+  });
+
+  it("a crash (no close) never leads to a repeat: the next edge leases above every grant", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "k", type: 3 });
+    const before = await draw(d, "k", 1234);
+    const d2 = new Dispenser({ ledger, dc: 0 });
+    const after = await draw(d2, "k", 1000);
+    const seen = new Set(before);
+    for (const id of after) expect(seen.has(id)).toBe(false);
+  });
+
+  it("deleting a sequence stops its draws with not-found", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "x", type: 3 });
+    await d.issueOne("x");
+    await d.deleteSequence({ name: "x", expectedRevision: 0n });
+    await expect(Promise.resolve().then(() => d.issueOne("x"))).rejects.toMatchObject({ code: "not-found" });
+  });
+
+  it("segment size grows with a fast draw rate", async () => {
+    const { ledger, d, advance } = setup();
+    ledger.create({ name: "f", type: 3 });
+    for (let i = 0; i < 6; i++) {
+      await draw(d, "f", 1000);
+      advance(10);
+    }
+    const s = await d.issuer("f");
+    expect(s.segmentSize).toBeGreaterThan(1000n);
+  });
+});
