@@ -1,95 +1,11 @@
 // Starts one edge dispenser:
 //   node --import tsx packages/edge/src/main.ts --dc 0 --ledger 127.0.0.1:7101,127.0.0.1:7102
-// Every flag can also be set as an environment variable: --resp-listen → DISPENSER_EDGE_RESP_LISTEN.
 // SIGTERM/SIGINT: stop accepting, answer what is in flight, return unused tails, exit 0.
-import { pino } from "pino";
 import { EdgeNode } from "./edge-node.js";
-import type { EdgeNodeOptions } from "./edge-node.js";
+import { optionsFrom, usage } from "./options.js";
 
-const FLAGS = {
-  dc: "this edge's datacenter, 0..D-1 (default: 0)",
-  ledger: "ledger node addresses, host:port,... (required)",
-  "resp-listen": "host:port of the Redis-protocol server, or 'off' (default: 127.0.0.1:6380)",
-  "grpc-listen": "host:port of the gRPC Dispenser service, or 'off' (default: 127.0.0.1:50051)",
-  "metrics-listen": "host:port of Prometheus /metrics, or 'off' (default: off)",
-  password: "password RESP clients must AUTH with (default: none)",
-  "edge-id": "a name for this edge in logs and stats (default: random)",
-  "draw-timeout-ms": "how long a draw may wait for a segment (default: 5000)",
-  "permutation-secret": "mixed into type 1 permutations; the same on every edge (default: none)",
-  "log-level": "fatal, error, warn, info, debug (default: info)",
-  help: "print this help",
-} as const;
-type Flag = keyof typeof FLAGS;
-
-class UsageError extends Error {}
-
-function usage(): string {
-  const lines = Object.entries(FLAGS).map(([k, v]) => `  --${k.padEnd(19)} ${v}`);
-  return `usage: dispenser-edge [flags]\n${lines.join("\n")}\nEach flag may be given as DISPENSER_EDGE_<FLAG> in the environment.`;
-}
-
-function parse(argv: string[]): Map<Flag, string> {
-  const out = new Map<Flag, string>();
-  for (const k of Object.keys(FLAGS) as Flag[]) {
-    const env = process.env[`DISPENSER_EDGE_${k.toUpperCase().replace(/-/g, "_")}`];
-    if (env !== undefined) out.set(k, env);
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("--")) throw new UsageError(`unexpected argument "${a}"`);
-    const [name, inline] = a.slice(2).split("=", 2) as [string, string | undefined];
-    if (!(name in FLAGS)) throw new UsageError(`unknown flag --${name}\n${usage()}`);
-    if (name === "help") out.set("help", "true");
-    else {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`--${name} needs a value`);
-      out.set(name as Flag, v);
-    }
-  }
-  return out;
-}
-
-function int(f: Map<Flag, string>, k: Flag, def: number, min: number, max: number): number {
-  const v = f.get(k);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max)
-    throw new UsageError(`--${k} must be an integer ${min}..${max}, got "${v}"`);
-  return n;
-}
-
-const listenFlag = (f: Map<Flag, string>, k: Flag, def: string | undefined): string | undefined => {
-  const v = f.get(k) ?? def;
-  return v === "off" ? undefined : v;
-};
-
-export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
-  const f = parse(argv);
-  if (f.get("help") === "true") return "help";
-  const ledger = (f.get("ledger") ?? "").split(",").filter((s) => s.length > 0);
-  if (ledger.length === 0) throw new UsageError("--ledger is required (host:port of ledger nodes)");
-  const level = f.get("log-level") ?? "info";
-  if (!["fatal", "error", "warn", "info", "debug"].includes(level))
-    throw new UsageError(`--log-level "${level}" is not known`);
-  const dc = int(f, "dc", 0, 0, 1023);
-  const edgeId = f.get("edge-id");
-  const secret = f.get("permutation-secret");
-  return {
-    dc,
-    ledgerEndpoints: ledger,
-    respListen: listenFlag(f, "resp-listen", "127.0.0.1:6380"),
-    grpcListen: listenFlag(f, "grpc-listen", "127.0.0.1:50051"),
-    metricsListen: listenFlag(f, "metrics-listen", undefined),
-    password: f.get("password"),
-    ...(edgeId !== undefined ? { edgeId } : {}),
-    ...(secret !== undefined ? { permutationSecret: secret } : {}),
-    drawTimeoutMs: int(f, "draw-timeout-ms", 5_000, 1, 600_000),
-    logger: pino({ level, base: { edge: edgeId ?? null, dc } }),
-  };
-}
-
-async function main(): Promise<void> {
-  const opts = optionsFrom(process.argv.slice(2));
+export async function runEdge(argv: string[]): Promise<void> {
+  const opts = optionsFrom(argv);
   if (opts === "help") {
     console.log(usage());
     return;
@@ -113,7 +29,9 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
 }
 
-main().catch((e: unknown) => {
-  console.error(`dispenser-edge: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
-});
+if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
+  runEdge(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(`dispenser-edge: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  });
+}

@@ -15,3 +15,5 @@ export { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
 export { PeerTransport } from "./transport/peer-transport.js";
 export type { LedgerClientOptions, LedgerMethod } from "./client/ledger-client.js";
 export { LedgerClient } from "./client/ledger-client.js";
+export { runLedger } from "./main.js";
+export { optionsFrom as ledgerOptionsFrom, usage as ledgerUsage } from "./options.js";

@@ -1,0 +1,2 @@
+// The dispenser command.
+export {};

@@ -1,0 +1,2 @@
+// The client SDK.
+export {};
