@@ -110,6 +110,18 @@ describe("edge dispenser (real processes on loopback)", () => {
     expect(BigInt((await redis.get("strict"))!)).toBe(BigInt(before!) + 1n);
   });
 
+  it("answers a deep pipeline in order, also when its first draw waits for a segment", async () => {
+    await redis.call("HSET", "piped", "type", "3");
+    const p = redis.pipeline();
+    for (let i = 0; i < 30_000; i++) p.get("piped");
+    const replies = (await p.exec())!;
+    const ids = replies.map(([err, v]) => {
+      expect(err).toBeNull();
+      return BigInt(v as string);
+    });
+    for (let i = 0; i < ids.length; i++) expect(ids[i]).toBe(BigInt(i + 1));
+  });
+
   it("type 2 exhaustion is an error, never a wrap", async () => {
     await redis.call("HSET", "tiny", "type", "2", "length", "1");
     const ids = (await redis.call("GETN", "tiny", "9")) as string[];

@@ -13,6 +13,10 @@ import { GrpcLedgerPort } from "./ledger/grpc-ledger-port.js";
 import type { LedgerPort } from "./ledger/ledger-port.js";
 import { EdgeMetrics } from "./metrics.js";
 import { RespServer } from "./server/resp-server.js";
+import { EdgeJournal } from "./issuing/journal.js";
+import { PlaneReporter } from "./plane-reporter.js";
+import { RedisPlane } from "./redis/index.js";
+import { Cluster } from "ioredis";
 
 export interface EdgeNodeOptions {
   /** This edge's datacenter. */
@@ -32,6 +36,10 @@ export interface EdgeNodeOptions {
   readonly edgeId?: string;
   readonly drawTimeoutMs?: number;
   readonly permutationSecret?: string;
+  /** Redis Cluster nodes (host:port) of this DC's plane; empty or undefined: no plane. */
+  readonly redisNodes?: readonly string[];
+  /** Directory of the edge's journal (counts across restarts, crash waste); undefined: none. */
+  readonly dataDir?: string;
   readonly logger: Logger;
 }
 
@@ -50,6 +58,8 @@ export class EdgeNode {
   private grpc: Server | undefined;
   private resp: RespServer | undefined;
   private http: HttpServer | undefined;
+  private redis: Cluster | undefined;
+  private reporter: PlaneReporter | undefined;
   /** Bound ports (useful when listening on port 0). */
   grpcPort = 0;
   respPort = 0;
@@ -64,6 +74,7 @@ export class EdgeNode {
       ...(o.edgeId !== undefined ? { edgeId: o.edgeId } : {}),
       ...(o.drawTimeoutMs !== undefined ? { drawTimeoutMs: o.drawTimeoutMs } : {}),
       ...(o.permutationSecret !== undefined ? { permutationSecret: o.permutationSecret } : {}),
+      ...(o.dataDir !== undefined ? { journal: new EdgeJournal(o.dataDir) } : {}),
       onLease: (name, seconds, g) => {
         if ("code" in g) {
           this.metrics.leaseErrors.inc({ code: g.code });
@@ -80,6 +91,26 @@ export class EdgeNode {
 
   async start(): Promise<void> {
     const o = this.o;
+    if (o.redisNodes && o.redisNodes.length > 0) {
+      const nodes = o.redisNodes.map((a) => splitHostPort(a));
+      this.redis = new Cluster(nodes, {
+        lazyConnect: true,
+        enableOfflineQueue: true,
+        redisOptions: { commandTimeout: 1_000, maxRetriesPerRequest: 1 },
+      });
+      this.redis.on("error", () => undefined); // reported by the plane reporter, once per outage
+      this.reporter = new PlaneReporter({
+        plane: new RedisPlane(this.redis),
+        dispenser: this.dispenser,
+        logger: o.logger,
+      });
+      this.redis
+        .connect()
+        .catch((e: unknown) => o.logger.warn({ err: String(e) }, "redis plane not reachable yet"));
+      this.reporter.start();
+    } else {
+      o.logger.info("no Redis plane configured: DC-wide INFO counts are off (ids do not depend on it)");
+    }
     if (o.grpcListen !== undefined) {
       const grpc = (this.grpc = new Server());
       grpc.addService(DispenserService, createDispenserService(this.dispenser, this.metrics));
@@ -97,6 +128,7 @@ export class EdgeNode {
         port,
         password: o.password,
         metrics: this.metrics,
+        ...(this.reporter ? { dcStats: (name: string) => this.reporter!.dcStats(name) } : {}),
         logger: o.logger,
       });
       this.respPort = await this.resp.listen();
@@ -139,6 +171,8 @@ export class EdgeNode {
     ];
     await Promise.all(closing);
     const reports = await this.dispenser.close();
+    await this.reporter?.stop().catch(() => undefined);
+    this.redis?.disconnect();
     for (const r of reports) {
       log.info(
         {

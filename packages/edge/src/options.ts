@@ -13,6 +13,8 @@ const FLAGS = {
   "edge-id": "a name for this edge in logs and stats (default: random)",
   "draw-timeout-ms": "how long a draw may wait for a segment (default: 5000)",
   "permutation-secret": "mixed into type 1 permutations; the same on every edge (default: none)",
+  redis: "Redis Cluster nodes of this DC's plane, host:port,... (default: none; ids never depend on it)",
+  "data-dir": "directory of the edge's journal: counts across restarts, crash waste (default: none)",
   "log-level": "fatal, error, warn, info, debug (default: info)",
   help: "print this help",
 } as const;
@@ -81,6 +83,8 @@ export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
     ...(edgeId !== undefined ? { edgeId } : {}),
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
     drawTimeoutMs: int(f, "draw-timeout-ms", 5_000, 1, 600_000),
+    redisNodes: (f.get("redis") ?? "").split(",").filter((s) => s.length > 0),
+    ...(f.get("data-dir") !== undefined ? { dataDir: f.get("data-dir")! } : {}),
     logger: pino({ level, base: { dc } }),
   };
 }

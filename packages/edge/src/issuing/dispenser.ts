@@ -17,6 +17,7 @@ import type { SequenceSample } from "../metrics.js";
 import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
 import type { GrantFn } from "./sequence-issuer.js";
+import type { EdgeJournal, JournalEntry } from "./journal.js";
 import { SequenceIssuer } from "./sequence-issuer.js";
 import { STRATEGIES } from "./strategy.js";
 
@@ -35,6 +36,10 @@ export interface DispenserOptions {
   /** Mixed into type 1 permutation keys; every edge of a cluster must use the same. Default "". */
   readonly permutationSecret?: string;
   readonly now?: () => number;
+  /** Keeps counts across restarts and accounts a crash's held segments as waste. */
+  readonly journal?: EdgeJournal;
+  /** How often the journal is written when something changed. Default 1,000 ms. */
+  readonly checkpointMs?: number;
   /** Called for every lease (latency in seconds) and failed lease, for metrics and logs. */
   readonly onLease?: (name: string, seconds: number, g: SegmentGrant | EdgeError) => void;
 }
@@ -62,6 +67,9 @@ export class Dispenser {
   private readonly incarnation = randomUUID();
   private requestSeq = 0;
   private closing = false;
+  /** Counts carried over from the previous process, applied when a sequence is first loaded. */
+  private readonly carried = new Map<string, JournalEntry>();
+  private checkpointTimer: NodeJS.Timeout | undefined;
   private readonly maxSequences: number;
   private readonly maxWaiters: number;
   readonly drawTimeoutMs: number;
@@ -74,6 +82,28 @@ export class Dispenser {
     this.maxWaiters = o.maxWaitersPerSequence ?? 10_000;
     this.drawTimeoutMs = o.drawTimeoutMs ?? 5_000;
     this.now = o.now ?? Date.now;
+    if (o.journal) {
+      // Whatever the last process held above its checkpoint was never issued by anyone now.
+      for (const [name, e] of o.journal.load()) {
+        let lost = 0n;
+        for (const s of e.held) lost += s.end - s.next;
+        this.carried.set(name, { ...e, wasted: e.wasted + lost, held: [] });
+      }
+      o.journal.save(this.carried);
+      this.checkpointTimer = setInterval(() => this.checkpoint(), o.checkpointMs ?? 1_000);
+      this.checkpointTimer.unref();
+    }
+  }
+
+  /** Writes the journal: counts and held segments of every sequence. */
+  checkpoint(): void {
+    const j = this.o.journal;
+    if (!j) return;
+    const entries = new Map(this.carried);
+    for (const [name, s] of this.issuers) {
+      entries.set(name, { dc: this.dc, generated: s.generated, wasted: s.wasted, held: s.held() });
+    }
+    j.save(entries);
   }
 
   get draining(): boolean {
@@ -150,6 +180,29 @@ export class Dispenser {
     }
   }
 
+  /** The catalog revision of a loaded sequence's definition. */
+  revisionOf(name: string): bigint | undefined {
+    return this.issuers.get(name)?.revision;
+  }
+
+  /** A loaded sequence's definition as flat text fields (for the Redis catalog mirror). */
+  definitionFields(name: string): Record<string, string> | undefined {
+    const def = this.issuers.get(name)?.def;
+    if (!def) return undefined;
+    return {
+      name: def.name,
+      type: String(def.type),
+      length: String(def.length ?? 0),
+      starting: def.starting.toString(),
+      step: def.step.toString(),
+      datacenters: String(def.datacenters),
+      layout: def.layout,
+      ordering: def.ordering,
+      auto_disk: def.autoDisk,
+      max_segment_size: def.limits.maxSegmentSize.toString(),
+    };
+  }
+
   async createSequence(req: CreateSequenceRequest): Promise<SequenceInfo> {
     return this.o.ledger.createSequence(req);
   }
@@ -210,6 +263,12 @@ export class Dispenser {
       s.wasted += wasted;
       reports.push({ name, returned, accepted, wasted, ...(error ? { error } : {}) });
     }
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    try {
+      this.checkpoint();
+    } catch {
+      // The counts are a courtesy; a failed write must not stop a clean close.
+    }
     this.o.ledger.close();
     return reports;
   }
@@ -248,6 +307,12 @@ export class Dispenser {
       maxWaiters: this.maxWaiters,
       maxDraw: MAX_ISSUE_BATCH,
     });
+    const carried = this.carried.get(name);
+    if (carried) {
+      issuer.generated = carried.generated;
+      issuer.wasted = carried.wasted;
+      this.carried.delete(name);
+    }
     this.issuers.set(name, issuer);
     return issuer;
   }

@@ -112,6 +112,11 @@ export class SequenceIssuer {
     return this.inFlight;
   }
 
+  /** The held segments and how far each is issued (for the journal). */
+  held(): { start: bigint; end: bigint; next: bigint }[] {
+    return this.segments.map((s) => ({ start: s.start, end: s.end, next: s.next }));
+  }
+
   /** Forget the held segments (after a close returned or wasted them). */
   dropSegments(): void {
     this.segments.length = 0;

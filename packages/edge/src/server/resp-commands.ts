@@ -9,6 +9,7 @@ import { MAX_ISSUE_BATCH } from "@dispenser/proto";
 import { EdgeError } from "../errors.js";
 import type { Dispenser } from "../issuing/dispenser.js";
 import { checkSequenceName, parseCount, parseIdText } from "../issuing/names.js";
+import type { DcStats } from "../redis/index.js";
 import type { Reply } from "./reply.js";
 
 export interface ConnState {
@@ -26,6 +27,8 @@ export interface ServerInfo {
   readonly port: number;
   readonly startedAtMs: number;
   readonly connections: () => number;
+  /** DC-wide counts of a sequence from the Redis plane, or why they are not available. */
+  readonly dcStats?: (name: string) => Promise<DcStats | string>;
 }
 
 export type Handler = (
@@ -305,6 +308,7 @@ function serverInfo(s: ServerInfo, d: Dispenser): string {
     `tcp_port:${s.port}`,
     `uptime_in_seconds:${up}`,
     "loading:0",
+    `dispenser_redis_plane:${s.dcStats ? "on" : "off"}`,
     "",
     "# Clients",
     `connected_clients:${s.connections()}`,
@@ -350,6 +354,13 @@ const info: Handler = (d, args, r, _c, s) => {
         `segment_size:${i.segmentSize}`,
         `revision:${i.revision}`,
       ];
+      if (s.dcStats) {
+        const dc = await s.dcStats(arg);
+        if (typeof dc === "string") lines.push(`dc_stats:unavailable (${dc})`);
+        else {
+          lines.push(`dc_generated:${dc.generated}`, `dc_wasted:${dc.wasted}`, `dc_edges:${dc.edgesSeen}`);
+        }
+      } else lines.push("dc_stats:off (no Redis plane)");
       r.bulk(lines.join("\r\n") + "\r\n");
     })(),
     r,

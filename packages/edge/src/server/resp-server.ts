@@ -25,6 +25,8 @@ export interface RespServerOptions {
   readonly metrics?: EdgeMetrics;
   readonly logger?: Logger;
   readonly limits?: Partial<RespLimits>;
+  /** DC-wide counts of a sequence from the Redis plane (or why not); undefined without a plane. */
+  readonly dcStats?: ServerInfo["dcStats"];
   /** Open connections at once; more are closed on accept. Default 10,000. */
   readonly maxConnections?: number;
   /** Output bytes buffered per connection before it stops reading. Default 4 MiB. */
@@ -132,6 +134,8 @@ class Connection {
     const p = h(this.d, args, this.reply, this.state, this.info);
     if (p instanceof Promise) {
       this.busy = true;
+      // Stop reading while a command waits: unread input must not pile up behind it.
+      this.socket.pause();
       p.then(
         () => this.resumeAfter(),
         (e: unknown) => {
@@ -144,6 +148,7 @@ class Connection {
 
   private resumeAfter(): void {
     this.busy = false;
+    if (!this.closed) this.socket.resume();
     if (this.state.quit) {
       this.flush();
       this.end();
@@ -224,6 +229,7 @@ export class RespServer {
           port,
           startedAtMs: Date.now(),
           connections: () => this.conns.size,
+          ...(this.o.dcStats ? { dcStats: this.o.dcStats } : {}),
         };
         resolve(port);
       });

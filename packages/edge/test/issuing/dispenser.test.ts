@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { EdgeJournal } from "../../src/issuing/journal.js";
 import { EdgeError } from "../../src/errors.js";
 import { Dispenser } from "../../src/issuing/dispenser.js";
 import { StateLedgerPort } from "../support/state-ledger-port.js";
@@ -188,5 +192,35 @@ describe("Dispenser", () => {
     }
     const s = await d.issuer("f");
     expect(s.segmentSize).toBeGreaterThan(1000n);
+  });
+
+  it("the journal carries counts across a restart and counts a crash's held ids as waste", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edge-journal-"));
+    try {
+      const ledger = new StateLedgerPort();
+      ledger.create({ name: "j", type: 3 });
+      const a = new Dispenser({ ledger, dc: 0, journal: new EdgeJournal(dir) });
+      await draw(a, "j", 250);
+      await new Promise((r) => setImmediate(r));
+      const held = (await a.issuer("j")).runway;
+      a.checkpoint();
+      // No close: the process "crashed". The next one counts what was held as waste.
+      const b = new Dispenser({ ledger, dc: 0, journal: new EdgeJournal(dir) });
+      const sb = await b.issuer("j");
+      expect(sb.generated).toBe(250n);
+      expect(sb.wasted).toBe(held);
+      const granted = ledger.leases.reduce((n, l) => n + (l.grant ? l.grant.end - l.grant.start : 0n), 0n);
+      expect(sb.generated + sb.wasted).toBe(granted);
+      // A clean close leaves nothing to count as waste on the next start.
+      await draw(b, "j", 10);
+      await b.close();
+      const c = new Dispenser({ ledger, dc: 0, journal: new EdgeJournal(dir) });
+      const sc = await c.issuer("j");
+      expect(sc.generated).toBe(260n);
+      expect(sc.wasted).toBe(held);
+      await c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
