@@ -190,6 +190,19 @@ describe("edge dispenser (real processes on loopback)", () => {
     }
   });
 
+  it("exports its counts on /metrics", async () => {
+    await redis.call("HSET", "metered", "type", "3");
+    await redis.call("GETN", "metered", "250");
+    const body = await (await fetch(`http://127.0.0.1:${edge.metricsPort}/metrics`)).text();
+    expect(body).toMatch(/^dispenser_edge_ids_issued_total\{sequence="metered"\} 250$/m);
+    expect(body).toMatch(/^dispenser_edge_leases_total\{sequence="metered"\} [1-9]/m);
+    expect(body).toMatch(/^dispenser_edge_segment_runway\{sequence="metered"\} [1-9]/m);
+    expect(body).toMatch(/^dispenser_edge_issue_wait_seconds_count [1-9]/m);
+    expect(body).toMatch(
+      /^dispenser_edge_rejected_requests_total\{api="resp",code="unknown-command"\} [1-9]/m,
+    );
+  });
+
   it("SIGKILL of the edge, restart, draw again: no id repeats", async () => {
     await redis.call("HSET", "crash", "type", "3");
     const seen = new Set<string>();

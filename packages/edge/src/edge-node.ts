@@ -75,6 +75,7 @@ export class EdgeNode {
       ...(o.drawTimeoutMs !== undefined ? { drawTimeoutMs: o.drawTimeoutMs } : {}),
       ...(o.permutationSecret !== undefined ? { permutationSecret: o.permutationSecret } : {}),
       ...(o.dataDir !== undefined ? { journal: new EdgeJournal(o.dataDir) } : {}),
+      onWaited: (seconds) => this.metrics.issueWaitSeconds.observe(seconds),
       onLease: (name, seconds, g) => {
         if ("code" in g) {
           this.metrics.leaseErrors.inc({ code: g.code });

@@ -21,7 +21,7 @@ export class EdgeMetrics {
   readonly leases: Counter<"sequence">;
   readonly leaseSeconds: Histogram;
   readonly leaseErrors: Counter<"code">;
-  readonly issueSeconds: Histogram<"api">;
+  readonly issueWaitSeconds: Histogram;
   readonly rejected: Counter<"api" | "code">;
   readonly respConnections: Gauge;
   readonly runway: Gauge<"sequence">;
@@ -71,10 +71,9 @@ export class EdgeMetrics {
       labelNames: ["code"],
       registers,
     });
-    this.issueSeconds = new Histogram({
+    this.issueWaitSeconds = new Histogram({
       name: "dispenser_edge_issue_wait_seconds",
       help: "Time draws waited for a segment (draws served from the buffer are not observed)",
-      labelNames: ["api"],
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
       registers,
     });

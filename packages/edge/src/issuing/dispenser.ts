@@ -40,6 +40,8 @@ export interface DispenserOptions {
   readonly journal?: EdgeJournal;
   /** How often the journal is written when something changed. Default 1,000 ms. */
   readonly checkpointMs?: number;
+  /** Called when a draw waited for a segment, with the wait in seconds. */
+  readonly onWaited?: (seconds: number) => void;
   /** Called for every lease (latency in seconds) and failed lease, for metrics and logs. */
   readonly onLease?: (name: string, seconds: number, g: SegmentGrant | EdgeError) => void;
 }
@@ -306,6 +308,7 @@ export class Dispenser {
       now: this.now,
       maxWaiters: this.maxWaiters,
       maxDraw: MAX_ISSUE_BATCH,
+      ...(this.o.onWaited ? { hooks: { onWaited: this.o.onWaited } } : {}),
     });
     const carried = this.carried.get(name);
     if (carried) {

@@ -23,8 +23,8 @@ export type GrantFn = (size: bigint) => Promise<SegmentGrant>;
 export interface IssuerHooks {
   /** A new segment arrived (the journal records it before any id of it is issued). */
   onGrant?(g: SegmentGrant): void;
-  /** Ids were issued. */
-  onIssued?(count: number): void;
+  /** A draw waited this long for a segment (draws served from the buffer are not reported). */
+  onWaited?(seconds: number): void;
 }
 
 export interface IssuerOptions {
@@ -148,7 +148,6 @@ export class SequenceIssuer {
       const id = this.o.map.idOf(c);
       this.generated += 1n;
       this.last = id;
-      this.o.hooks?.onIssued?.(1);
       if (s.next === s.end) this.retire();
       this.maybePrefetch();
       return id;
@@ -192,7 +191,6 @@ export class SequenceIssuer {
     }
     this.generated += BigInt(n);
     this.last = ids[n - 1];
-    this.o.hooks?.onIssued?.(n);
     return ids;
   }
 
@@ -222,7 +220,17 @@ export class SequenceIssuer {
       );
     }
     return new Promise<bigint[]>((resolve, reject) => {
-      const w: Waiter = { n, resolve, reject, inLease: false, done: false };
+      const since = this.o.now();
+      const w: Waiter = {
+        n,
+        resolve: (ids) => {
+          this.o.hooks?.onWaited?.((this.o.now() - since) / 1000);
+          resolve(ids);
+        },
+        reject,
+        inLease: false,
+        done: false,
+      };
       this.waiters.push(w);
       if (deadlineMs !== undefined) {
         const timer = setTimeout(() => {
