@@ -191,7 +191,20 @@ export class LedgerNode {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.grpc ? this.grpc.tryShutdown(() => resolve()) : resolve()));
+    // Peers keep long-lived streams open to this server, so a graceful shutdown alone would wait
+    // for them to stop first: give in-flight calls a moment, then cut the rest.
+    const grpc = this.grpc;
+    await new Promise<void>((resolve) => {
+      if (!grpc) return resolve();
+      const force = setTimeout(() => {
+        grpc.forceShutdown();
+        resolve();
+      }, 500);
+      grpc.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
     await this.raft?.stop();
     this.transport?.close();
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));

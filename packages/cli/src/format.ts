@@ -1,0 +1,95 @@
+// Output helpers: aligned tables for people, JSON (bigints as decimal strings) for scripts, and the
+// names the RESP surface uses for the definition's enums.
+import type { SequenceDefinition } from "@dispenser/proto";
+import { AutoDisk, Layout, Ordering, SequenceType } from "@dispenser/proto";
+
+/** JSON with bigints as decimal strings (never a lossy number). */
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
+}
+
+/** Rows under a header, columns padded to their widest cell. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+export const AUTO_DISK_NAMES: ReadonlyMap<AutoDisk, string> = new Map([
+  [AutoDisk.AUTO_DISK_MEMORY, "memory"],
+  [AutoDisk.AUTO_DISK_PRE_BASE, "pre-base"],
+  [AutoDisk.AUTO_DISK_PRE_CHECKPOINT, "pre-checkpoint"],
+  [AutoDisk.AUTO_DISK_ELEGANT_CLOSE, "elegant_close"],
+  [AutoDisk.AUTO_DISK_PRE_CLOSE, "pre_close"],
+]);
+export const ORDERING_NAMES: ReadonlyMap<Ordering, string> = new Map([
+  [Ordering.ORDERING_EDGE, "edge"],
+  [Ordering.ORDERING_DC, "dc"],
+  [Ordering.ORDERING_GLOBAL, "global"],
+]);
+export const LAYOUT_NAMES: ReadonlyMap<Layout, string> = new Map([
+  [Layout.LAYOUT_INTERLEAVED, "interleaved"],
+  [Layout.LAYOUT_PREFIX, "prefix"],
+]);
+
+/** The value of `names` whose key matches `text`, ignoring case and '-' versus '_'. */
+export function byName<T>(names: ReadonlyMap<T, string>, text: string): T | undefined {
+  const norm = (s: string): string => s.toLowerCase().replace(/_/g, "-");
+  for (const [k, v] of names) if (norm(v) === norm(text)) return k;
+  return undefined;
+}
+
+/** A definition as plain data with the RESP field names. */
+export interface SequenceView {
+  name: string;
+  type: number;
+  length: number;
+  starting: string;
+  step: string;
+  datacenters: number;
+  layout: string;
+  ordering: string;
+  auto_disk: string;
+  max_segment_size: string;
+  revision: string;
+  created_at: string;
+}
+
+export function sequenceView(d: SequenceDefinition): SequenceView {
+  return {
+    name: d.name,
+    type: d.type,
+    length: d.length,
+    starting: d.starting.toString(),
+    step: d.step.toString(),
+    datacenters: d.datacenters,
+    layout: LAYOUT_NAMES.get(d.layout) ?? "unspecified",
+    ordering: ORDERING_NAMES.get(d.ordering) ?? "unspecified",
+    auto_disk: AUTO_DISK_NAMES.get(d.autoDisk) ?? "unspecified",
+    max_segment_size: (d.limits?.maxSegmentSize ?? 0n).toString(),
+    revision: d.revision.toString(),
+    created_at: d.createdAtMs > 0n ? new Date(Number(d.createdAtMs)).toISOString() : "",
+  };
+}
+
+/** `key: value` lines, keys padded. */
+export function fields(obj: Readonly<Record<string, string | number | boolean>>): string {
+  const w = Math.max(...Object.keys(obj).map((k) => k.length)) + 1;
+  return Object.entries(obj)
+    .map(([k, v]) => `${`${k}:`.padEnd(w)} ${String(v)}`)
+    .join("\n")
+    .concat("\n");
+}
+
+/** An id as text: zero-padded to the length for the fixed-length types 1 and 2. */
+export function idText(id: bigint, def: Pick<SequenceDefinition, "type" | "length"> | undefined): string {
+  const s = id.toString();
+  const fixed =
+    def?.type === SequenceType.SEQUENCE_TYPE_RANDOM_FIXED_LENGTH ||
+    def?.type === SequenceType.SEQUENCE_TYPE_INCREASING_FIXED_LENGTH;
+  return def !== undefined && fixed && def.length > 0 ? s.padStart(def.length, "0") : s;
+}
