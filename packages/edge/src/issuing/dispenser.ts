@@ -145,8 +145,9 @@ export class Dispenser {
   }
 
   /**
-   * A range of counter values for an SDK client's own buffer: cut from the current segment when it
-   * holds enough, else leased directly (never shared with this edge's draws).
+   * A range of counter values for an SDK client's own buffer, leased directly from the ledger:
+   * every range is then above every earlier grant, so one client's ranges only grow (a cut from
+   * this edge's buffer could lie below a range it got before).
    */
   async lease(
     name: string,
@@ -161,8 +162,6 @@ export class Dispenser {
       throw new EdgeError("failed-precondition", "type 1 ids are not a progression: use IssueBatch");
     if (s.def.ordering === "global")
       throw new EdgeError("failed-precondition", "a client buffer cannot keep global ordering");
-    const cut = s.cut(count);
-    if (cut) return { ...cut, issuer: s };
     const g = await this.grantFn(s.def.name, s.def.autoDisk === "memory")(count);
     s.generated += g.end - g.start;
     return { start: g.start, end: g.end, grant: g, issuer: s };

@@ -15,14 +15,27 @@ export interface IdMap {
   parse(id: bigint): { dc: number; counter: bigint };
   /** The id as text: zero-padded to the length for fixed-length types. */
   text(id: bigint): string;
+  /** Digits text() pads to; 0 when the text is just the decimal digits of the id. */
+  readonly width: number;
+}
+
+/** Below this a Number prints faster than a bigint (see ids/format.ts idToDecimal). */
+const SMALL_MAX = 0x7fff_ffffn;
+
+/** id.toString(), through a Number when that is faster. */
+function decimal(id: bigint): string {
+  return id >= 0n && id <= SMALL_MAX ? String(Number(id)) : id.toString();
 }
 
 export function idMapFor(def: SequenceDef, dc: number, secret = ""): IdMap {
   const width = def.type === 3 ? 0 : (def.length ?? 0);
-  const text = (id: bigint): string => {
-    const s = id.toString();
-    return s.length >= width ? s : s.padStart(width, "0");
-  };
+  const text =
+    width === 0
+      ? decimal
+      : (id: bigint): string => {
+          const s = decimal(id);
+          return s.length >= width ? s : s.padStart(width, "0");
+        };
   const bad = (reason: string): never => {
     throw new EdgeError("invalid-argument", reason, "id");
   };
@@ -40,6 +53,7 @@ export function idMapFor(def: SequenceDef, dc: number, secret = ""): IdMap {
         return r.ok ? { dc: r.dc, counter: r.counter } : bad(r.reason);
       },
       text,
+      width,
     };
   }
   const base = idBase(def, dc);
@@ -52,5 +66,6 @@ export function idMapFor(def: SequenceDef, dc: number, secret = ""): IdMap {
       return r.ok ? { dc: r.dc, counter: r.counter } : bad(r.reason);
     },
     text,
+    width,
   };
 }

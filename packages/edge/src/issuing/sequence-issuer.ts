@@ -157,19 +157,25 @@ export class SequenceIssuer {
   }
 
   /**
-   * A whole range of `n` counter values cut from the current segment for an SDK client, when it
-   * holds that many; undefined otherwise (the caller then leases one directly).
+   * `n` ids as the first one and the step between them, when they form one progression (types 2
+   * and 3) that the current segment holds and no draw waits; undefined otherwise, and then nothing
+   * was issued (issue() gives them one by one). What it issues and records is what issue(n) would.
    */
-  cut(n: bigint): { start: bigint; end: bigint; grant: SegmentGrant } | undefined {
+  issueRange(n: number): { first: bigint; step: bigint } | undefined {
     const s = this.segments[0];
-    if (this.global || this.waiters.length > 0 || s === undefined || s.left < n) return undefined;
-    const start = s.next;
-    s.next += n;
-    this.generated += n;
-    this.last = this.o.map.idOf(s.next - 1n);
+    const step = this.o.map.stride;
+    if (this.global || step === undefined || s === undefined || this.waiters.length > 0) return undefined;
+    if (!Number.isInteger(n) || n < 1 || n > this.o.maxDraw) return undefined;
+    const count = BigInt(n);
+    if (s.end - s.next < count) return undefined;
+    if (s.firstUseMs === undefined) s.firstUseMs = this.o.now();
+    const first = this.o.map.idOf(s.next);
+    s.next += count;
+    this.generated += count;
+    this.last = first + step * (count - 1n);
     if (s.next === s.end) this.retire();
     this.maybePrefetch();
-    return { start, end: start + n, grant: s.grant };
+    return { first, step };
   }
 
   /** Refuse every waiting draw (shutdown). */
@@ -179,13 +185,25 @@ export class SequenceIssuer {
 
   private take(n: number): bigint[] {
     const ids = new Array<bigint>(n);
+    const map = this.o.map;
+    const step = map.stride;
     let i = 0;
     while (i < n) {
       const s = this.segments[0]!;
       if (s.firstUseMs === undefined) s.firstUseMs = this.o.now();
-      while (i < n && s.next < s.end) {
-        ids[i++] = this.o.map.idOf(s.next);
-        s.next += 1n;
+      const left = s.end - s.next;
+      const k = left < BigInt(n - i) ? Number(left) : n - i;
+      if (k > 0) {
+        if (step !== undefined) {
+          // A progression: one bigint addition per id instead of idOf's multiplication.
+          let id = map.idOf(s.next);
+          ids[i++] = id;
+          for (let j = 1; j < k; j++) ids[i++] = id += step;
+        } else {
+          let c = s.next;
+          for (let j = 0; j < k; j++, c += 1n) ids[i++] = map.idOf(c);
+        }
+        s.next += BigInt(k);
       }
       if (s.next === s.end) this.retire();
     }

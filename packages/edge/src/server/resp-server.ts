@@ -1,19 +1,22 @@
 // The Redis-protocol server. Per connection: a streaming parser, commands run one at a time in
 // arrival order (a draw that waits for a segment holds the commands behind it, so replies stay in
-// request order), and the replies of one read batch leave in one socket write. Limits: the parser
-// bounds frame size, argument count and buffered input; a connection stops reading while its
-// replies are not being consumed or while too many commands wait behind a pending one.
+// request order), and the replies of one read batch leave in one socket write (or several, once
+// 64 KiB are pending). Limits: the parser bounds frame size, argument count and buffered input; a
+// connection stops reading while its replies are not being consumed or while too many commands
+// wait behind a pending one.
 import type { Socket } from "node:net";
 import { createServer } from "node:net";
 import type { Server } from "node:net";
 import type { Logger } from "pino";
 import type { Dispenser } from "../issuing/dispenser.js";
+import type { IdMap } from "../issuing/id-map.js";
+import { checkSequenceName } from "../issuing/names.js";
 import type { EdgeMetrics } from "../metrics.js";
 import type { RespLimits } from "../resp/index.js";
-import { RespParser } from "../resp/index.js";
+import { ReplyWriter, RespParser } from "../resp/index.js";
 import type { Reply } from "./reply.js";
 import type { ConnState, ServerInfo } from "./resp-commands.js";
-import { BEFORE_AUTH, COMMANDS, unknownCommand } from "./resp-commands.js";
+import { BEFORE_AUTH, COMMANDS, errorLine, unknownCommand } from "./resp-commands.js";
 
 export const EDGE_VERSION = "7.0.0-dispenser-0.1.0";
 
@@ -33,50 +36,103 @@ export interface RespServerOptions {
   readonly maxPendingOutputBytes?: number;
 }
 
-/** Replies of one read batch, as RESP text in latin1 (ids and names are ASCII; ECHO is bytes). */
-class TextReply implements Reply {
-  parts: string[] = [];
-  proto: 2 | 3 = 2;
+/** A reply bigger than this is a bug: the largest (GETN of 10,000 ids, ECHO) are far below it. */
+const REPLY_BYTES_MAX = 64 * 1024 * 1024;
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const CR_OR_LF = /[\r\n]/;
+
+/**
+ * Replies of one read batch, encoded straight into a ReplyWriter's buffer (strings as latin1: ids
+ * and names are ASCII; ECHO is bytes). What the writer refuses to encode (a simple string holding
+ * CR or LF, an integer outside int64) is written as text, after what precedes it.
+ */
+class WriterReply implements Reply {
+  private readonly w = new ReplyWriter({ maxBytes: REPLY_BYTES_MAX });
+  /** Output taken out of the writer ahead of a reply written as text. */
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+
+  get proto(): 2 | 3 {
+    return this.w.protocol;
+  }
+  set proto(p: 2 | 3) {
+    this.w.protocol = p;
+  }
+  /** Bytes waiting to be written. */
+  get length(): number {
+    return this.chunkBytes + this.w.length;
+  }
+  get wantsFlush(): boolean {
+    return this.chunkBytes > 0 || this.w.wantsFlush;
+  }
   ok(): void {
-    this.parts.push("+OK\r\n");
+    this.w.simpleString("OK");
   }
   simple(s: string): void {
-    this.parts.push(`+${s}\r\n`);
+    if (CR_OR_LF.test(s)) this.text(`+${s}\r\n`);
+    else this.w.simpleString(s);
   }
   error(text: string): void {
-    this.parts.push(`-${text.replace(/[\r\n]+/g, " ")}\r\n`);
+    this.w.error(CR_OR_LF.test(text) ? text.replace(/[\r\n]+/g, " ") : text);
   }
   int(n: number | bigint): void {
-    this.parts.push(`:${n}\r\n`);
+    const fits = typeof n === "number" ? Number.isSafeInteger(n) : n >= INT64_MIN && n <= INT64_MAX;
+    if (fits) this.w.integer(n);
+    else this.text(`:${n}\r\n`);
   }
   bulk(s: string): void {
-    this.parts.push(`$${Buffer.byteLength(s, "latin1")}\r\n${s}\r\n`);
+    this.w.bulkString(s);
+  }
+  /** An id as a bulk string: its text under `map`. */
+  id(id: bigint, map: IdMap): void {
+    if (map.width === 0) this.w.id(id);
+    else this.w.bulkString(map.text(id));
   }
   nil(): void {
-    this.parts.push(this.proto === 3 ? "_\r\n" : "$-1\r\n");
+    this.w.nil();
   }
   array(n: number): void {
-    this.parts.push(`*${n}\r\n`);
+    this.w.arrayHeader(n);
   }
   map(n: number): void {
-    this.parts.push(this.proto === 3 ? `%${n}\r\n` : `*${2 * n}\r\n`);
+    this.w.mapHeader(n);
   }
-  take(): string {
-    const s = this.parts.length === 1 ? this.parts[0]! : this.parts.join("");
-    this.parts = [];
-    return s;
+  /** Everything written so far, or undefined if nothing was. */
+  take(): Buffer | undefined {
+    const last = this.w.take();
+    if (this.chunks.length === 0) return last;
+    if (last !== undefined) this.chunks.push(last);
+    const out = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.chunkBytes = 0;
+    return out;
   }
+  private text(s: string): void {
+    const before = this.w.take();
+    if (before !== undefined) this.chunks.push(before);
+    const b = Buffer.from(s, "latin1");
+    this.chunks.push(b);
+    this.chunkBytes += (before?.length ?? 0) + b.length;
+  }
+}
+
+/** The command name GET, in any case. */
+function isGet(name: string): boolean {
+  return name === "GET" || name === "get" || (name.length === 3 && name.toUpperCase() === "GET");
 }
 
 let nextClientId = 1;
 
 class Connection {
   private readonly parser: RespParser;
-  private readonly reply = new TextReply();
+  private readonly reply = new WriterReply();
   private readonly state: ConnState;
   /** A command is waiting on a promise: the ones behind it wait too. */
   private busy = false;
   private closed = false;
+  /** The last sequence name that passed checkSequenceName on this connection. */
+  private checkedName = "";
 
   constructor(
     private readonly socket: Socket,
@@ -116,14 +172,16 @@ class Connection {
         this.end();
         return;
       }
+      if (this.reply.wantsFlush) this.flush();
     }
     this.flush();
   }
 
   private dispatch(args: string[]): void {
+    this.reply.proto = this.state.proto;
+    if (args.length === 2 && this.state.authed && isGet(args[0]!)) return this.get(args[1]!);
     const name = (args[0] ?? "").toUpperCase();
     const h = COMMANDS[name];
-    this.reply.proto = this.state.proto;
     if (h === undefined) {
       this.o.metrics?.rejected.inc({ api: "resp", code: "unknown-command" });
       return this.reply.error(unknownCommand(args));
@@ -132,18 +190,49 @@ class Connection {
       return this.reply.error("NOAUTH Authentication required.");
     }
     const p = h(this.d, args, this.reply, this.state, this.info);
-    if (p instanceof Promise) {
-      this.busy = true;
-      // Stop reading while a command waits: unread input must not pile up behind it.
-      this.socket.pause();
-      p.then(
-        () => this.resumeAfter(),
-        (e: unknown) => {
-          this.reply.error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
-          this.resumeAfter();
-        },
+    if (p instanceof Promise) this.waitFor(p);
+  }
+
+  /**
+   * GET <name>, the hot path: what the GET handler does, without the command table, with the name
+   * checked once per connection while it repeats, and the id encoded without making its text.
+   */
+  private get(name: string): void {
+    const r = this.reply;
+    const d = this.d;
+    try {
+      if (name !== this.checkedName) {
+        checkSequenceName(name);
+        this.checkedName = name;
+      }
+      const s = d.issuer(name);
+      if (!(s instanceof Promise)) {
+        const id = s.issueOne(d.drawTimeoutMs);
+        if (typeof id === "bigint") return r.id(id, s.map);
+        return this.waitFor(id.then((v) => r.id(v, s.map)).catch((e: unknown) => r.error(errorLine(e))));
+      }
+      this.waitFor(
+        s
+          .then(async (i) => r.id(await i.issueOne(d.drawTimeoutMs), i.map))
+          .catch((e: unknown) => r.error(errorLine(e))),
       );
+    } catch (e) {
+      r.error(errorLine(e));
     }
+  }
+
+  /** A command answers when `p` settles: the ones behind it wait, and reading stops meanwhile. */
+  private waitFor(p: Promise<void>): void {
+    this.busy = true;
+    // Stop reading while a command waits: unread input must not pile up behind it.
+    this.socket.pause();
+    p.then(
+      () => this.resumeAfter(),
+      (e: unknown) => {
+        this.reply.error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
+        this.resumeAfter();
+      },
+    );
   }
 
   private resumeAfter(): void {
@@ -158,8 +247,8 @@ class Connection {
   }
 
   private flush(): void {
-    if (this.reply.parts.length === 0 || this.closed) return;
-    const ok = this.socket.write(this.reply.take(), "latin1");
+    if (this.reply.length === 0 || this.closed) return;
+    const ok = this.socket.write(this.reply.take()!);
     const max = this.o.maxPendingOutputBytes ?? 4 * 1024 * 1024;
     if (!ok && this.socket.writableLength > max) this.socket.pause();
   }
