@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { IssueBatchResponse } from "@dispenser/proto";
+import { createDispenser } from "@dispenser/client";
 import { DispenserClient } from "@dispenser/proto";
 import type { ServiceError } from "@grpc/grpc-js";
 import { credentials } from "@grpc/grpc-js";
@@ -165,6 +166,10 @@ describe("pnpm start (dispenser dev)", () => {
     }
     ids.push(...(await issueBatch(grpc, "order_id", 500)));
     expect(ids[0]).toBe(100000000000n);
+    // A service with the SDK: one import, ids from a locally held range.
+    const sdk = createDispenser({ endpoints: [grpc], sequence: "order_id" });
+    for (let i = 0; i < 1000; i++) ids.push(await sdk.next());
+    await sdk.close();
 
     // A second start on the same ports fails with one line naming the flag to change.
     const again = await run(process.execPath, ["--import", "tsx", MAIN, "dev", ...args], {
