@@ -36,6 +36,9 @@ export interface LedgerNodeOptions {
 
 export class StartupError extends Error {}
 
+/** How long a stopping node lets calls in flight finish before closing the remaining streams. */
+const SHUTDOWN_GRACE_MS = 500;
+
 function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(":");
   const port = Number(addr.slice(i + 1));
@@ -191,7 +194,21 @@ export class LedgerNode {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.grpc ? this.grpc.tryShutdown(() => resolve()) : resolve()));
+    const grpc = this.grpc;
+    if (grpc) {
+      // Peers' streams to us never end on their own, so a graceful shutdown would wait for them
+      // forever: give calls in flight a moment, then cut the rest.
+      await new Promise<void>((resolve) => {
+        const cut = setTimeout(() => {
+          grpc.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        grpc.tryShutdown(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+      });
+    }
     await this.raft?.stop();
     this.transport?.close();
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
