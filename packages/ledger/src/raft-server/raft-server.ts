@@ -96,6 +96,7 @@ export class RaftServer<R> {
   private readonly compactMargin: number;
   private readonly maxPending: number;
   private readonly onFatal: (err: unknown) => void;
+  private readonly nodeLabel: { node: string };
 
   private inputs: (() => void)[] = [];
   private busy = false;
@@ -127,6 +128,7 @@ export class RaftServer<R> {
     this.snapshotEntries = o.snapshotEntries ?? 10_000;
     this.compactMargin = o.compactMarginEntries ?? 1_000;
     this.maxPending = o.maxPendingProposals ?? 10_000;
+    this.nodeLabel = { node: String(o.id) };
     this.onFatal =
       o.onFatal ??
       ((err) => {
@@ -271,7 +273,8 @@ export class RaftServer<R> {
   }
 
   status(): Status {
-    return this.raw.status();
+    // Entries are applied (and answered) before advance() tells the core: report what is applied.
+    return { ...this.raw.status(), applied: this.applied };
   }
 
   leader(): NodeId {
@@ -329,10 +332,17 @@ export class RaftServer<R> {
     // A leader's appends go out while its own write is in flight: the followers' fsyncs then
     // overlap the leader's instead of following it.
     if (rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+    // Committed entries already on this node's synced disk (written by an earlier Ready, not
+    // replaced by this one) are applied, and their proposers answered, while this Ready's new
+    // entries are written: a reply then never waits for the fsync of later proposals.
+    const early = this.durable(rd);
+    if (early) this.applyCommitted(rd);
+    if (this.storage.needsWrite(rd)) {
       const f0 = performance.now();
       await this.storage.persist(rd);
-      this.metrics.fsyncSeconds.observe({ node: String(this.id) }, (performance.now() - f0) / 1000);
+      this.metrics.fsyncSeconds.observe(this.nodeLabel, (performance.now() - f0) / 1000);
+    } else if (rd.hardState) {
+      this.storage.keepHardState(rd.hardState);
     }
     if (!rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot) {
@@ -342,6 +352,29 @@ export class RaftServer<R> {
       this.metrics.snapshots.inc({ node: String(this.id), kind: "installed" });
       this.log.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
     }
+    if (!early) this.applyCommitted(rd);
+    this.raw.advance();
+    const st = this.raw.status();
+    const node = this.nodeLabel;
+    this.metrics.term.set(node, st.hardState.term);
+    this.metrics.commitIndex.set(node, st.hardState.commit);
+    this.metrics.appliedIndex.set(node, this.applied);
+    if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
+    this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
+  }
+
+  /** Whether every committed entry of `rd` is already durable here and not rewritten by `rd`. */
+  private durable(rd: Ready): boolean {
+    const n = rd.committedEntries.length;
+    if (n === 0 || rd.snapshot) return false;
+    // A membership change takes effect in advance(): its proposer must see it in force.
+    if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) return false;
+    const last = rd.committedEntries[n - 1]!.index;
+    if (last > this.storage.lastIndex()) return false;
+    return rd.entries.length === 0 || last < rd.entries[0]!.index;
+  }
+
+  private applyCommitted(rd: Ready): void {
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.requestId);
@@ -350,15 +383,7 @@ export class RaftServer<R> {
         r.resolve(rs.index);
       }
     }
-    this.raw.advance();
     this.releaseAppliedWaiters();
-    const st = this.raw.status();
-    const node = { node: String(this.id) };
-    this.metrics.term.set(node, st.hardState.term);
-    this.metrics.commitIndex.set(node, st.hardState.commit);
-    this.metrics.appliedIndex.set(node, this.applied);
-    if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
-    this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
   }
 
   private applyEntry(e: Entry): void {
@@ -373,7 +398,7 @@ export class RaftServer<R> {
       p.reject(new ProposalDroppedError(`index ${e.index} was taken by term ${e.term}`));
       return;
     }
-    this.metrics.proposalSeconds.observe({ node: String(this.id) }, (performance.now() - p.startedAt) / 1000);
+    this.metrics.proposalSeconds.observe(this.nodeLabel, (performance.now() - p.startedAt) / 1000);
     p.resolve(result as R);
   }
 
