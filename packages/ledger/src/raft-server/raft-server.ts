@@ -1,8 +1,11 @@
 import type { ConfChange, Entry, Message, NodeId, Rand, Ready, Status } from "@dispenser/raft";
-import { EntryType, RawNode } from "@dispenser/raft";
+import { EntryType, MessageType, RawNode } from "@dispenser/raft";
 import type { Logger } from "pino";
 import type { LevelStorage } from "../storage/level-storage.js";
 import type { LedgerMetrics } from "../metrics.js";
+
+/** How long a leader holds an empty append in the hope that a later append makes it moot. */
+const NOTICE_DELAY_MS = 5;
 
 /** The replicated application: applies committed entries, snapshots and restores its state. */
 export interface Application<R> {
@@ -99,6 +102,9 @@ export class RaftServer<R> {
   private readonly nodeLabel: { node: string };
 
   private inputs: (() => void)[] = [];
+  /** Per peer, the latest empty append not sent yet (see `send`). */
+  private readonly heldNotices = new Map<NodeId, Message>();
+  private noticeTimer: NodeJS.Timeout | undefined;
   private busy = false;
   private scheduled = false;
   private stopped = false;
@@ -167,6 +173,8 @@ export class RaftServer<R> {
     this.stopped = true;
     this.inputs = [];
     if (this.ticker) clearInterval(this.ticker);
+    if (this.noticeTimer) clearTimeout(this.noticeTimer);
+    this.heldNotices.clear();
     while (this.busy) await new Promise((r) => setTimeout(r, 5));
     for (const p of this.pending.values()) p.reject(new ProposalDroppedError("node stopping"));
     this.pending.clear();
@@ -331,7 +339,7 @@ export class RaftServer<R> {
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
     // A leader's appends go out while its own write is in flight: the followers' fsyncs then
     // overlap the leader's instead of following it.
-    if (rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages);
     // Committed entries already on this node's synced disk (written by an earlier Ready, not
     // replaced by this one) are applied, and their proposers answered, while this Ready's new
     // entries are written: a reply then never waits for the fsync of later proposals.
@@ -344,7 +352,7 @@ export class RaftServer<R> {
     } else if (rd.hardState) {
       this.storage.keepHardState(rd.hardState);
     }
-    if (!rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
+    if (!rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages);
     if (rd.snapshot) {
       this.app.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
@@ -361,6 +369,33 @@ export class RaftServer<R> {
     this.metrics.appliedIndex.set(node, this.applied);
     if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
     this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
+  }
+
+  /**
+   * A leader's empty appends (a new commit index, mostly) wait a moment: the next append to the
+   * same peer carries a commit index at least as new and makes them moot, which at low load halves
+   * the messages per commit (and the followers' replies to them). Raft tolerates any delay; the
+   * commit index also reaches followers with each heartbeat and read round.
+   */
+  private send(messages: readonly Message[]): void {
+    let out = messages;
+    if (this.role === "leader") {
+      out = messages.filter((m) => {
+        if (m.type !== MessageType.App || m.entries.length > 0) return true;
+        this.heldNotices.set(m.to, m);
+        return false;
+      });
+      for (const m of out) if (m.type === MessageType.App) this.heldNotices.delete(m.to);
+      if (this.heldNotices.size > 0 && !this.noticeTimer) {
+        this.noticeTimer = setTimeout(() => {
+          this.noticeTimer = undefined;
+          const held = [...this.heldNotices.values()];
+          this.heldNotices.clear();
+          if (held.length > 0 && !this.stopped && !this.failed) this.transport.send(held);
+        }, NOTICE_DELAY_MS);
+      }
+    }
+    if (out.length > 0) this.transport.send(out);
   }
 
   /** Whether every committed entry of `rd` is already durable here and not rewritten by `rd`. */
@@ -418,6 +453,7 @@ export class RaftServer<R> {
       this.log.info({ lead, role }, "leader changed");
     }
     const wasLeader = this.role === "leader";
+    this.heldNotices.clear();
     this.lead = lead;
     this.role = role;
     this.metrics.setRole(this.id, role);
