@@ -339,7 +339,10 @@ export class RaftServer<R> {
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
     // A leader's appends go out while its own write is in flight: the followers' fsyncs then
     // overlap the leader's instead of following it.
-    if (rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages);
+    // A committed membership change goes out at once: until the others learn it is committed they
+    // count votes in the old configuration, and the leader may be gone the next moment.
+    const hold = !rd.committedEntries.some((e) => e.type === EntryType.ConfChange);
+    if (rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages, hold);
     // Committed entries already on this node's synced disk (written by an earlier Ready, not
     // replaced by this one) are applied, and their proposers answered, while this Ready's new
     // entries are written: a reply then never waits for the fsync of later proposals.
@@ -352,7 +355,7 @@ export class RaftServer<R> {
     } else if (rd.hardState) {
       this.storage.keepHardState(rd.hardState);
     }
-    if (!rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages);
+    if (!rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages, hold);
     if (rd.snapshot) {
       this.app.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
@@ -377,9 +380,13 @@ export class RaftServer<R> {
    * the messages per commit (and the followers' replies to them). Raft tolerates any delay; the
    * commit index also reaches followers with each heartbeat and read round.
    */
-  private send(messages: readonly Message[]): void {
+  private send(messages: readonly Message[], hold: boolean): void {
     let out = messages;
-    if (this.role === "leader") {
+    if (!hold) {
+      // Anything held is older than these messages: it goes first.
+      out = [...this.heldNotices.values(), ...messages];
+      this.heldNotices.clear();
+    } else if (this.role === "leader") {
       out = messages.filter((m) => {
         if (m.type !== MessageType.App || m.entries.length > 0) return true;
         this.heldNotices.set(m.to, m);
