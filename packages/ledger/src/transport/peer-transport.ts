@@ -64,6 +64,38 @@ class PeerLink {
 }
 
 /**
+ * Merge runs of contiguous appends. A leader sends one append per proposal (and an empty one per
+ * commit), so a busy Ready holds dozens of appends to each peer, each of which the peer would step
+ * and answer on its own. An append of entries (i, j] followed by one of (j, k] in the same term is
+ * exactly what one append of (i, k] would have said, with the later commit index; the leader's
+ * window accounts for both, and the single answer (ack of k) frees both. Nothing else is merged
+ * and the order of the rest is kept.
+ */
+export function coalesceAppends(batch: Message[]): Message[] {
+  if (batch.length < 2) return batch;
+  const out: Message[] = [];
+  for (const m of batch) {
+    const prev = out[out.length - 1];
+    if (
+      prev !== undefined &&
+      m.type === MessageType.App &&
+      prev.type === MessageType.App &&
+      m.term === prev.term &&
+      m.from === prev.from &&
+      m.to === prev.to &&
+      m.index === prev.index + prev.entries.length &&
+      m.logTerm === (prev.entries.length > 0 ? prev.entries[prev.entries.length - 1]!.term : prev.logTerm) &&
+      m.commit >= prev.commit
+    ) {
+      out[out.length - 1] = { ...prev, entries: [...prev.entries, ...m.entries], commit: m.commit };
+    } else {
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+/**
  * Raft messages between ledger nodes over gRPC. Per peer, one long-lived stream of batches;
  * while it is backed up, messages queue (bounded, the oldest dropped: Raft resends), so a slow
  * peer gets bigger batches instead of more writes. Snapshots go over their own stream in chunks.
@@ -141,7 +173,7 @@ export class PeerTransport implements Transport {
         for (const e of link.queue[n]!.entries) bytes += e.data.byteLength + 32;
         n++;
       }
-      const batch = link.queue.splice(0, n);
+      const batch = coalesceAppends(link.queue.splice(0, n));
       const stream = this.streamTo(link);
       const more = stream.write({
         clusterId: this.o.clusterId,
