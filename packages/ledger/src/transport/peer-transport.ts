@@ -1,4 +1,4 @@
-import type { Message, NodeId } from "@dispenser/raft";
+import type { Entry, Message, NodeId } from "@dispenser/raft";
 import { MessageType } from "@dispenser/raft";
 import type { MessageBatch, PeerServer, SnapshotChunk } from "@dispenser/proto";
 import { MAX_SNAPSHOT_CHUNK_BYTES, PeerClient } from "@dispenser/proto";
@@ -74,8 +74,13 @@ class PeerLink {
 export function coalesceAppends(batch: Message[]): Message[] {
   if (batch.length < 2) return batch;
   const out: Message[] = [];
+  // Entries of the merged append at the end of `out`, grown in place (a run may be long).
+  let run: Entry[] | undefined;
   for (const m of batch) {
     const prev = out[out.length - 1];
+    const prevLast = prev === undefined ? undefined : prev.index + (run ?? prev.entries).length;
+    const prevLastTerm =
+      prev === undefined ? undefined : ((run ?? prev.entries).at(-1)?.term ?? prev.logTerm);
     if (
       prev !== undefined &&
       m.type === MessageType.App &&
@@ -83,13 +88,16 @@ export function coalesceAppends(batch: Message[]): Message[] {
       m.term === prev.term &&
       m.from === prev.from &&
       m.to === prev.to &&
-      m.index === prev.index + prev.entries.length &&
-      m.logTerm === (prev.entries.length > 0 ? prev.entries[prev.entries.length - 1]!.term : prev.logTerm) &&
+      m.index === prevLast &&
+      m.logTerm === prevLastTerm &&
       m.commit >= prev.commit
     ) {
-      out[out.length - 1] = { ...prev, entries: [...prev.entries, ...m.entries], commit: m.commit };
+      run ??= [...prev.entries];
+      for (const e of m.entries) run.push(e);
+      out[out.length - 1] = { ...prev, entries: run, commit: m.commit };
     } else {
       out.push(m);
+      run = undefined;
     }
   }
   return out;
