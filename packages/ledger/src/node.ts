@@ -36,6 +36,9 @@ export interface LedgerNodeOptions {
 
 export class StartupError extends Error {}
 
+/** How long a stopping node lets calls in flight finish before closing the remaining streams. */
+const SHUTDOWN_GRACE_MS = 500;
+
 function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(":");
   const port = Number(addr.slice(i + 1));
@@ -191,20 +194,21 @@ export class LedgerNode {
   }
 
   async stop(): Promise<void> {
-    // Peers keep long-lived streams open to this server, so a graceful shutdown alone would wait
-    // for them to stop first: give in-flight calls a moment, then cut the rest.
     const grpc = this.grpc;
-    await new Promise<void>((resolve) => {
-      if (!grpc) return resolve();
-      const force = setTimeout(() => {
-        grpc.forceShutdown();
-        resolve();
-      }, 500);
-      grpc.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
+    if (grpc) {
+      // Peers' streams to us never end on their own, so a graceful shutdown would wait for them
+      // forever: give calls in flight a moment, then cut the rest.
+      await new Promise<void>((resolve) => {
+        const cut = setTimeout(() => {
+          grpc.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        grpc.tryShutdown(() => {
+          clearTimeout(cut);
+          resolve();
+        });
       });
-    });
+    }
     await this.raft?.stop();
     this.transport?.close();
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));

@@ -262,6 +262,45 @@ describe("LevelStorage", () => {
     }
   });
 
+  it("writes a commit-only hard state with the next write, and at close", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "level-storage-"));
+    const ready = (
+      hardState: { term: number; vote: number; commit: number } | undefined,
+      entries: number[],
+    ) => ({
+      softState: undefined,
+      hardState,
+      snapshot: undefined,
+      entries: entries.map((index) => ({ index, term: 3, type: 0 as const, data: new Uint8Array([index]) })),
+      committedEntries: [],
+      messages: [],
+      readStates: [],
+      mustSync: entries.length > 0,
+      sendBeforePersist: false,
+    });
+    try {
+      await writeLog(dir, [{ index: 2, term: 1 }]);
+      let s = await LevelStorage.open(dir, { clusterId: "a", nodeId: 1 });
+      const commitOnly = ready({ term: 3, vote: 1, commit: 2 }, []);
+      expect(s.needsWrite(commitOnly)).toBe(false);
+      await s.persist(commitOnly);
+      expect(s.hardState().commit).toBe(2);
+      await s.persist(ready(undefined, [3]));
+      await s.persist(ready({ term: 3, vote: 1, commit: 3 }, []));
+      await s.saveSnapshot(3, { voters: [1], learners: [] }, new Uint8Array(), 2);
+      await s.persist(ready(undefined, [4]));
+      await s.persist(ready({ term: 3, vote: 1, commit: 4 }, []));
+      await s.close();
+      s = await LevelStorage.open(dir, { clusterId: "a", nodeId: 1 });
+      expect(s.hardState()).toEqual({ term: 3, vote: 1, commit: 4 });
+      expect(s.lastIndex()).toBe(4);
+      expect(s.snapshot().meta.index).toBe(3);
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a data directory of another node", async () => {
     const dir = mkdtempSync(join(tmpdir(), "level-storage-"));
     try {

@@ -1,8 +1,11 @@
 import type { ConfChange, Entry, Message, NodeId, Rand, Ready, Status } from "@dispenser/raft";
-import { EntryType, RawNode } from "@dispenser/raft";
+import { EntryType, MessageType, RawNode } from "@dispenser/raft";
 import type { Logger } from "pino";
 import type { LevelStorage } from "../storage/level-storage.js";
 import type { LedgerMetrics } from "../metrics.js";
+
+/** How long a leader holds an empty append in the hope that a later append makes it moot. */
+const NOTICE_DELAY_MS = 5;
 
 /** The replicated application: applies committed entries, snapshots and restores its state. */
 export interface Application<R> {
@@ -96,8 +99,12 @@ export class RaftServer<R> {
   private readonly compactMargin: number;
   private readonly maxPending: number;
   private readonly onFatal: (err: unknown) => void;
+  private readonly nodeLabel: { node: string };
 
   private inputs: (() => void)[] = [];
+  /** Per peer, the latest empty append not sent yet (see `send`). */
+  private readonly heldNotices = new Map<NodeId, Message>();
+  private noticeTimer: NodeJS.Timeout | undefined;
   private busy = false;
   private scheduled = false;
   private stopped = false;
@@ -127,6 +134,7 @@ export class RaftServer<R> {
     this.snapshotEntries = o.snapshotEntries ?? 10_000;
     this.compactMargin = o.compactMarginEntries ?? 1_000;
     this.maxPending = o.maxPendingProposals ?? 10_000;
+    this.nodeLabel = { node: String(o.id) };
     this.onFatal =
       o.onFatal ??
       ((err) => {
@@ -165,6 +173,8 @@ export class RaftServer<R> {
     this.stopped = true;
     this.inputs = [];
     if (this.ticker) clearInterval(this.ticker);
+    if (this.noticeTimer) clearTimeout(this.noticeTimer);
+    this.heldNotices.clear();
     while (this.busy) await new Promise((r) => setTimeout(r, 5));
     for (const p of this.pending.values()) p.reject(new ProposalDroppedError("node stopping"));
     this.pending.clear();
@@ -271,7 +281,8 @@ export class RaftServer<R> {
   }
 
   status(): Status {
-    return this.raw.status();
+    // Entries are applied (and answered) before advance() tells the core: report what is applied.
+    return { ...this.raw.status(), applied: this.applied };
   }
 
   leader(): NodeId {
@@ -328,13 +339,23 @@ export class RaftServer<R> {
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
     // A leader's appends go out while its own write is in flight: the followers' fsyncs then
     // overlap the leader's instead of following it.
-    if (rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+    // A committed membership change goes out at once: until the others learn it is committed they
+    // count votes in the old configuration, and the leader may be gone the next moment.
+    const hold = !rd.committedEntries.some((e) => e.type === EntryType.ConfChange);
+    if (rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages, hold);
+    // Committed entries already on this node's synced disk (written by an earlier Ready, not
+    // replaced by this one) are applied, and their proposers answered, while this Ready's new
+    // entries are written: a reply then never waits for the fsync of later proposals.
+    const early = this.durable(rd);
+    if (early) this.applyCommitted(rd);
+    if (this.storage.needsWrite(rd)) {
       const f0 = performance.now();
       await this.storage.persist(rd);
-      this.metrics.fsyncSeconds.observe({ node: String(this.id) }, (performance.now() - f0) / 1000);
+      this.metrics.fsyncSeconds.observe(this.nodeLabel, (performance.now() - f0) / 1000);
+    } else if (rd.hardState) {
+      this.storage.keepHardState(rd.hardState);
     }
-    if (!rd.sendBeforePersist && rd.messages.length > 0) this.transport.send(rd.messages);
+    if (!rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages, hold);
     if (rd.snapshot) {
       this.app.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
@@ -342,6 +363,60 @@ export class RaftServer<R> {
       this.metrics.snapshots.inc({ node: String(this.id), kind: "installed" });
       this.log.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
     }
+    if (!early) this.applyCommitted(rd);
+    this.raw.advance();
+    const st = this.raw.status();
+    const node = this.nodeLabel;
+    this.metrics.term.set(node, st.hardState.term);
+    this.metrics.commitIndex.set(node, st.hardState.commit);
+    this.metrics.appliedIndex.set(node, this.applied);
+    if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
+    this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
+  }
+
+  /**
+   * A leader's empty appends (a new commit index, mostly) wait a moment: the next append to the
+   * same peer carries a commit index at least as new and makes them moot, which at low load halves
+   * the messages per commit (and the followers' replies to them). Raft tolerates any delay; the
+   * commit index also reaches followers with each heartbeat and read round.
+   */
+  private send(messages: readonly Message[], hold: boolean): void {
+    let out = messages;
+    if (!hold) {
+      // Anything held is older than these messages: it goes first.
+      out = [...this.heldNotices.values(), ...messages];
+      this.heldNotices.clear();
+    } else if (this.role === "leader") {
+      out = messages.filter((m) => {
+        if (m.type !== MessageType.App || m.entries.length > 0) return true;
+        this.heldNotices.set(m.to, m);
+        return false;
+      });
+      for (const m of out) if (m.type === MessageType.App) this.heldNotices.delete(m.to);
+      if (this.heldNotices.size > 0 && !this.noticeTimer) {
+        this.noticeTimer = setTimeout(() => {
+          this.noticeTimer = undefined;
+          const held = [...this.heldNotices.values()];
+          this.heldNotices.clear();
+          if (held.length > 0 && !this.stopped && !this.failed) this.transport.send(held);
+        }, NOTICE_DELAY_MS);
+      }
+    }
+    if (out.length > 0) this.transport.send(out);
+  }
+
+  /** Whether every committed entry of `rd` is already durable here and not rewritten by `rd`. */
+  private durable(rd: Ready): boolean {
+    const n = rd.committedEntries.length;
+    if (n === 0 || rd.snapshot) return false;
+    // A membership change takes effect in advance(): its proposer must see it in force.
+    if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) return false;
+    const last = rd.committedEntries[n - 1]!.index;
+    if (last > this.storage.lastIndex()) return false;
+    return rd.entries.length === 0 || last < rd.entries[0]!.index;
+  }
+
+  private applyCommitted(rd: Ready): void {
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.requestId);
@@ -350,15 +425,7 @@ export class RaftServer<R> {
         r.resolve(rs.index);
       }
     }
-    this.raw.advance();
     this.releaseAppliedWaiters();
-    const st = this.raw.status();
-    const node = { node: String(this.id) };
-    this.metrics.term.set(node, st.hardState.term);
-    this.metrics.commitIndex.set(node, st.hardState.commit);
-    this.metrics.appliedIndex.set(node, this.applied);
-    if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
-    this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
   }
 
   private applyEntry(e: Entry): void {
@@ -373,7 +440,7 @@ export class RaftServer<R> {
       p.reject(new ProposalDroppedError(`index ${e.index} was taken by term ${e.term}`));
       return;
     }
-    this.metrics.proposalSeconds.observe({ node: String(this.id) }, (performance.now() - p.startedAt) / 1000);
+    this.metrics.proposalSeconds.observe(this.nodeLabel, (performance.now() - p.startedAt) / 1000);
     p.resolve(result as R);
   }
 
@@ -393,6 +460,7 @@ export class RaftServer<R> {
       this.log.info({ lead, role }, "leader changed");
     }
     const wasLeader = this.role === "leader";
+    this.heldNotices.clear();
     this.lead = lead;
     this.role = role;
     this.metrics.setRole(this.id, role);

@@ -45,6 +45,8 @@ type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: 
 export class LevelStorage implements Storage {
   private readonly mem = new MemoryStorage();
   private hard: HardState = EMPTY_HARD_STATE;
+  /** `hard` moved only its commit index since it was last written (see `persist`). */
+  private hardDirty = false;
   /** Set when this directory had no state at open. */
   readonly wasEmpty: boolean;
   /** Lowest log index possibly on disk (entries below it were deleted). */
@@ -144,6 +146,9 @@ export class LevelStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    // A clean stop keeps the latest commit index, so a restart replays everything it had applied.
+    if (this.hardDirty)
+      await this.write([{ type: "put", key: KEY_HARD_STATE, value: encodeHardState(this.hard) }], false);
     await this.db.close();
   }
 
@@ -184,8 +189,28 @@ export class LevelStorage implements Storage {
     this.hard = hardState;
   }
 
+  /**
+   * Whether persisting `rd` writes anything. A hard state that moved only its commit index is not
+   * written on its own: the commit index need not be durable (a restarted node learns it again
+   * from the leader, and replays less in the meantime), so it rides along with the next write of
+   * entries, a vote or a snapshot. No Ready waits on the disk just to record a commit.
+   */
+  needsWrite(rd: Ready): boolean {
+    return rd.mustSync || rd.snapshot !== undefined || rd.entries.length > 0;
+  }
+
+  /** Take a hard state that moved only its commit index; it is written with the next write. */
+  keepHardState(hs: HardState): void {
+    this.hard = hs;
+    this.hardDirty = true;
+  }
+
   /** Persist what a Ready asks for, as one synced batch, then make it visible to the core. */
   async persist(rd: Ready): Promise<void> {
+    if (!this.needsWrite(rd)) {
+      if (rd.hardState) this.keepHardState(rd.hardState);
+      return;
+    }
     const ops: Op[] = [];
     if (rd.snapshot) {
       // A leader's snapshot replaces the whole log.
@@ -205,14 +230,15 @@ export class LevelStorage implements Storage {
       const oldLast = rd.snapshot ? 0 : this.mem.lastIndex();
       for (let i = last + 1; i <= oldLast; i++) ops.push({ type: "del", key: logKey(i) });
     }
-    if (rd.hardState) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(rd.hardState) });
-    if (ops.length === 0) return;
-    await this.write(ops, rd.mustSync || rd.snapshot !== undefined);
+    const hs = rd.hardState ?? (this.hardDirty ? this.hard : undefined);
+    if (hs) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(hs) });
+    await this.write(ops, true);
     if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
     if (rd.entries.length > 0) this.mem.append(rd.entries);
-    if (rd.hardState) {
-      this.mem.setHardState(rd.hardState);
-      this.hard = rd.hardState;
+    if (hs) {
+      this.mem.setHardState(hs);
+      this.hard = hs;
+      this.hardDirty = false;
     }
   }
 
@@ -229,6 +255,9 @@ export class LevelStorage implements Storage {
     const term = this.mem.term(index);
     const snap: Snapshot = { meta: { index, term, confState }, data };
     const ops: Op[] = [{ type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(snap) }];
+    // The stored commit index must not fall below the snapshot's (a restart checks it).
+    const wroteHard = this.hardDirty;
+    if (wroteHard) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(this.hard) });
     const first = this.mem.firstIndex();
     const upTo = Math.min(compactTo, index);
     for (let i = this.logStart; i < upTo; i++) ops.push({ type: "del", key: logKey(i) });
@@ -237,6 +266,7 @@ export class LevelStorage implements Storage {
       ops.push({ type: "put", key: KEY_LOG_START, value: new TextEncoder().encode(String(upTo)) });
     }
     await this.write(ops);
+    if (wroteHard) this.hardDirty = false;
     this.mem.createSnapshot(index, confState, data);
     if (compactTo > first) this.mem.compact(Math.min(compactTo, index));
     return snap;

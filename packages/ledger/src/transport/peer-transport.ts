@@ -1,4 +1,4 @@
-import type { Message, NodeId } from "@dispenser/raft";
+import type { Entry, Message, NodeId } from "@dispenser/raft";
 import { MessageType } from "@dispenser/raft";
 import type { MessageBatch, PeerServer, SnapshotChunk } from "@dispenser/proto";
 import { MAX_SNAPSHOT_CHUNK_BYTES, PeerClient } from "@dispenser/proto";
@@ -61,6 +61,46 @@ class PeerLink {
     readonly id: NodeId,
     readonly client: PeerClient,
   ) {}
+}
+
+/**
+ * Merge runs of contiguous appends. A leader sends one append per proposal (and an empty one per
+ * commit), so a busy Ready holds dozens of appends to each peer, each of which the peer would step
+ * and answer on its own. An append of entries (i, j] followed by one of (j, k] in the same term is
+ * exactly what one append of (i, k] would have said, with the later commit index; the leader's
+ * window accounts for both, and the single answer (ack of k) frees both. Nothing else is merged
+ * and the order of the rest is kept.
+ */
+export function coalesceAppends(batch: Message[]): Message[] {
+  if (batch.length < 2) return batch;
+  const out: Message[] = [];
+  // Entries of the merged append at the end of `out`, grown in place (a run may be long).
+  let run: Entry[] | undefined;
+  for (const m of batch) {
+    const prev = out[out.length - 1];
+    const prevLast = prev === undefined ? undefined : prev.index + (run ?? prev.entries).length;
+    const prevLastTerm =
+      prev === undefined ? undefined : ((run ?? prev.entries).at(-1)?.term ?? prev.logTerm);
+    if (
+      prev !== undefined &&
+      m.type === MessageType.App &&
+      prev.type === MessageType.App &&
+      m.term === prev.term &&
+      m.from === prev.from &&
+      m.to === prev.to &&
+      m.index === prevLast &&
+      m.logTerm === prevLastTerm &&
+      m.commit >= prev.commit
+    ) {
+      run ??= [...prev.entries];
+      for (const e of m.entries) run.push(e);
+      out[out.length - 1] = { ...prev, entries: run, commit: m.commit };
+    } else {
+      out.push(m);
+      run = undefined;
+    }
+  }
+  return out;
 }
 
 /**
@@ -141,7 +181,7 @@ export class PeerTransport implements Transport {
         for (const e of link.queue[n]!.entries) bytes += e.data.byteLength + 32;
         n++;
       }
-      const batch = link.queue.splice(0, n);
+      const batch = coalesceAppends(link.queue.splice(0, n));
       const stream = this.streamTo(link);
       const more = stream.write({
         clusterId: this.o.clusterId,
