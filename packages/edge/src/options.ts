@@ -36,7 +36,10 @@ function parse(argv: string[]): Map<Flag, string> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith("--")) throw new UsageError(`unexpected argument "${a}"`);
-    const [name, inline] = a.slice(2).split("=", 2) as [string, string | undefined];
+    // Split at the first "=" only: values such as --peers=1=host:port contain more.
+    const eq = a.indexOf("=");
+    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+    const inline = eq < 0 ? undefined : a.slice(eq + 1);
     if (!(name in FLAGS)) throw new UsageError(`unknown flag --${name}\n${usage()}`);
     if (name === "help") out.set("help", "true");
     else {

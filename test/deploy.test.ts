@@ -1,0 +1,727 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { beforeAll, describe, expect, it } from "vitest";
+import { render } from "../deploy/grafana/dashboards.js";
+
+// The deployment material under deploy/ and docker-compose.cluster.yml, checked offline: the
+// compose file and the Prometheus configuration with their own tools when installed, alert rules
+// with their promtool unit tests, dashboards regenerated from code, every metric a query names
+// against the metric definitions, and the Kubernetes manifests' structure and flags against the
+// processes' own --help.
+
+const REPO = resolve(import.meta.dirname, "..");
+const DEPLOY = join(REPO, "deploy");
+const exec = promisify(execFile);
+const requireCjs = createRequire(import.meta.url);
+const yaml = requireCjs("js-yaml") as { load(text: string): unknown; loadAll(text: string): unknown[] };
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+function obj(v: unknown, what: string): Obj {
+  if (!isObj(v)) throw new Error(`${what}: expected a mapping, got ${JSON.stringify(v)}`);
+  return v;
+}
+function arr(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v)) throw new Error(`${what}: expected a list, got ${JSON.stringify(v)}`);
+  return v as unknown[];
+}
+function str(v: unknown, what: string): string {
+  if (typeof v !== "string") throw new Error(`${what}: expected a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+/** obj at a dotted path, e.g. at(doc, "spec.template.spec"). */
+function at(v: unknown, path: string): unknown {
+  let cur = v;
+  for (const key of path.split(".")) cur = obj(cur, path)[key];
+  return cur;
+}
+
+async function loadYaml(file: string): Promise<unknown> {
+  return yaml.load(await readFile(file, "utf8"));
+}
+
+async function tool(name: string): Promise<boolean> {
+  return exec("sh", ["-c", `command -v ${name}`]).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Runs a command; on failure, the error carries its output. */
+async function runTool(cmd: string, args: string[], cwd = REPO): Promise<string> {
+  try {
+    const r = await exec(cmd, args, { cwd, encoding: "utf8", timeout: 20_000 });
+    return r.stdout + r.stderr;
+  } catch (e) {
+    const x = e as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(" ")} failed:\n${x.stdout ?? ""}${x.stderr ?? x.message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The processes' flags, from their --help.
+
+type Proc = "ledger" | "edge";
+const MAIN: Record<Proc, string> = {
+  ledger: "packages/ledger/src/main.ts",
+  edge: "packages/edge/src/main.ts",
+};
+const REQUIRED: Record<Proc, readonly string[]> = { ledger: ["id", "data-dir", "peers"], edge: ["ledger"] };
+
+async function flagsOf(p: Proc): Promise<Set<string>> {
+  const out = await runTool(process.execPath, ["--import", "tsx", MAIN[p], "--help"]);
+  const flags = new Set([...out.matchAll(/^\s+--([a-z][a-z-]*)\s/gm)].map((m) => m[1]!));
+  if (flags.size < 5) throw new Error(`too few flags in ${p} --help:\n${out}`);
+  return flags;
+}
+
+/**
+ * Flags a process is started with: `args` after the entry point (each `--flag` or `--flag=value`)
+ * plus DISPENSER_<PROC>_<FLAG> variables. Returns flag → value ("" for a bare flag).
+ */
+function startFlags(
+  p: Proc,
+  known: Set<string>,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  where: string,
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const a of args) {
+    const m = /^--([a-z][a-z-]*)(?:=(.*))?$/s.exec(a);
+    expect(m, `${where}: "${a}" is not --flag or --flag=value`).not.toBeNull();
+    expect(known, `${where}: ${p} has no flag --${m![1]}`).toContain(m![1]);
+    // The processes split "--flag=value" at "=" and keep two parts: a value with "=" is cut short.
+    expect(m![2]?.includes("=") ?? false, `${where}: "${a}": pass a value with "=" in the environment`).toBe(
+      false,
+    );
+    out.set(m![1]!, m![2] ?? "");
+  }
+  const prefix = `DISPENSER_${p.toUpperCase()}_`;
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith("DISPENSER_")) continue;
+    expect(k.startsWith(prefix), `${where}: ${k} is not a ${p} variable`).toBe(true);
+    const flag = k.slice(prefix.length).toLowerCase().replace(/_/g, "-");
+    expect(known, `${where}: ${k} names no ${p} flag`).toContain(flag);
+    if (!out.has(flag)) out.set(flag, v);
+  }
+  for (const r of REQUIRED[p]) expect(out.has(r), `${where}: ${p} needs --${r}`).toBe(true);
+  return out;
+}
+
+const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.lastIndexOf(":") + 1));
+
+// ---------------------------------------------------------------------------------------------
+// Metric names the processes export, parsed from their definitions.
+
+interface MetricDef {
+  readonly labels: ReadonlySet<string>;
+}
+
+async function definedMetrics(): Promise<Map<string, MetricDef>> {
+  const defs = new Map<string, MetricDef>();
+  const pkgs = await readdir(join(REPO, "packages"));
+  for (const pkg of pkgs) {
+    const file = join(REPO, "packages", pkg, "src", "metrics.ts");
+    if (!existsSync(file)) continue;
+    const src = await readFile(file, "utf8");
+    const starts = [...src.matchAll(/new (Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\(\{/g)];
+    starts.forEach((m, i) => {
+      const body = src.slice(m.index, starts[i + 1]?.index ?? src.length);
+      const name = /name:\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"/.exec(body)?.[1];
+      if (name === undefined) throw new Error(`${file}: a ${m[1]} without a name`);
+      const labelList = /labelNames:\s*\[([^\]]*)\]/.exec(body)?.[1] ?? "";
+      const labels = new Set([...labelList.matchAll(/"([^"]+)"/g)].map((l) => l[1]!));
+      const names =
+        m[1] === "Histogram"
+          ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`]
+          : m[1] === "Summary"
+            ? [name, `${name}_sum`, `${name}_count`]
+            : [name];
+      for (const n of names) defs.set(n, { labels });
+    });
+  }
+  // prom-client's default metrics: the ledger registers them unprefixed, the edge with its prefix.
+  for (const prefix of ["", "dispenser_edge_"]) {
+    const reg = new Registry();
+    collectDefaultMetrics({ register: reg, prefix });
+    for (const m of await reg.getMetricsAsJSON()) {
+      // The typings declare a numeric enum; the objects carry the type's name.
+      const type: unknown = m.type;
+      const suffixes = type === "histogram" ? ["", "_bucket", "_sum", "_count"] : [""];
+      for (const s of suffixes) defs.set(`${m.name}${s}`, { labels: new Set() });
+    }
+  }
+  defs.set("up", { labels: new Set() });
+  return defs;
+}
+
+const PROMQL_WORDS = new Set(
+  (
+    "sum min max avg count stddev stdvar topk bottomk quantile count_values group by without on " +
+    "ignoring group_left group_right bool and or unless offset Inf NaN inf nan"
+  ).split(" "),
+);
+/** Labels every scraped series has. */
+const TARGET_LABELS = new Set(["job", "instance"]);
+
+/** Metric names and selector labels a PromQL expression (or a Grafana variable query) uses. */
+function promqlUses(exprIn: string): {
+  metrics: string[];
+  selectors: [string, string[]][];
+  grouping: string[];
+} {
+  const expr = exprIn.replace(/\$\{?\w+\}?/g, "x");
+  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const selectors: [string, string[]][] = [];
+  for (const m of noStrings.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}/g)) {
+    selectors.push([m[1]!, [...m[2]!.matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!)]);
+  }
+  const grouping: string[] = [];
+  let s = noStrings.replace(/\{[^}]*\}/g, "").replace(/\[[^\]]*\]/g, "");
+  s = s.replace(
+    /\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g,
+    (_all, kw: string, list: string) => {
+      grouping.push(
+        ...list
+          .split(",")
+          .map((l) => l.trim())
+          .filter((l) => l.length > 0),
+      );
+      return kw;
+    },
+  );
+  // label_values(metric, label): the label is not a metric.
+  s = s.replace(
+    /label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*,?\s*([a-zA-Z_]\w*)\s*\)/g,
+    (_all, m?: string) => m ?? "",
+  );
+  const metrics: string[] = [];
+  for (const m of s.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const before = s[m.index - 1] ?? " ";
+    if (/[0-9.]/.test(before)) continue; // 1e3, 5m
+    if (PROMQL_WORDS.has(m[0])) continue;
+    if (/^\s*\(/.test(s.slice(m.index + m[0].length))) continue; // a function
+    metrics.push(m[0]);
+  }
+  return { metrics, selectors, grouping };
+}
+
+function checkPromql(expr: string, defs: Map<string, MetricDef>, where: string): string[] {
+  const { metrics, selectors, grouping } = promqlUses(expr);
+  for (const m of metrics) expect(defs.has(m), `${where}: no metric named ${m} in the code`).toBe(true);
+  const labels = new Set([...TARGET_LABELS, "le"]);
+  for (const m of metrics) for (const l of defs.get(m)?.labels ?? []) labels.add(l);
+  for (const [m, used] of selectors) {
+    const def = defs.get(m);
+    expect(def, `${where}: no metric named ${m} in the code`).toBeDefined();
+    for (const l of used) {
+      const ok = TARGET_LABELS.has(l) || def!.labels.has(l) || (l === "le" && m.endsWith("_bucket"));
+      expect(ok, `${where}: ${m} has no label "${l}"`).toBe(true);
+    }
+  }
+  for (const l of grouping) expect(labels, `${where}: no metric here has label "${l}"`).toContain(l);
+  return metrics;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+let flags: Record<Proc, Set<string>>;
+let defs: Map<string, MetricDef>;
+const tools = { promtool: false, compose: false, kubectl: false };
+
+beforeAll(async () => {
+  const [ledger, edge, d, promtool, compose, kubectl] = await Promise.all([
+    flagsOf("ledger"),
+    flagsOf("edge"),
+    definedMetrics(),
+    tool("promtool"),
+    tool("docker-compose"),
+    tool("kubectl"),
+  ]);
+  flags = { ledger, edge };
+  defs = d;
+  Object.assign(tools, { promtool, compose, kubectl });
+  const missing = [
+    promtool
+      ? ""
+      : "promtool (Debian: apt-get install -y prometheus): config, rule and rule-test checks skipped",
+    compose ? "" : "docker-compose (Debian: apt-get install -y docker-compose): `config -q` skipped",
+    kubectl ? "" : "kubectl: `kubectl kustomize` skipped (structure is still checked)",
+  ].filter((m) => m.length > 0);
+  for (const m of missing) console.warn(`deploy.test: ${m}`);
+});
+
+describe("docker-compose.cluster.yml", () => {
+  const FILE = join(REPO, "docker-compose.cluster.yml");
+
+  it("passes docker-compose config -q", async (ctx) => {
+    if (!tools.compose) ctx.skip("docker-compose is not installed");
+    await runTool("docker-compose", ["-f", FILE, "config", "-q"]);
+  });
+
+  it("runs one region: 3 ledger nodes, 2 edges, a 6-node Redis Cluster, Prometheus, Grafana", async () => {
+    const doc = obj(await loadYaml(FILE), "compose");
+    const services = obj(doc.services, "services");
+    const volumes = obj(doc.volumes, "volumes");
+    const procs = new Map<string, { p: Proc; flags: Map<string, string>; svc: Obj }>();
+    for (const [name, v] of Object.entries(services)) {
+      const svc = obj(v, name);
+      const cmd = Array.isArray(svc.command) ? svc.command.map((c) => str(c, `${name}.command`)) : [];
+      const p = (Object.keys(MAIN) as Proc[]).find((k) => cmd[0] === MAIN[k]);
+      if (p === undefined) continue;
+      expect(existsSync(join(REPO, cmd[0]!)), `${name}: ${cmd[0]} does not exist`).toBe(true);
+      const env = obj(svc.environment ?? {}, `${name}.environment`) as Record<string, string>;
+      procs.set(name, { p, flags: startFlags(p, flags[p], cmd.slice(1), env, name), svc });
+    }
+    const ledgers = [...procs].filter(([, x]) => x.p === "ledger");
+    const edges = [...procs].filter(([, x]) => x.p === "edge");
+    const redis = Object.entries(services).filter(
+      ([, v]) =>
+        obj(v, "svc").image === "redis:7" &&
+        /cluster-enabled yes/.test(JSON.stringify(obj(v, "svc").command)),
+    );
+    expect(ledgers.length).toBe(3);
+    expect(edges.length).toBe(2);
+    expect(redis.length).toBe(6);
+
+    // Ledger: every node in --peers under its service name, its own volume, --bootstrap.
+    const dataVolumes = new Set<string>();
+    for (const [name, x] of ledgers) {
+      const peers = x.flags.get("peers")!.split(",");
+      expect(peers.length).toBe(3);
+      const id = x.flags.get("id")!;
+      const listen = x.flags.get("listen")!;
+      expect(peers, `${name}: --peers lacks itself`).toContain(`${id}=${name}:${portOf(listen)}`);
+      for (const [other] of ledgers)
+        expect(peers.some((pp) => pp.endsWith(`=${other}:${portOf(listen)}`))).toBe(true);
+      expect(x.flags.has("bootstrap")).toBe(true);
+      expect(x.flags.has("metrics-listen")).toBe(true);
+      const vols = arr(x.svc.volumes, `${name}.volumes`).map((vv) => str(vv, name));
+      const data = vols.find((vv) => vv.endsWith(`:${x.flags.get("data-dir")}`));
+      expect(data, `${name}: no volume at --data-dir`).toBeDefined();
+      const volName = data!.split(":")[0]!;
+      expect(volumes).toHaveProperty(volName);
+      dataVolumes.add(volName);
+    }
+    expect(dataVolumes.size).toBe(3);
+
+    // Edges: every ledger node, every Redis node, RESP and gRPC published on loopback only.
+    const published: string[] = [];
+    for (const [name, x] of edges) {
+      const ledgerAddrs = x.flags.get("ledger")!.split(",");
+      for (const [l, lx] of ledgers) expect(ledgerAddrs).toContain(`${l}:${portOf(lx.flags.get("listen")!)}`);
+      const redisAddrs = x.flags.get("redis")!.split(",");
+      expect(redisAddrs.sort()).toEqual(redis.map(([r]) => `${r}:6379`).sort());
+      const ports = arr(x.svc.ports, `${name}.ports`).map((pp) => str(pp, name));
+      for (const inner of ["resp-listen", "grpc-listen", "metrics-listen"]) {
+        const port = portOf(x.flags.get(inner)!);
+        expect(
+          ports.some((pp) => pp.endsWith(`:${port}`)),
+          `${name}: ${inner} port not published`,
+        ).toBe(true);
+      }
+      published.push(...ports);
+    }
+    for (const [, svc] of Object.entries(services)) {
+      for (const pp of (obj(svc, "svc").ports as unknown[] | undefined) ?? []) {
+        expect(str(pp, "port"), "published ports bind 127.0.0.1 only").toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+      }
+    }
+    const hostPorts = published.map((pp) => Number(pp.split(":")[1]));
+    for (const port of [6380, 6381, 50051, 50052]) expect(hostPorts).toContain(port);
+
+    // The one-shot cluster creation covers every Redis node, one replica each.
+    const create = obj(services["redis-cluster-create"], "redis-cluster-create");
+    const script = JSON.stringify(create.command);
+    expect(script).toMatch(/--cluster create/);
+    expect(script).toMatch(/--cluster-replicas 1/);
+    expect(create.restart).toBe("no");
+
+    // Prometheus scrapes every process at its metrics port, with the alert rules mounted.
+    const prom = obj(services.prometheus, "prometheus");
+    const mounts = arr(prom.volumes, "prometheus.volumes").map((vv) => str(vv, "volume"));
+    for (const m of mounts.filter((mm) => mm.startsWith("./")))
+      expect(existsSync(join(REPO, m.split(":")[0]!))).toBe(true);
+    const config = obj(await loadYaml(join(DEPLOY, "prometheus", "prometheus.yml")), "prometheus.yml");
+    const inContainer = (f: string): string => `/etc/prometheus/${f}`;
+    for (const f of arr(config.rule_files, "rule_files")) {
+      expect(mounts.some((mm) => mm.split(":")[1] === inContainer(str(f, "rule file")))).toBe(true);
+    }
+    const targets = new Map<string, string[]>();
+    for (const sc of arr(config.scrape_configs, "scrape_configs")) {
+      const job = str(obj(sc, "scrape").job_name, "job_name");
+      const t = arr(obj(sc, job).static_configs, job).flatMap((c) =>
+        arr(obj(c, job).targets, job).map((tt) => str(tt, job)),
+      );
+      targets.set(job, t);
+    }
+    expect(targets.get("dispenser-ledger")?.sort()).toEqual(
+      ledgers.map(([n, x]) => `${n}:${portOf(x.flags.get("metrics-listen")!)}`).sort(),
+    );
+    expect(targets.get("dispenser-edge")?.sort()).toEqual(
+      edges.map(([n, x]) => `${n}:${portOf(x.flags.get("metrics-listen")!)}`).sort(),
+    );
+
+    // Grafana reads the provisioning and the generated dashboards from deploy/grafana.
+    const grafana = obj(services.grafana, "grafana");
+    const gm = arr(grafana.volumes, "grafana.volumes").map((vv) => str(vv, "volume"));
+    for (const m of gm.filter((mm) => mm.startsWith("./")))
+      expect(existsSync(join(REPO, m.split(":")[0]!))).toBe(true);
+    const dashMount = gm.find((mm) => mm.startsWith("./deploy/grafana/dashboards:"))!.split(":")[1];
+    const provider = obj(
+      await loadYaml(join(DEPLOY, "grafana", "provisioning", "dashboards", "dispenser.yml")),
+      "provider",
+    );
+    expect(at(arr(provider.providers, "providers")[0], "options.path")).toBe(dashMount);
+  });
+});
+
+describe("Prometheus", () => {
+  const DIR = join(DEPLOY, "prometheus");
+
+  it("promtool checks the config, the rules, and runs the rule unit tests", async (ctx) => {
+    if (!tools.promtool) ctx.skip("promtool is not installed");
+    await runTool("promtool", ["check", "config", join(DIR, "prometheus.yml")]);
+    await runTool("promtool", ["check", "rules", join(DIR, "alerts.yml")]);
+    const out = await runTool("promtool", ["test", "rules", join(DIR, "rules.test.yml")]);
+    expect(out).toMatch(/SUCCESS/);
+  });
+
+  it("has a firing test case and a runbook entry for every alert", async () => {
+    const rules = obj(await loadYaml(join(DIR, "alerts.yml")), "alerts.yml");
+    const alerts = arr(rules.groups, "groups").flatMap((g) =>
+      arr(obj(g, "group").rules, "rules").map((r) => obj(r, "rule")),
+    );
+    const names = alerts.map((a) => str(a.alert, "alert"));
+    expect(new Set(names).size).toBe(names.length);
+    const wanted = [
+      "DispenserLedgerNoLeader",
+      "DispenserLedgerLeaderChangesFrequent",
+      "DispenserLedgerFsyncSlow",
+      "DispenserLedgerStorageCorrupt",
+      "DispenserLedgerFollowerLag",
+      "DispenserEdgeSegmentRunwayLow",
+      "DispenserEdgeLeaseErrors",
+      "DispenserEdgeRejectedRequests",
+      "DispenserEdgeIssueWaitSlow",
+      "DispenserEdgeWasteHigh",
+    ];
+    for (const w of wanted) expect(names).toContain(w);
+
+    const tests = obj(await loadYaml(join(DIR, "rules.test.yml")), "rules.test.yml");
+    const cases = arr(tests.tests, "tests").flatMap((t) =>
+      arr(obj(t, "test").alert_rule_test ?? [], "alert_rule_test"),
+    );
+    const readme = await readFile(join(DEPLOY, "README.md"), "utf8");
+    const anchors = new Set(
+      [...readme.matchAll(/^#+ (.+)$/gm)].map((m) =>
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, "")
+          .replace(/ /g, "-"),
+      ),
+    );
+    for (const a of alerts) {
+      const name = str(a.alert, "alert");
+      const fires = cases.some(
+        (c) => obj(c, "case").alertname === name && arr(obj(c, "case").exp_alerts, "exp_alerts").length > 0,
+      );
+      expect(fires, `${name}: no test case where it fires`).toBe(true);
+      const severity = at(a, "labels.severity");
+      expect(["critical", "warning"]).toContain(severity);
+      const runbook = str(at(a, "annotations.runbook"), `${name} runbook`);
+      expect(runbook).toBe(`deploy/README.md#${name.toLowerCase()}`);
+      expect(anchors, `deploy/README.md has no section "${name}"`).toContain(name.toLowerCase());
+    }
+  });
+
+  it("the Kubernetes scrape config keeps the job names and rules of the compose one", async () => {
+    const a = obj(await loadYaml(join(DIR, "prometheus.yml")), "prometheus.yml");
+    const b = obj(await loadYaml(join(DIR, "prometheus.k8s.yml")), "prometheus.k8s.yml");
+    const jobs = (c: Obj): string[] =>
+      arr(c.scrape_configs, "scrape_configs")
+        .map((s) => str(obj(s, "scrape").job_name, "job_name"))
+        .filter((j) => j.startsWith("dispenser-"));
+    expect(jobs(b).sort()).toEqual(jobs(a).sort());
+    expect(b.rule_files).toEqual(a.rule_files);
+  });
+
+  it("names only metrics and labels the processes export", async () => {
+    const rules = obj(await loadYaml(join(DIR, "alerts.yml")), "alerts.yml");
+    let used = 0;
+    for (const g of arr(rules.groups, "groups")) {
+      for (const r of arr(obj(g, "group").rules, "rules")) {
+        const rule = obj(r, "rule");
+        used += checkPromql(str(rule.expr, "expr"), defs, `alert ${str(rule.alert, "alert")}`).length;
+      }
+    }
+    const tests = obj(await loadYaml(join(DIR, "rules.test.yml")), "rules.test.yml");
+    for (const t of arr(tests.tests, "tests")) {
+      for (const s of arr(obj(t, "test").input_series, "input_series")) {
+        used += checkPromql(str(obj(s, "series").series, "series"), defs, "rules.test.yml input").length;
+      }
+    }
+    expect(used).toBeGreaterThan(20);
+  });
+});
+
+describe("Grafana dashboards", () => {
+  const DIR = join(DEPLOY, "grafana", "dashboards");
+  const files = async (): Promise<string[]> => (await readdir(DIR)).filter((f) => f.endsWith(".json")).sort();
+
+  it("are up to date with deploy/grafana/dashboards.ts", async () => {
+    const want = await render(DIR);
+    expect(await files(), "run: node --import tsx deploy/grafana/build.ts").toEqual([...want.keys()].sort());
+    for (const [name, text] of want) {
+      expect(
+        await readFile(join(DIR, name), "utf8"),
+        `${name} is stale: run node --import tsx deploy/grafana/build.ts`,
+      ).toBe(text);
+    }
+  });
+
+  it("are well-formed and query only metrics and labels the processes export", async () => {
+    const exprs: string[] = [];
+    for (const f of await files()) {
+      const d = obj(JSON.parse(await readFile(join(DIR, f), "utf8")), f);
+      expect(d.uid).toBe(f.replace(/\.json$/, ""));
+      const panels = arr(d.panels, "panels").map((p) => obj(p, "panel"));
+      const ids = panels.map((p) => p.id);
+      expect(new Set(ids).size, `${f}: panel ids repeat`).toBe(ids.length);
+      const taken = new Set<string>();
+      for (const p of panels) {
+        const g = obj(p.gridPos, "gridPos") as { x: number; y: number; w: number; h: number };
+        expect(g.x + g.w, `${f}: "${String(p.title)}" is wider than the grid`).toBeLessThanOrEqual(24);
+        for (let x = g.x; x < g.x + g.w; x++) {
+          for (let y = g.y; y < g.y + g.h; y++) {
+            expect(taken.has(`${x},${y}`), `${f}: "${String(p.title)}" overlaps another panel`).toBe(false);
+            taken.add(`${x},${y}`);
+          }
+        }
+        if (p.type === "row") continue;
+        expect(
+          typeof p.description === "string" && p.description.length > 0,
+          `${f}: "${String(p.title)}" has no description`,
+        ).toBe(true);
+        const targets = arr(p.targets, "targets").map((t) => obj(t, "target"));
+        expect(targets.length).toBeGreaterThan(0);
+        for (const t of targets) {
+          expect(t.datasource).toEqual({ type: "prometheus", uid: "${datasource}" });
+          const expr = str(t.expr, "expr");
+          checkPromql(expr, defs, `${f} "${String(p.title)}"`);
+          exprs.push(expr);
+        }
+      }
+      const vars = arr(at(d, "templating.list"), "templating").map((v) => obj(v, "variable"));
+      expect(vars[0]).toMatchObject({ name: "datasource", type: "datasource", query: "prometheus" });
+      for (const v of vars.filter((vv) => vv.type === "query")) {
+        checkPromql(str(at(v, "query.query"), "query"), defs, `${f} variable ${String(v.name)}`);
+      }
+    }
+    // The ledger and edge metrics each appear on a dashboard.
+    const all = exprs.join("\n");
+    for (const name of defs.keys()) {
+      if (!/^dispenser_(ledger|edge)_/.test(name) || /_(sum|count|bucket)$/.test(name)) continue;
+      if (/^dispenser_edge_(process|nodejs)_/.test(name)) continue;
+      const histogram = defs.has(`${name}_bucket`);
+      expect(all.includes(histogram ? `${name}_bucket` : name), `${name} is on no dashboard`).toBe(true);
+    }
+    // PromQL syntax: every query, with Grafana's variables filled in, as a recording rule.
+    if (!tools.promtool) return;
+    const dir = mkdtempSync(join(tmpdir(), "dispenser-dash-"));
+    try {
+      const rules = exprs.map((e, i) => ({
+        record: `dashboard:query:${i}`,
+        expr: e.replace(/\$__rate_interval/g, "5m").replace(/\$\{?\w+\}?/g, ".+"),
+      }));
+      writeFileSync(join(dir, "rules.json"), JSON.stringify({ groups: [{ name: "dashboards", rules }] }));
+      await runTool("promtool", ["check", "rules", join(dir, "rules.json")]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("Kubernetes manifests", () => {
+  const DIR = join(DEPLOY, "k8s");
+  const API: Record<string, string> = {
+    Namespace: "v1",
+    ConfigMap: "v1",
+    Service: "v1",
+    StatefulSet: "apps/v1",
+    Deployment: "apps/v1",
+    PodDisruptionBudget: "policy/v1",
+  };
+  let docs: Obj[];
+  const named = (kind: string, name: string): Obj => {
+    const d = docs.find((x) => x.kind === kind && at(x, "metadata.name") === name);
+    if (d === undefined) throw new Error(`no ${kind} ${name}`);
+    return d;
+  };
+
+  beforeAll(async () => {
+    const kust = obj(await loadYaml(join(DIR, "kustomization.yaml")), "kustomization");
+    const resources = arr(kust.resources, "resources").map((r) => str(r, "resource"));
+    const onDisk = (await readdir(DIR)).filter((f) => /\.ya?ml$/.test(f) && f !== "kustomization.yaml");
+    expect(onDisk.sort(), "every manifest is listed in kustomization.yaml").toEqual([...resources].sort());
+    docs = [];
+    for (const r of resources) {
+      for (const d of yaml.loadAll(await readFile(join(DIR, r), "utf8")))
+        if (d !== null) docs.push(obj(d, r));
+    }
+  });
+
+  it("renders with kubectl kustomize", async (ctx) => {
+    if (!tools.kubectl) ctx.skip("kubectl is not installed");
+    const out = await runTool("kubectl", ["kustomize", DIR]);
+    expect(out).toMatch(/kind: StatefulSet/);
+  });
+
+  it("every object has a known kind, its apiVersion and a valid name", () => {
+    const kinds = new Set(docs.map((d) => str(d.kind, "kind")));
+    for (const k of ["ConfigMap", "Service", "StatefulSet", "Deployment", "PodDisruptionBudget"])
+      expect(kinds).toContain(k);
+    for (const d of docs) {
+      const kind = str(d.kind, "kind");
+      expect(API, `unexpected kind ${kind}`).toHaveProperty(kind);
+      expect(d.apiVersion, kind).toBe(API[kind]);
+      expect(str(at(d, "metadata.name"), `${kind} name`)).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
+  });
+
+  it("workloads: selectors match pod labels, probes hit the metrics port, flags exist", () => {
+    const configMaps = new Map(
+      docs.filter((d) => d.kind === "ConfigMap").map((d) => [at(d, "metadata.name"), obj(d.data, "data")]),
+    );
+    for (const w of docs.filter((d) => d.kind === "StatefulSet" || d.kind === "Deployment")) {
+      const wname = `${str(w.kind, "kind")} ${str(at(w, "metadata.name"), "name")}`;
+      const podLabels = obj(at(w, "spec.template.metadata.labels"), `${wname} pod labels`);
+      expect(podLabels).toMatchObject(obj(at(w, "spec.selector.matchLabels"), `${wname} selector`));
+      const pod = obj(at(w, "spec.template.spec"), wname);
+      const podVolumes = new Set(arr(pod.volumes ?? [], "volumes").map((v) => at(v, "name")));
+      for (const t of ((at(w, "spec") as Obj).volumeClaimTemplates as unknown[] | undefined) ?? [])
+        podVolumes.add(at(t, "metadata.name"));
+      for (const c of arr(pod.containers, `${wname} containers`).map((cc) => obj(cc, "container"))) {
+        const where = `${wname}/${str(c.name, "container name")}`;
+        expect(str(c.image, where)).toMatch(/^dispenser/);
+        // The image's entry point is `node --import tsx`; a shell wrapper must exec it.
+        const command = (c.command as string[] | undefined) ?? [];
+        const args = arr(c.args, `${where} args`).map((a) => str(a, where));
+        let p: Proc | undefined;
+        let flagArgs: string[];
+        if (command.length > 0) {
+          expect(command.slice(0, 2)).toEqual(["sh", "-c"]);
+          const script = command[2]!;
+          p = (Object.keys(MAIN) as Proc[]).find((k) =>
+            script.includes(`exec node --import tsx ${MAIN[k]} `),
+          );
+          expect(p, `${where}: the script does not exec a main`).toBeDefined();
+          expect(script).toMatch(/"\$@"$/);
+          const tail = script.slice(script.indexOf(MAIN[p!]) + MAIN[p!].length);
+          const inline = [...tail.matchAll(/ --([a-z][a-z-]*)/g)].map((m) => `--${m[1]}=x`);
+          flagArgs = [...inline, ...args];
+        } else {
+          p = (Object.keys(MAIN) as Proc[]).find((k) => args[0] === MAIN[k]);
+          expect(p, `${where}: args[0] is no main`).toBeDefined();
+          flagArgs = args.slice(1);
+        }
+        const env: Record<string, string> = {};
+        for (const e of arr(c.env ?? [], "env")) env[str(at(e, "name"), "env name")] = "from-field";
+        for (const ef of arr(c.envFrom ?? [], "envFrom")) {
+          const data = configMaps.get(at(ef, "configMapRef.name"));
+          expect(data, `${where}: envFrom names a missing ConfigMap`).toBeDefined();
+          Object.assign(env, data);
+        }
+        const f = startFlags(p!, flags[p!], flagArgs, env, where);
+        // Ports: named, and the metrics port is where the process serves /metrics.
+        const ports = new Map(arr(c.ports, "ports").map((pp) => [at(pp, "name"), at(pp, "containerPort")]));
+        expect(ports.get("metrics")).toBe(portOf(f.get("metrics-listen")!));
+        for (const probe of ["livenessProbe", "readinessProbe"]) {
+          expect(at(c, `${probe}.httpGet.path`), `${where} ${probe}`).toBe("/metrics");
+          expect(at(c, `${probe}.httpGet.port`), `${where} ${probe}`).toBe("metrics");
+        }
+        for (const m of arr(c.volumeMounts ?? [], "volumeMounts"))
+          expect(podVolumes).toContain(at(m, "name"));
+        if (p === "ledger") {
+          expect(ports.get("grpc")).toBe(portOf(f.get("listen")!));
+          const mount = arr(c.volumeMounts, "mounts").find((m) => at(m, "mountPath") === f.get("data-dir"));
+          expect(mount, `${where}: --data-dir is not a mounted volume`).toBeDefined();
+        }
+        if (p === "edge") {
+          for (const flag of ["resp-listen", "grpc-listen"])
+            expect([...ports.values()]).toContain(portOf(f.get(flag)!));
+        }
+      }
+    }
+  });
+
+  it("the ledger: a StatefulSet of 3 with volumes, a headless Service, peers by pod name, a PDB", () => {
+    const sts = named("StatefulSet", "ledger");
+    expect(at(sts, "spec.replicas")).toBe(3);
+    expect(at(sts, "spec.podManagementPolicy")).toBe("Parallel");
+    const claims = arr(at(sts, "spec.volumeClaimTemplates"), "volumeClaimTemplates");
+    expect(claims.length).toBe(1);
+    expect(at(claims[0], "spec.accessModes")).toEqual(["ReadWriteOnce"]);
+    const svcName = str(at(sts, "spec.serviceName"), "serviceName");
+    const svc = named("Service", svcName);
+    expect(at(svc, "spec.clusterIP")).toBe("None");
+    expect(at(svc, "spec.publishNotReadyAddresses")).toBe(true);
+    const podLabels = obj(at(sts, "spec.template.metadata.labels"), "labels");
+    expect(podLabels).toMatchObject(obj(at(svc, "spec.selector"), "selector"));
+
+    const grpcPort = (arr(at(svc, "spec.ports"), "ports").find((p) => at(p, "name") === "grpc") as Obj).port;
+    const cm = obj(named("ConfigMap", "dispenser-ledger").data, "data");
+    const peers = str(cm.DISPENSER_LEDGER_PEERS, "peers").split(",");
+    const stsName = str(at(sts, "metadata.name"), "name");
+    expect(peers).toEqual([0, 1, 2].map((i) => `${i + 1}=${stsName}-${i}.${svcName}:${String(grpcPort)}`));
+    const edgeLedger = str(
+      obj(named("ConfigMap", "dispenser-edge").data, "data").DISPENSER_EDGE_LEDGER,
+      "ledger",
+    );
+    expect(edgeLedger.split(",")).toEqual(peers.map((p) => p.slice(p.indexOf("=") + 1)));
+    // Node id = ordinal + 1, from the pod name.
+    const container = obj(arr(at(sts, "spec.template.spec.containers"), "containers")[0], "container");
+    const script = str(arr(container.command, "command")[2], "script");
+    expect(script).toContain('--id "$$((${POD_NAME##*-} + 1))"');
+
+    const pdbs = docs.filter((d) => d.kind === "PodDisruptionBudget");
+    const pdb = pdbs.find((d) => {
+      const sel = obj(at(d, "spec.selector.matchLabels"), "pdb selector");
+      return Object.entries(sel).every(([k, v]) => podLabels[k] === v);
+    });
+    expect(pdb, "no PodDisruptionBudget selects the ledger pods").toBeDefined();
+    expect(at(pdb, "spec.maxUnavailable")).toBe(1);
+  });
+
+  it("Services select pods that have the ports they target", () => {
+    const workloads = docs.filter((d) => d.kind === "StatefulSet" || d.kind === "Deployment");
+    for (const svc of docs.filter((d) => d.kind === "Service")) {
+      const name = str(at(svc, "metadata.name"), "name");
+      const sel = obj(at(svc, "spec.selector"), `${name} selector`);
+      const w = workloads.find((x) => {
+        const labels = obj(at(x, "spec.template.metadata.labels"), "labels");
+        return Object.entries(sel).every(([k, v]) => labels[k] === v);
+      });
+      expect(w, `Service ${name} selects no workload`).toBeDefined();
+      const containerPorts = (at(w, "spec.template.spec.containers") as Obj[]).flatMap((c) =>
+        arr(c.ports, "ports").map((p) => obj(p, "port")),
+      );
+      for (const p of arr(at(svc, "spec.ports"), "ports").map((pp) => obj(pp, "port"))) {
+        const target = p.targetPort ?? p.port;
+        const ok = containerPorts.some((cp) => cp.name === target || cp.containerPort === target);
+        expect(ok, `Service ${name}: no container port ${String(target)}`).toBe(true);
+      }
+    }
+  });
+});
