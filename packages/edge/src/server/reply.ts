@@ -1,7 +1,8 @@
 // What the RESP command handlers write replies through: one call per RESP value, in the
 // connection's protocol version (2 or 3). The server binds it to the encoder's output buffer.
 export interface Reply {
-  readonly proto: 2 | 3;
+  /** The connection's protocol; HELLO sets it before writing its answer. */
+  proto: 2 | 3;
   ok(): void;
   simple(s: string): void;
   /** `text` starts with the error code: "ERR ...", "NOAUTH ...", "NOPROTO ...". */

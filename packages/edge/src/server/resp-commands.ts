@@ -235,9 +235,11 @@ function enumField<T>(fields: Map<string, string>, k: string, table: Record<stri
 }
 
 export function createRequest(name: string, fields: Map<string, string>): CreateSequenceRequest {
-  const type = uintField(fields, "type", 3n);
-  if (type === undefined || type < 1n)
+  const typeText = fields.get("type");
+  if (typeText !== "1" && typeText !== "2" && typeText !== "3") {
     throw new EdgeError("invalid-argument", "type must be 1, 2 or 3", "type");
+  }
+  const type = BigInt(typeText);
   const INT64 = (1n << 63n) - 1n;
   return {
     sequence: {
@@ -429,7 +431,9 @@ const hello: Handler = (_d, args, r, c, s) => {
     );
   }
   if (setname !== undefined) c.name = setname;
+  // Switch first, then answer: the reply itself is in the new protocol.
   c.proto = proto;
+  r.proto = proto;
   r.map(7);
   r.bulk("server");
   r.bulk("dispenser");

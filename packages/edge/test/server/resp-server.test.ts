@@ -1,0 +1,125 @@
+import { connect } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { Dispenser } from "../../src/issuing/dispenser.js";
+import { RespServer } from "../../src/server/resp-server.js";
+import { StateLedgerPort } from "../support/state-ledger-port.js";
+
+// The RESP server over a real socket, in front of the ledger's own state machine: the handshake
+// of real clients, AUTH, and bad input that must get an error and change nothing.
+
+const servers: RespServer[] = [];
+
+async function start(password?: string): Promise<{ port: number; ledger: StateLedgerPort }> {
+  const ledger = new StateLedgerPort();
+  ledger.create({ name: "s", type: 3 });
+  const s = new RespServer(new Dispenser({ ledger, dc: 0 }), { host: "127.0.0.1", port: 0, password });
+  servers.push(s);
+  return { port: await s.listen(), ledger };
+}
+
+/** Sends raw bytes, collects what comes back until `expectBytes` arrived or the socket closed. */
+function exchange(
+  port: number,
+  input: string | Buffer,
+  settleMs = 150,
+): Promise<{ out: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const sock = connect(port, "127.0.0.1");
+    let out = "";
+    let closed = false;
+    sock.on("data", (d: Buffer) => (out += d.toString("latin1")));
+    sock.on("close", () => (closed = true));
+    sock.on("error", () => (closed = true));
+    sock.write(input);
+    setTimeout(() => {
+      sock.destroy();
+      resolve({ out, closed });
+    }, settleMs);
+  });
+}
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+describe("RespServer", () => {
+  it("answers PING, ECHO (binary-safe), SELECT 0, CLIENT SETNAME and bare INFO", async () => {
+    const { port } = await start();
+    const echo = Buffer.concat([
+      Buffer.from("*2\r\n$4\r\nECHO\r\n$3\r\n"),
+      Buffer.from([0, 255, 13]),
+      Buffer.from("\r\n"),
+    ]);
+    const r = await exchange(
+      port,
+      Buffer.concat([
+        Buffer.from("PING\r\n*1\r\n$4\r\nPING\r\n"),
+        echo,
+        Buffer.from("SELECT 0\r\nSELECT 1\r\nCLIENT SETNAME app\r\nINFO\r\n"),
+      ]),
+    );
+    expect(
+      r.out.startsWith(
+        "+PONG\r\n+PONG\r\n$3\r\n\u0000\u00ff\r\r\n+OK\r\n-ERR DB index is out of range\r\n+OK\r\n$",
+      ),
+    ).toBe(true);
+    expect(r.out).toContain("redis_version:");
+    expect(r.out).toContain("loading:0");
+  });
+
+  it("HELLO 3 switches to RESP3 (a map, nil as _), other versions get NOPROTO", async () => {
+    const { port } = await start();
+    const r = await exchange(port, "HELLO 4\r\nHELLO 3\r\nCLIENT GETNAME\r\n");
+    expect(r.out.startsWith("-NOPROTO unsupported protocol version\r\n%7\r\n$6\r\nserver\r\n")).toBe(true);
+    expect(r.out).toContain("$5\r\nproto\r\n:3\r\n");
+    expect(r.out.endsWith("_\r\n")).toBe(true);
+  });
+
+  it("with a password, refuses everything but AUTH/HELLO before AUTH, and draws nothing", async () => {
+    const { port, ledger } = await start("s3cret");
+    const r = await exchange(port, "GET s\r\nAUTH wrong\r\nGET s\r\nAUTH s3cret\r\nGET s\r\n");
+    expect(r.out).toBe(
+      "-NOAUTH Authentication required.\r\n" +
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n" +
+        "-NOAUTH Authentication required.\r\n" +
+        "+OK\r\n" +
+        "$1\r\n1\r\n",
+    );
+    expect(ledger.leases).toHaveLength(1);
+    const h = await exchange(port, "HELLO 3 AUTH default s3cret\r\nGET s\r\n");
+    expect(h.out.startsWith("%7\r\n")).toBe(true);
+  });
+
+  it("answers bad input with an error, keeps the connection when it can, and issues nothing", async () => {
+    const { port, ledger } = await start();
+    const r = await exchange(
+      port,
+      'FLUSHALL\r\nGET\r\nGET s t\r\nGETN s 0\r\nGETN s x\r\nGET "unbalanced\r\nGET bad!name\r\nHSET x type 9\r\nPING\r\n',
+    );
+    const lines = r.out.split("\r\n").filter((l) => l.length > 0);
+    expect(lines).toEqual([
+      "-ERR unknown command 'FLUSHALL', with args beginning with: ",
+      "-ERR wrong number of arguments for 'get' command",
+      "-ERR wrong number of arguments for 'get' command",
+      expect.stringMatching(/^-ERR count must be/),
+      expect.stringMatching(/^-ERR count must be/),
+      "-ERR Protocol error: unbalanced quotes in request",
+      expect.stringMatching(/^-ERR sequence name must be/),
+      "-ERR type must be 1, 2 or 3",
+      "+PONG",
+    ]);
+    expect(r.closed).toBe(false);
+    expect(ledger.leases).toHaveLength(0);
+  });
+
+  it("closes the connection on framing it cannot resynchronise, after saying why", async () => {
+    const { port, ledger } = await start();
+    const r = await exchange(port, "*2\r\n$3\r\nGET\r\n$x\r\nPING\r\n");
+    expect(r.out).toBe("-ERR Protocol error: invalid bulk length\r\n");
+    expect(r.closed).toBe(true);
+    const big = await exchange(port, `*2\r\n$3\r\nGET\r\n$${10 * 1024 * 1024}\r\n`);
+    expect(big.out).toMatch(/^-ERR Protocol error: invalid bulk length|^-ERR Protocol error: too big/);
+    expect(big.closed).toBe(true);
+    expect(ledger.leases).toHaveLength(0);
+  });
+});
