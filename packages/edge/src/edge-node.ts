@@ -2,6 +2,7 @@
 // the SIGTERM path: stop accepting, answer what is in flight, hand unused tails back, then close.
 import { createServer as createHttpServer } from "node:http";
 import type { Server as HttpServer } from "node:http";
+import { splitHostPort } from "@dispenser/ledger";
 import { DispenserService } from "@dispenser/proto";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -41,14 +42,6 @@ export interface EdgeNodeOptions {
   /** Directory of the edge's journal (counts across restarts, crash waste); undefined: none. */
   readonly dataDir?: string;
   readonly logger: Logger;
-}
-
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(":");
-  const port = Number(addr.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`"${addr}" is not host:port`);
-  return { host: addr.slice(0, i), port };
 }
 
 export class EdgeNode {

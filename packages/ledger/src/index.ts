@@ -2,7 +2,7 @@ export type { AppResult } from "./ledger-app.js";
 export { LedgerApp, encodeLedgerCommand, encodeMemberAddress } from "./ledger-app.js";
 export { LedgerMetrics } from "./metrics.js";
 export type { LedgerNodeOptions } from "./node.js";
-export { LedgerNode, StartupError } from "./node.js";
+export { LedgerNode, splitHostPort, StartupError } from "./node.js";
 export type { Application, RaftServerOptions, Transport } from "./raft-server/raft-server.js";
 export {
   NotLeaderError,

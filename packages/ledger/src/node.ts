@@ -39,7 +39,8 @@ export class StartupError extends Error {}
 /** How long a stopping node lets calls in flight finish before closing the remaining streams. */
 const SHUTDOWN_GRACE_MS = 500;
 
-function splitHostPort(addr: string): { host: string; port: number } {
+/** host:port → its parts; StartupError when it is not one. */
+export function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(":");
   const port = Number(addr.slice(i + 1));
   if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
