@@ -10,6 +10,7 @@ import type {
   ListSequencesResponse,
 } from "@dispenser/proto";
 import { MAX_ISSUE_BATCH } from "@dispenser/proto";
+import type { SequenceDef } from "@dispenser/ledger/state";
 import { capacity } from "@dispenser/ledger/state";
 import { EdgeError } from "../errors.js";
 import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
@@ -162,7 +163,7 @@ export class Dispenser {
       throw new EdgeError("failed-precondition", "type 1 ids are not a progression: use IssueBatch");
     if (s.def.ordering === "global")
       throw new EdgeError("failed-precondition", "a client buffer cannot keep global ordering");
-    const g = await this.grantFn(s.def.name, s.def.autoDisk === "memory")(count);
+    const g = await this.grantFn(s.def, this.dc)(count);
     s.generated += g.end - g.start;
     return { start: g.start, end: g.end, grant: g, issuer: s };
   }
@@ -303,7 +304,7 @@ export class Dispenser {
       dc,
       map: idMapFor(def, dc, this.o.permutationSecret ?? ""),
       strategy: STRATEGIES[def.autoDisk],
-      grant: this.grantFn(name, def.autoDisk === "memory", dc, () => issuer),
+      grant: this.grantFn(def, dc),
       now: this.now,
       maxWaiters: this.maxWaiters,
       maxDraw: MAX_ISSUE_BATCH,
@@ -319,12 +320,13 @@ export class Dispenser {
     return issuer;
   }
 
-  private grantFn(name: string, memory: boolean, dc = this.dc, self?: () => SequenceIssuer): GrantFn {
-    if (memory) {
+  /** Leases of `def` in `dc`'s counter space: from the ledger, or a local counter for `memory`. */
+  private grantFn(def: SequenceDef, dc: number): GrantFn {
+    const name = def.name;
+    if (def.autoDisk === "memory") {
+      const cap = capacity(def, dc);
       return (size) => {
-        const s = self?.() ?? this.issuers.get(name);
         const start = this.memoryMarks.get(name) ?? 0n;
-        const cap = s ? capacity(s.def, dc) : start + size;
         if (start >= cap)
           return Promise.reject(new EdgeError("exhausted", `sequence "${name}" is exhausted`));
         const end = start + size < cap ? start + size : cap;

@@ -21,8 +21,6 @@ import { SegmentSizer } from "./strategy.js";
 export type GrantFn = (size: bigint) => Promise<SegmentGrant>;
 
 export interface IssuerHooks {
-  /** A new segment arrived (the journal records it before any id of it is issued). */
-  onGrant?(g: SegmentGrant): void;
   /** A draw waited this long for a segment (draws served from the buffer are not reported). */
   onWaited?(seconds: number): void;
 }
@@ -325,7 +323,6 @@ export class SequenceIssuer {
         this.leases++;
         this.capacityLeft = capacity(this.def, this.o.dc) - g.end;
         if (g.revision > this.revision) this.revision = g.revision;
-        this.o.hooks?.onGrant?.(g);
         this.segments.push(new Segment(g));
         this.pump();
       },

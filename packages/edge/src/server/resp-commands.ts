@@ -18,6 +18,8 @@ export interface ConnState {
   name: string;
   readonly id: number;
   quit: boolean;
+  /** The last sequence name that passed checkSequenceName: a repeated GET skips the check. */
+  checkedName: string;
 }
 
 export interface ServerInfo {
@@ -110,31 +112,30 @@ export function errorLine(e: unknown): string {
   return `${prefix[e.code]} ${e.message}`;
 }
 
-function bulkId(r: Reply, text: string): void {
-  r.bulk(text);
-}
-
 function settle(p: Promise<void>, r: Reply): Promise<void> {
   return p.catch((e: unknown) => r.error(errorLine(e)));
 }
 
-/** GET <name>: one id. Synchronous when the sequence is loaded and buffered. */
-const get: Handler = (d, args, r) => {
+/** GET <name>: one id. Synchronous when the sequence is loaded and buffered (the hot path). */
+export const get: Handler = (d, args, r, c) => {
   if (args.length !== 2) return r.error(arityError("get"));
   const name = args[1]!;
   try {
-    checkSequenceName(name);
+    if (name !== c.checkedName) {
+      checkSequenceName(name);
+      c.checkedName = name;
+    }
     const s = d.issuer(name);
     if (!(s instanceof Promise)) {
       const id = s.issueOne(d.drawTimeoutMs);
-      if (typeof id === "bigint") return bulkId(r, s.map.text(id));
+      if (typeof id === "bigint") return r.id(id, s.map);
       return settle(
-        id.then((v) => bulkId(r, s.map.text(v))),
+        id.then((v) => r.id(v, s.map)),
         r,
       );
     }
     return settle(
-      s.then(async (i) => bulkId(r, i.map.text(await i.issueOne(d.drawTimeoutMs)))),
+      s.then(async (i) => r.id(await i.issueOne(d.drawTimeoutMs), i.map)),
       r,
     );
   } catch (e) {
@@ -296,8 +297,6 @@ const parse: Handler = (d, args, r) => {
   );
 };
 
-const AUTO_DISK_NAMES = Object.fromEntries(Object.entries(AUTO_DISK_BY_NAME).map(([k, v]) => [v, k]));
-
 function serverInfo(s: ServerInfo, d: Dispenser): string {
   const up = Math.floor((Date.now() - s.startedAtMs) / 1000);
   return [
@@ -368,7 +367,6 @@ const info: Handler = (d, args, r, _c, s) => {
     r,
   );
 };
-void AUTO_DISK_NAMES;
 
 const ping: Handler = (_d, args, r) => {
   if (args.length > 2) return r.error(arityError("ping"));

@@ -10,13 +10,12 @@ import type { Server } from "node:net";
 import type { Logger } from "pino";
 import type { Dispenser } from "../issuing/dispenser.js";
 import type { IdMap } from "../issuing/id-map.js";
-import { checkSequenceName } from "../issuing/names.js";
 import type { EdgeMetrics } from "../metrics.js";
 import type { RespLimits } from "../resp/index.js";
 import { ReplyWriter, RespParser } from "../resp/index.js";
 import type { Reply } from "./reply.js";
 import type { ConnState, ServerInfo } from "./resp-commands.js";
-import { BEFORE_AUTH, COMMANDS, errorLine, unknownCommand } from "./resp-commands.js";
+import { BEFORE_AUTH, COMMANDS, get, unknownCommand } from "./resp-commands.js";
 
 export const EDGE_VERSION = "7.0.0-dispenser-0.1.0";
 
@@ -38,20 +37,13 @@ export interface RespServerOptions {
 
 /** A reply bigger than this is a bug: the largest (GETN of 10,000 ids, ECHO) are far below it. */
 const REPLY_BYTES_MAX = 64 * 1024 * 1024;
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
-const CR_OR_LF = /[\r\n]/;
 
 /**
  * Replies of one read batch, encoded straight into a ReplyWriter's buffer (strings as latin1: ids
- * and names are ASCII; ECHO is bytes). What the writer refuses to encode (a simple string holding
- * CR or LF, an integer outside int64) is written as text, after what precedes it.
+ * and names are ASCII; ECHO is bytes).
  */
 class WriterReply implements Reply {
-  private readonly w = new ReplyWriter({ maxBytes: REPLY_BYTES_MAX });
-  /** Output taken out of the writer ahead of a reply written as text. */
-  private chunks: Buffer[] = [];
-  private chunkBytes = 0;
+  readonly w = new ReplyWriter({ maxBytes: REPLY_BYTES_MAX });
 
   get proto(): 2 | 3 {
     return this.w.protocol;
@@ -59,32 +51,21 @@ class WriterReply implements Reply {
   set proto(p: 2 | 3) {
     this.w.protocol = p;
   }
-  /** Bytes waiting to be written. */
-  get length(): number {
-    return this.chunkBytes + this.w.length;
-  }
-  get wantsFlush(): boolean {
-    return this.chunkBytes > 0 || this.w.wantsFlush;
-  }
   ok(): void {
     this.w.simpleString("OK");
   }
   simple(s: string): void {
-    if (CR_OR_LF.test(s)) this.text(`+${s}\r\n`);
-    else this.w.simpleString(s);
+    this.w.simpleString(s);
   }
   error(text: string): void {
-    this.w.error(CR_OR_LF.test(text) ? text.replace(/[\r\n]+/g, " ") : text);
+    this.w.error(text);
   }
   int(n: number | bigint): void {
-    const fits = typeof n === "number" ? Number.isSafeInteger(n) : n >= INT64_MIN && n <= INT64_MAX;
-    if (fits) this.w.integer(n);
-    else this.text(`:${n}\r\n`);
+    this.w.integer(n);
   }
   bulk(s: string): void {
     this.w.bulkString(s);
   }
-  /** An id as a bulk string: its text under `map`. */
   id(id: bigint, map: IdMap): void {
     if (map.width === 0) this.w.id(id);
     else this.w.bulkString(map.text(id));
@@ -97,23 +78,6 @@ class WriterReply implements Reply {
   }
   map(n: number): void {
     this.w.mapHeader(n);
-  }
-  /** Everything written so far, or undefined if nothing was. */
-  take(): Buffer | undefined {
-    const last = this.w.take();
-    if (this.chunks.length === 0) return last;
-    if (last !== undefined) this.chunks.push(last);
-    const out = Buffer.concat(this.chunks);
-    this.chunks = [];
-    this.chunkBytes = 0;
-    return out;
-  }
-  private text(s: string): void {
-    const before = this.w.take();
-    if (before !== undefined) this.chunks.push(before);
-    const b = Buffer.from(s, "latin1");
-    this.chunks.push(b);
-    this.chunkBytes += (before?.length ?? 0) + b.length;
   }
 }
 
@@ -131,8 +95,6 @@ class Connection {
   /** A command is waiting on a promise: the ones behind it wait too. */
   private busy = false;
   private closed = false;
-  /** The last sequence name that passed checkSequenceName on this connection. */
-  private checkedName = "";
 
   constructor(
     private readonly socket: Socket,
@@ -141,7 +103,14 @@ class Connection {
     private readonly o: RespServerOptions,
   ) {
     this.parser = new RespParser(o.limits);
-    this.state = { proto: 2, authed: info.password === undefined, name: "", id: nextClientId++, quit: false };
+    this.state = {
+      proto: 2,
+      authed: info.password === undefined,
+      name: "",
+      id: nextClientId++,
+      quit: false,
+      checkedName: "",
+    };
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
       this.parser.feed(chunk);
@@ -172,16 +141,17 @@ class Connection {
         this.end();
         return;
       }
-      if (this.reply.wantsFlush) this.flush();
+      if (this.reply.w.wantsFlush) this.flush();
     }
     this.flush();
   }
 
   private dispatch(args: string[]): void {
     this.reply.proto = this.state.proto;
-    if (args.length === 2 && this.state.authed && isGet(args[0]!)) return this.get(args[1]!);
-    const name = (args[0] ?? "").toUpperCase();
-    const h = COMMANDS[name];
+    // The hot path skips the command table (and the case folding of the name) for GET.
+    const getFast = args.length === 2 && this.state.authed && isGet(args[0]!);
+    const name = getFast ? "GET" : (args[0] ?? "").toUpperCase();
+    const h = getFast ? get : COMMANDS[name];
     if (h === undefined) {
       this.o.metrics?.rejected.inc({ api: "resp", code: "unknown-command" });
       return this.reply.error(unknownCommand(args));
@@ -191,34 +161,6 @@ class Connection {
     }
     const p = h(this.d, args, this.reply, this.state, this.info);
     if (p instanceof Promise) this.waitFor(p);
-  }
-
-  /**
-   * GET <name>, the hot path: what the GET handler does, without the command table, with the name
-   * checked once per connection while it repeats, and the id encoded without making its text.
-   */
-  private get(name: string): void {
-    const r = this.reply;
-    const d = this.d;
-    try {
-      if (name !== this.checkedName) {
-        checkSequenceName(name);
-        this.checkedName = name;
-      }
-      const s = d.issuer(name);
-      if (!(s instanceof Promise)) {
-        const id = s.issueOne(d.drawTimeoutMs);
-        if (typeof id === "bigint") return r.id(id, s.map);
-        return this.waitFor(id.then((v) => r.id(v, s.map)).catch((e: unknown) => r.error(errorLine(e))));
-      }
-      this.waitFor(
-        s
-          .then(async (i) => r.id(await i.issueOne(d.drawTimeoutMs), i.map))
-          .catch((e: unknown) => r.error(errorLine(e))),
-      );
-    } catch (e) {
-      r.error(errorLine(e));
-    }
   }
 
   /** A command answers when `p` settles: the ones behind it wait, and reading stops meanwhile. */
@@ -247,8 +189,9 @@ class Connection {
   }
 
   private flush(): void {
-    if (this.reply.length === 0 || this.closed) return;
-    const ok = this.socket.write(this.reply.take()!);
+    const out = this.reply.w.take();
+    if (out === undefined || this.closed) return;
+    const ok = this.socket.write(out);
     const max = this.o.maxPendingOutputBytes ?? 4 * 1024 * 1024;
     if (!ok && this.socket.writableLength > max) this.socket.pause();
   }
