@@ -2,9 +2,8 @@
 // Ledger families (dispenser_ledger_*) carry a `node` label, so their samples are concatenated
 // under one HELP/TYPE header; the process-wide families every registry collects (nodejs_*,
 // process_*) describe this one process and are taken from the first ledger registry only.
-import { createServer } from "node:http";
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { serveMetrics } from "@dispenser/ledger";
 import type { Registry } from "prom-client";
 
 interface Family {
@@ -41,29 +40,15 @@ export function mergeLedgerText(texts: readonly string[]): string {
 }
 
 /** Serves GET /metrics: the edge registry followed by the merged ledger registries. */
-export async function serveMetrics(
+export function serveDevMetrics(
   host: string,
   port: number,
   edge: Registry,
   ledgers: readonly Registry[],
 ): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    if (req.url !== "/metrics") {
-      res.writeHead(404).end("not found: try /metrics\n");
-      return;
-    }
-    Promise.all([edge.metrics(), ...ledgers.map((r) => r.metrics())]).then(
-      ([e, ...l]) =>
-        res.writeHead(200, { "content-type": edge.contentType }).end(`${e}\n${mergeLedgerText(l)}`),
-      (err: unknown) => res.writeHead(500).end(String(err)),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return { server, port: (server.address() as AddressInfo).port };
+  const body = async (): Promise<string> => {
+    const [e, ...l] = await Promise.all([edge.metrics(), ...ledgers.map((r) => r.metrics())]);
+    return `${e}\n${mergeLedgerText(l)}`;
+  };
+  return serveMetrics(host, port, body, edge.contentType);
 }

@@ -1,8 +1,7 @@
 // One edge process: the issuing core, its gRPC and Redis-protocol servers, and /metrics. stop() is
 // the SIGTERM path: stop accepting, answer what is in flight, hand unused tails back, then close.
-import { createServer as createHttpServer } from "node:http";
 import type { Server as HttpServer } from "node:http";
-import { splitHostPort } from "@dispenser/ledger";
+import { serveMetrics, splitHostPort } from "@dispenser/ledger";
 import { DispenserService } from "@dispenser/proto";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -129,19 +128,10 @@ export class EdgeNode {
     }
     if (o.metricsListen !== undefined) {
       const { host, port } = splitHostPort(o.metricsListen);
-      const http = (this.http = createHttpServer((req, res) => {
-        if (req.url !== "/metrics") {
-          res.writeHead(404).end("not found: try /metrics\n");
-          return;
-        }
-        this.registry.metrics().then(
-          (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
-          (err: unknown) => res.writeHead(500).end(String(err)),
-        );
-      }));
-      await new Promise<void>((resolve) => http.listen(port, host, resolve));
-      const a = http.address();
-      this.metricsPort = typeof a === "object" && a ? a.port : 0;
+      const reg = this.registry;
+      const m = await serveMetrics(host, port, () => reg.metrics(), reg.contentType);
+      this.http = m.server;
+      this.metricsPort = m.port;
     }
     o.logger.info(
       {

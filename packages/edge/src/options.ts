@@ -1,5 +1,7 @@
 // The edge's command-line flags (each also an environment variable: --resp-listen →
 // DISPENSER_EDGE_RESP_LISTEN), turned into EdgeNodeOptions in one place.
+import type { FlagSpec } from "@dispenser/ledger";
+import { flagUsage, intFlag, parseFlags } from "@dispenser/ledger";
 import { pino } from "pino";
 import type { EdgeNodeOptions } from "./edge-node.js";
 
@@ -22,42 +24,16 @@ type Flag = keyof typeof FLAGS;
 
 export class UsageError extends Error {}
 
+const SPEC: FlagSpec<Flag> = {
+  program: "dispenser-edge",
+  envPrefix: "DISPENSER_EDGE_",
+  flags: FLAGS,
+  booleans: new Set<Flag>(["help"]),
+  error: UsageError,
+};
+
 export function usage(): string {
-  const lines = Object.entries(FLAGS).map(([k, v]) => `  --${k.padEnd(19)} ${v}`);
-  return `usage: dispenser-edge [flags]\n${lines.join("\n")}\nEach flag may be given as DISPENSER_EDGE_<FLAG> in the environment.`;
-}
-
-function parse(argv: string[]): Map<Flag, string> {
-  const out = new Map<Flag, string>();
-  for (const k of Object.keys(FLAGS) as Flag[]) {
-    const env = process.env[`DISPENSER_EDGE_${k.toUpperCase().replace(/-/g, "_")}`];
-    if (env !== undefined) out.set(k, env);
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("--")) throw new UsageError(`unexpected argument "${a}"`);
-    // Split at the first "=" only: values such as --peers=1=host:port contain more.
-    const eq = a.indexOf("=");
-    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
-    const inline = eq < 0 ? undefined : a.slice(eq + 1);
-    if (!(name in FLAGS)) throw new UsageError(`unknown flag --${name}\n${usage()}`);
-    if (name === "help") out.set("help", "true");
-    else {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`--${name} needs a value`);
-      out.set(name as Flag, v);
-    }
-  }
-  return out;
-}
-
-function int(f: Map<Flag, string>, k: Flag, def: number, min: number, max: number): number {
-  const v = f.get(k);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max)
-    throw new UsageError(`--${k} must be an integer ${min}..${max}, got "${v}"`);
-  return n;
+  return flagUsage(SPEC);
 }
 
 const listenFlag = (f: Map<Flag, string>, k: Flag, def: string | undefined): string | undefined => {
@@ -66,14 +42,14 @@ const listenFlag = (f: Map<Flag, string>, k: Flag, def: string | undefined): str
 };
 
 export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
-  const f = parse(argv);
+  const f = parseFlags(SPEC, argv);
   if (f.get("help") === "true") return "help";
   const ledger = (f.get("ledger") ?? "").split(",").filter((s) => s.length > 0);
   if (ledger.length === 0) throw new UsageError("--ledger is required (host:port of ledger nodes)");
   const level = f.get("log-level") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug"].includes(level))
     throw new UsageError(`--log-level "${level}" is not known`);
-  const dc = int(f, "dc", 0, 0, 1023);
+  const dc = intFlag(SPEC, f, "dc", 0, 0, 1023);
   const edgeId = f.get("edge-id");
   const secret = f.get("permutation-secret");
   return {
@@ -85,7 +61,7 @@ export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
     password: f.get("password"),
     ...(edgeId !== undefined ? { edgeId } : {}),
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
-    drawTimeoutMs: int(f, "draw-timeout-ms", 5_000, 1, 600_000),
+    drawTimeoutMs: intFlag(SPEC, f, "draw-timeout-ms", 5_000, 1, 600_000),
     redisNodes: (f.get("redis") ?? "").split(",").filter((s) => s.length > 0),
     ...(f.get("data-dir") !== undefined ? { dataDir: f.get("data-dir")! } : {}),
     logger: pino({ level, base: { dc } }),

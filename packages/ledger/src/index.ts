@@ -17,3 +17,6 @@ export type { LedgerClientOptions, LedgerMethod } from "./client/ledger-client.j
 export { LedgerClient } from "./client/ledger-client.js";
 export { runLedger } from "./main.js";
 export { optionsFrom as ledgerOptionsFrom, usage as ledgerUsage } from "./options.js";
+export type { FlagSpec } from "./flags.js";
+export { flagUsage, intFlag, parseFlags } from "./flags.js";
+export { serveMetrics } from "./metrics-http.js";

@@ -1,4 +1,3 @@
-import { createServer } from "node:http";
 import type { Server as HttpServer } from "node:http";
 import { randomInt } from "node:crypto";
 import { LedgerService as LedgerServiceDef, PeerService } from "@dispenser/proto";
@@ -9,6 +8,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import type { AppResult } from "./ledger-app.js";
 import { LedgerApp } from "./ledger-app.js";
 import { LedgerMetrics } from "./metrics.js";
+import { serveMetrics } from "./metrics-http.js";
 import { RaftServer } from "./raft-server/raft-server.js";
 import { LedgerService } from "./service/ledger-service.js";
 import { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
@@ -79,7 +79,7 @@ export class LedgerNode {
           { err: e.message, dataDir: o.dataDir },
           "refusing to vote or serve: the on-disk log is corrupt; restore this member from its peers (remove it and add it back under a new id)",
         );
-        await this.serveMetrics();
+        await this.startMetrics();
         this.quarantined = true;
         return;
       }
@@ -170,28 +170,18 @@ export class LedgerNode {
     );
     raft.start();
 
-    await this.serveMetrics();
+    await this.startMetrics();
     log.info(
       { listen: o.listen, metrics: o.metricsListen, lastIndex: storage.lastIndex() },
       "ledger node started",
     );
   }
 
-  private async serveMetrics(): Promise<void> {
+  private async startMetrics(): Promise<void> {
     if (!this.o.metricsListen) return;
     const m = splitHostPort(this.o.metricsListen);
-    this.http = createServer((req, res) => {
-      if (req.url !== "/metrics") {
-        res.writeHead(404).end("not found: try /metrics\n");
-        return;
-      }
-      this.registry.metrics().then(
-        (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
-        (err: unknown) => res.writeHead(500).end(String(err)),
-      );
-    });
-    const http = this.http;
-    await new Promise<void>((resolve) => http.listen(m.port, m.host, resolve));
+    const reg = this.registry;
+    this.http = (await serveMetrics(m.host, m.port, () => reg.metrics(), reg.contentType)).server;
   }
 
   async stop(): Promise<void> {

@@ -2,6 +2,8 @@
 // DISPENSER_LEDGER_DATA_DIR), turned into LedgerNodeOptions in one place.
 import { pino } from "pino";
 import type { LedgerNodeOptions } from "./node.js";
+import type { FlagSpec } from "./flags.js";
+import { flagUsage, intFlag, parseFlags } from "./flags.js";
 import { StartupError } from "./node.js";
 
 const FLAGS = {
@@ -20,45 +22,16 @@ const FLAGS = {
   help: "print this help",
 } as const;
 type Flag = keyof typeof FLAGS;
-const BOOLEAN: ReadonlySet<Flag> = new Set(["bootstrap", "join", "help"]);
+const SPEC: FlagSpec<Flag> = {
+  program: "dispenser-ledger",
+  envPrefix: "DISPENSER_LEDGER_",
+  flags: FLAGS,
+  booleans: new Set<Flag>(["bootstrap", "join", "help"]),
+  error: StartupError,
+};
 
 export function usage(): string {
-  const lines = Object.entries(FLAGS).map(([k, v]) => `  --${k.padEnd(17)} ${v}`);
-  return `usage: dispenser-ledger [flags]\n${lines.join("\n")}\nEach flag may be given as DISPENSER_LEDGER_<FLAG> in the environment.`;
-}
-
-function parse(argv: string[]): Map<Flag, string> {
-  const out = new Map<Flag, string>();
-  for (const k of Object.keys(FLAGS) as Flag[]) {
-    const env = process.env[`DISPENSER_LEDGER_${k.toUpperCase().replace(/-/g, "_")}`];
-    if (env !== undefined) out.set(k, env);
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("--")) throw new StartupError(`unexpected argument "${a}"`);
-    // Split at the first "=" only: values such as --peers=1=host:port contain more.
-    const eq = a.indexOf("=");
-    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
-    const inline = eq < 0 ? undefined : a.slice(eq + 1);
-    if (!(name in FLAGS)) throw new StartupError(`unknown flag --${name}\n${usage()}`);
-    const flag = name as Flag;
-    if (BOOLEAN.has(flag)) out.set(flag, inline ?? "true");
-    else {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new StartupError(`--${flag} needs a value`);
-      out.set(flag, v);
-    }
-  }
-  return out;
-}
-
-function int(flags: Map<Flag, string>, k: Flag, def: number, min: number): number {
-  const v = flags.get(k);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new StartupError(`--${k} must be an integer >= ${min}, got "${v}"`);
-  return n;
+  return flagUsage(SPEC);
 }
 
 function parsePeers(s: string): Map<number, string> {
@@ -75,9 +48,9 @@ function parsePeers(s: string): Map<number, string> {
 }
 
 export function optionsFrom(argv: string[]): LedgerNodeOptions | "help" {
-  const f = parse(argv);
+  const f = parseFlags(SPEC, argv);
   if (f.get("help") === "true") return "help";
-  const id = int(f, "id", 0, 1);
+  const id = intFlag(SPEC, f, "id", 0, 1);
   const dataDir = f.get("data-dir");
   if (!dataDir) throw new StartupError("--data-dir is required");
   const join = f.get("join") === "true";
@@ -97,9 +70,9 @@ export function optionsFrom(argv: string[]): LedgerNodeOptions | "help" {
     bootstrap: f.get("bootstrap") === "true",
     join,
     metricsListen: f.get("metrics-listen"),
-    tickMs: int(f, "tick-ms", 50, 1),
-    electionTicks: int(f, "election-ticks", 10, 2),
-    snapshotEntries: int(f, "snapshot-entries", 10_000, 1),
+    tickMs: intFlag(SPEC, f, "tick-ms", 50, 1),
+    electionTicks: intFlag(SPEC, f, "election-ticks", 10, 2),
+    snapshotEntries: intFlag(SPEC, f, "snapshot-entries", 10_000, 1),
     logger: pino({ level, base: { node: id } }),
   };
 }

@@ -15,7 +15,7 @@ import type { CommandSpec } from "../flags.js";
 import { helpText, parseFlags } from "../flags.js";
 import type { Io } from "../io.js";
 import { DEV_DEFAULTS } from "../defaults.js";
-import { serveMetrics } from "../metrics.js";
+import { serveDevMetrics } from "../metrics.js";
 
 export interface DevClusterOptions {
   /** Ledger node i keeps its LevelDB in <dataDir>/ledger-i, the edge its journal in <dataDir>/edge. */
@@ -176,7 +176,7 @@ export class DevCluster {
       let metrics: string | undefined;
       if (o.metricsListen !== undefined) {
         const { host, port } = splitHostPort(o.metricsListen, "--metrics-listen");
-        const m = await serveMetrics(
+        const m = await serveDevMetrics(
           host,
           port,
           edge.registry,
