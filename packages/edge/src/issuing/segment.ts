@@ -6,9 +6,15 @@ export class Segment {
   next: bigint;
   /** When its first id was issued (for the draw rate); undefined before. */
   firstUseMs: number | undefined;
+  /** Once `next` reaches this counter value, the next segment is due (a share of the size used). */
+  readonly prefetchMark: bigint;
 
-  constructor(readonly grant: SegmentGrant) {
+  constructor(
+    readonly grant: SegmentGrant,
+    prefetchAt: number,
+  ) {
     this.next = grant.start;
+    this.prefetchMark = grant.start + BigInt(Math.ceil(Number(grant.end - grant.start) * prefetchAt));
   }
 
   get start(): bigint {
@@ -25,10 +31,5 @@ export class Segment {
 
   get left(): bigint {
     return this.grant.end - this.next;
-  }
-
-  /** Share of the segment already issued, 0..1. */
-  get usedShare(): number {
-    return Number(this.next - this.grant.start) / Number(this.size);
   }
 }

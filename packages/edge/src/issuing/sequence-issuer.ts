@@ -219,8 +219,7 @@ export class SequenceIssuer {
   private maybePrefetch(): void {
     if (this.global || this.fetching || this.exhausted) return;
     const s = this.segments[0];
-    const prefetch =
-      s === undefined || (this.segments.length === 1 && s.usedShare >= this.o.strategy.prefetchAt);
+    const prefetch = s === undefined || (this.segments.length === 1 && s.next >= s.prefetchMark);
     if (prefetch) this.fetch(this.sizer.current);
   }
 
@@ -323,7 +322,7 @@ export class SequenceIssuer {
         this.leases++;
         this.capacityLeft = capacity(this.def, this.o.dc) - g.end;
         if (g.revision > this.revision) this.revision = g.revision;
-        this.segments.push(new Segment(g));
+        this.segments.push(new Segment(g, this.o.strategy.prefetchAt));
         this.pump();
       },
       (e: unknown) => {
