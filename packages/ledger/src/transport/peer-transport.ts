@@ -1,13 +1,15 @@
 import type { Entry, Message, NodeId } from "@dispenser/raft";
 import { MessageType } from "@dispenser/raft";
-import type { MessageBatch, PeerServer, SnapshotChunk } from "@dispenser/proto";
-import { MAX_SNAPSHOT_CHUNK_BYTES, PeerClient } from "@dispenser/proto";
-import type { ClientWritableStream, Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
+import type { PeerServer, SnapshotChunk } from "@dispenser/proto";
+import { MAX_SNAPSHOT_CHUNK_BYTES, MessageBatch, PeerClient, PeerService } from "@dispenser/proto";
+import type { Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { LedgerMetrics } from "../metrics.js";
 import type { Transport } from "../raft-server/raft-server.js";
 import { fromPbMessage, toPbMessage, WireError } from "./convert.js";
+import type { H2Stream } from "./h2-stream.js";
+import { H2Channel } from "./h2-stream.js";
 
 /** What the transport needs of the local Raft node. */
 export interface PeerSink {
@@ -53,13 +55,16 @@ const BATCH_BYTES_TARGET = 4 * 1024 * 1024;
 class PeerLink {
   queue: Message[] = [];
   /** The long-lived stream of batches to this peer, opened on first use and after a failure. */
-  stream: ClientWritableStream<MessageBatch> | undefined;
+  stream: H2Stream | undefined;
   /** The stream's buffer is full: wait for it to drain (messages queue, the oldest dropped). */
   blocked = false;
   snapshotInFlight = false;
   constructor(
     readonly id: NodeId,
+    /** Snapshots (rare, large, chunked) go through grpc-js. */
     readonly client: PeerClient,
+    /** Batches go over this link's own HTTP/2 connection (see H2Channel). */
+    readonly channel: H2Channel,
   ) {}
 }
 
@@ -138,13 +143,14 @@ export class PeerTransport implements Transport {
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 1_000,
     });
-    this.links.set(id, new PeerLink(id, client));
+    this.links.set(id, new PeerLink(id, client, new H2Channel(address)));
   }
 
   removePeer(id: NodeId): void {
     const l = this.links.get(id);
     if (!l) return;
     l.stream?.cancel();
+    l.channel.close();
     l.client.close();
     this.links.delete(id);
   }
@@ -183,18 +189,25 @@ export class PeerTransport implements Transport {
       }
       const batch = coalesceAppends(link.queue.splice(0, n));
       const stream = this.streamTo(link);
-      const more = stream.write({
+      if (!stream) {
+        // Reconnecting is backed off: the peer is unreachable. Raft resends what it still needs.
+        this.o.metrics.messagesDropped.inc({ node: String(this.o.id) }, batch.length);
+        this.sink?.reportUnreachable(link.id);
+        continue;
+      }
+      const encoded = MessageBatch.encode({
         clusterId: this.o.clusterId,
         from: BigInt(this.o.id),
         to: BigInt(link.id),
         messages: batch.map((m) => toPbMessage(m)),
-      });
+      }).finish();
+      const more = stream.write(encoded);
       this.o.metrics.messagesSent.inc({ node: String(this.o.id) }, batch.length);
       if (!more) {
         // The peer (or the link) is slow: stop writing until the buffer drains, so memory stays
         // bounded by the queue limit rather than by how long the peer stalls.
         link.blocked = true;
-        stream.once("drain", () => {
+        stream.onDrain(() => {
           link.blocked = false;
           if (this.links.get(link.id) === link) this.flush(link);
         });
@@ -202,17 +215,21 @@ export class PeerTransport implements Transport {
     }
   }
 
-  private streamTo(link: PeerLink): ClientWritableStream<MessageBatch> {
+  private streamTo(link: PeerLink): H2Stream | undefined {
     if (link.stream) return link.stream;
-    const stream = link.client.stream(this.metadataFor(link.id), {}, (err) => {
+    const headers = {
+      [INCARNATION_METADATA_KEY]: this.o.incarnation,
+      [TO_INCARNATION_METADATA_KEY]: this.o.book.peerIncarnation(link.id) ?? "",
+    };
+    const stream = link.channel.open(PeerService.stream.path, headers, (end) => {
       if (link.stream === stream) {
         link.stream = undefined;
         link.blocked = false;
       }
-      if (err && err.code !== status.CANCELLED) {
+      if (end.code !== status.OK && end.code !== status.CANCELLED) {
         this.sink?.reportUnreachable(link.id);
-        if (err.code === status.FAILED_PRECONDITION && this.amnesiaLogged++ % 100 === 0) {
-          this.o.logger.error({ peer: link.id, err: err.details }, "peer refused our messages");
+        if (end.code === status.FAILED_PRECONDITION && this.amnesiaLogged++ % 100 === 0) {
+          this.o.logger.error({ peer: link.id, err: end.details }, "peer refused our messages");
         }
       }
     });
