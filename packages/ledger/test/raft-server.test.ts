@@ -221,7 +221,7 @@ describe("LevelStorage", () => {
         { index: 3, term: 2 },
       ]);
       const db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
-      const key = logKey(3);
+      const key = logKey(2); // the run holding entries 2 and 3
       const v = Uint8Array.from(await db.get(key));
       v[v.length - 1] = v[v.length - 1]! ^ 0xff;
       await db.put(key, v);
@@ -247,7 +247,8 @@ describe("LevelStorage", () => {
     ]) {
       const dir = mkdtempSync(join(tmpdir(), "level-storage-"));
       try {
-        // Written entry by entry so the storage's own append does not repair the defect.
+        // Written entry by entry (the single-entry records of earlier versions, still read) so the
+        // storage's own append does not repair the defect.
         await writeLog(dir, []);
         const db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
         for (const e of entries)

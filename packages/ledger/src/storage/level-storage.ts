@@ -4,13 +4,13 @@ import { Level } from "level";
 import type { Identity } from "./codec.js";
 import {
   CorruptRecordError,
-  decodeEntry,
   decodeHardState,
   decodeIdentity,
+  decodeRun,
   decodeSnapshot,
-  encodeEntry,
   encodeHardState,
   encodeIdentity,
+  encodeRun,
   encodeSnapshot,
 } from "./codec.js";
 import { randomBytes } from "node:crypto";
@@ -41,6 +41,11 @@ type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: 
  * The log since the last snapshot is mirrored in memory (it is bounded by compaction) and served
  * to the core from there; the mirror is updated only after a write is synced. Any write error is
  * fatal to the caller: a failed fsync is never retried (the page cache state is unknown after it).
+ *
+ * The log is stored as runs: the entries of one Ready in one record keyed by its first index.
+ * A run replaces every entry from its first index on, so the log is the runs read in key order,
+ * each cutting what came before it at its first index; writing a run deletes the records of any
+ * run that starts after it (the suffix it overwrote), so no stale run can come back on a restart.
  */
 export class LevelStorage implements Storage {
   private readonly mem = new MemoryStorage();
@@ -49,8 +54,10 @@ export class LevelStorage implements Storage {
   private hardDirty = false;
   /** Set when this directory had no state at open. */
   readonly wasEmpty: boolean;
-  /** Lowest log index possibly on disk (entries below it were deleted). */
+  /** Lowest log key possibly on disk (records below it were deleted). */
   private logStart = 1;
+  /** First indexes of the run records on disk, ascending (bounded by compaction, like the log). */
+  private runStarts: number[] = [];
   private pendingLogStart: number | undefined;
   /** This directory's incarnation: drawn once, when it was created. */
   incarnation = "";
@@ -107,23 +114,31 @@ export class LevelStorage implements Storage {
       }
       if (snapRec) s.mem.applySnapshot(decodeSnapshot(snapRec));
       const snap = s.mem.snapshot().meta;
-      let prev = { index: snap.index, term: snap.term };
+      const base = { index: snap.index, term: snap.term };
       const entries: Entry[] = [];
-      // Read from the snapshot on: below it everything is dead, and skipping the range also
-      // skips the deletion markers of a long history (a million entries cost a second here).
+      // Read from the lowest record still on disk: below it are only the deletion markers of a
+      // long history (a million of them cost a second to step over). Entries under the snapshot
+      // are dead; the records holding them stay until the next compaction.
       const startRec = await db.get(KEY_LOG_START);
       s.logStart = startRec ? Number(new TextDecoder().decode(startRec)) : 1;
-      for await (const [key, value] of db.iterator({ gte: logKey(snap.index + 1), lt: LOG_END })) {
-        const e = decodeEntry(value);
-        if (key !== logKey(e.index)) throw new StorageCorruptError(`log key ${key} holds entry ${e.index}`);
-        if (e.index <= snap.index) continue; // Compaction deletes lazily; entries under the snapshot are dead.
-        if (e.index !== prev.index + 1)
-          throw new StorageCorruptError(`log gap: entry ${e.index} follows ${prev.index}`);
-        if (e.term < prev.term)
-          throw new StorageCorruptError(`log term goes down at ${e.index}: ${e.term} < ${prev.term}`);
-        entries.push(e);
-        prev = { index: e.index, term: e.term };
+      for await (const [key, value] of db.iterator({ gte: logKey(s.logStart), lt: LOG_END })) {
+        const run = decodeRun(value);
+        const first = run[0]!.index;
+        if (key !== logKey(first)) throw new StorageCorruptError(`log key ${key} holds a run from ${first}`);
+        s.runStarts.push(first);
+        // This run replaces everything from its first index on.
+        entries.length = Math.max(0, Math.min(entries.length, first - (base.index + 1)));
+        for (const e of run) {
+          if (e.index <= base.index) continue;
+          const prev = entries[entries.length - 1] ?? base;
+          if (e.index !== prev.index + 1)
+            throw new StorageCorruptError(`log gap: entry ${e.index} follows ${prev.index}`);
+          if (e.term < prev.term)
+            throw new StorageCorruptError(`log term goes down at ${e.index}: ${e.term} < ${prev.term}`);
+          entries.push(e);
+        }
       }
+      const prev = entries[entries.length - 1] ?? base;
       s.mem.append(entries);
       if (hardRec) {
         const hs = decodeHardState(hardRec);
@@ -212,10 +227,12 @@ export class LevelStorage implements Storage {
       return;
     }
     const ops: Op[] = [];
+    let starts = this.runStarts;
     if (rd.snapshot) {
       // A leader's snapshot replaces the whole log.
       ops.push({ type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(rd.snapshot) });
-      for (let i = this.logStart; i <= this.mem.lastIndex(); i++) ops.push({ type: "del", key: logKey(i) });
+      for (const k of starts) ops.push({ type: "del", key: logKey(k) });
+      starts = [];
       this.pendingLogStart = rd.snapshot.meta.index + 1;
       ops.push({
         type: "put",
@@ -224,15 +241,20 @@ export class LevelStorage implements Storage {
       });
     }
     if (rd.entries.length > 0) {
-      const last = rd.entries[rd.entries.length - 1]!.index;
-      for (const e of rd.entries) ops.push({ type: "put", key: logKey(e.index), value: encodeEntry(e) });
-      // A conflicting suffix beyond the new last entry is deleted in the same batch.
-      const oldLast = rd.snapshot ? 0 : this.mem.lastIndex();
-      for (let i = last + 1; i <= oldLast; i++) ops.push({ type: "del", key: logKey(i) });
+      const first = rd.entries[0]!.index;
+      ops.push({ type: "put", key: logKey(first), value: encodeRun(rd.entries) });
+      // Runs starting after this one hold a suffix it overwrites: they go in the same batch.
+      let keep = starts.length;
+      while (keep > 0 && starts[keep - 1]! >= first) keep--;
+      for (let i = keep; i < starts.length; i++)
+        if (starts[i] !== first) ops.push({ type: "del", key: logKey(starts[i]!) });
+      starts = starts.slice(0, keep);
+      starts.push(first);
     }
     const hs = rd.hardState ?? (this.hardDirty ? this.hard : undefined);
     if (hs) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(hs) });
     await this.write(ops, true);
+    this.runStarts = starts;
     if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (hs) {
@@ -260,12 +282,17 @@ export class LevelStorage implements Storage {
     if (wroteHard) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(this.hard) });
     const first = this.mem.firstIndex();
     const upTo = Math.min(compactTo, index);
-    for (let i = this.logStart; i < upTo; i++) ops.push({ type: "del", key: logKey(i) });
-    if (upTo > this.logStart) {
-      this.pendingLogStart = upTo;
-      ops.push({ type: "put", key: KEY_LOG_START, value: new TextEncoder().encode(String(upTo)) });
+    // Runs wholly below `upTo` go; the run holding `upTo` stays with everything after it.
+    let dropped = 0;
+    while (dropped + 1 < this.runStarts.length && this.runStarts[dropped + 1]! <= upTo) dropped++;
+    for (let i = 0; i < dropped; i++) ops.push({ type: "del", key: logKey(this.runStarts[i]!) });
+    const newStart = this.runStarts[dropped];
+    if (dropped > 0 && newStart !== undefined && newStart > this.logStart) {
+      this.pendingLogStart = newStart;
+      ops.push({ type: "put", key: KEY_LOG_START, value: new TextEncoder().encode(String(newStart)) });
     }
     await this.write(ops);
+    this.runStarts = this.runStarts.slice(dropped);
     if (wroteHard) this.hardDirty = false;
     this.mem.createSnapshot(index, confState, data);
     if (compactTo > first) this.mem.compact(Math.min(compactTo, index));
