@@ -9,11 +9,10 @@ const app = (index: number, logTerm: number, entries: Entry[], commit: number, t
 
 describe("coalesceAppends", () => {
   it("merges contiguous appends of one term into one, with the latest commit index", () => {
-    const out = coalesceAppends([
-      app(4, 2, [entry(5)], 3),
-      app(5, 2, [entry(6), entry(7)], 4),
-      app(7, 2, [], 7),
-    ]);
+    const batch = [app(4, 2, [entry(5)], 3), app(5, 2, [entry(6), entry(7)], 4), app(7, 2, [], 7)];
+    const before = structuredClone(batch);
+    const out = coalesceAppends(batch);
+    expect(batch).toEqual(before); // the core's messages are not changed
     expect(out).toHaveLength(1);
     expect(out[0]!.index).toBe(4);
     expect(out[0]!.logTerm).toBe(2);
