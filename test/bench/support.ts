@@ -447,6 +447,7 @@ export class EtcdKv {
     private readonly attemptMs = 3_000,
   ) {
     this.client = new Client(address, credentials.createInsecure(), {
+      "grpc.enable_channelz": 0, // as the ledger's client: one library, the same options
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 1_000,
     });

@@ -54,6 +54,7 @@ export class EdgeTransport {
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 1_000,
         "grpc.enable_retries": 0,
+        "grpc.enable_channelz": 0, // per-call bookkeeping for a debugging service nobody reads
         ...this.o.channelOptions,
       });
       this.clients[i] = c;

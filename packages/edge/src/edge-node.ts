@@ -105,7 +105,8 @@ export class EdgeNode {
       o.logger.info("no Redis plane configured: DC-wide INFO counts are off (ids do not depend on it)");
     }
     if (o.grpcListen !== undefined) {
-      const grpc = (this.grpc = new Server());
+      // No channelz: per-call bookkeeping for a debugging service this server does not offer.
+      const grpc = (this.grpc = new Server({ "grpc.enable_channelz": 0 }));
       grpc.addService(DispenserService, createDispenserService(this.dispenser, this.metrics));
       const { host, port } = splitHostPort(o.grpcListen);
       this.grpcPort = await new Promise<number>((resolve, reject) =>

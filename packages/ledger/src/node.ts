@@ -156,6 +156,9 @@ export class LedgerNode {
       addressOf: (id) => addresses.get(id) ?? app.addresses.get(id) ?? "",
     });
     this.grpc = new Server({
+      // Channelz is grpc-js's per-call bookkeeping for a debugging service this server does not
+      // offer: 8 to 25% of a bare call's CPU here.
+      "grpc.enable_channelz": 0,
       "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_PEER_MESSAGE_BYTES,
     });

@@ -46,6 +46,7 @@ export class LedgerClient {
     let c = this.clients.get(addr);
     if (!c) {
       c = new PbLedgerClient(addr, credentials.createInsecure(), {
+        "grpc.enable_channelz": 0, // per-call bookkeeping for a debugging service nobody reads
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 1_000,
       });
