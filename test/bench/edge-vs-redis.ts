@@ -7,7 +7,7 @@
 //
 // Set-up on 127.0.0.1: a one-node ledger (fsync on, temp data dir), one edge (RESP and gRPC) leasing
 // from it, a type 3 sequence with auto_disk elegant_close (segments grow to the largest size), a
-// redis-server without persistence, and grpc-issue-server.ts (Issue = a counter).
+// redis-server without persistence, and grpc-bare-server.ts (Issue = a counter).
 // 1. resp:  redis-benchmark -c 50 `GET seq` on the edge against `INCR k` on redis, without and with
 //           -P 16; rounds alternate between the two; medians. Afterwards the edge's INFO must show
 //           exactly as many ids generated as requests sent, and consecutive ones (so none repeated).
@@ -37,7 +37,7 @@ import {
 const REPO = resolve(import.meta.dirname, "..", "..");
 const LEDGER_MAIN = join(REPO, "packages", "ledger", "src", "main.ts");
 const EDGE_MAIN = join(REPO, "packages", "edge", "src", "main.ts");
-const BARE_GRPC_MAIN = join(REPO, "test", "bench", "grpc-issue-server.ts");
+const BARE_GRPC_MAIN = join(REPO, "test", "bench", "grpc-bare-server.ts");
 const GRPC_CLIENT_MAIN = join(REPO, "test", "bench", "grpc-load-client.ts");
 const SEQUENCE = "seq";
 const PHASES = ["resp", "grpc", "batch"] as const;

@@ -8,7 +8,10 @@
 //    p50/p99 latency at each client concurrency, sent to the leader directly.
 // 2. A 3-member etcd (Debian `etcd-server`, default fsync) on loopback: synced Put of a small key
 //    at the same concurrencies, against the leader, through the same gRPC library (@grpc/grpc-js).
-// 3. Failover: SIGKILL of the leader while a client writes at concurrency 4; time to the next
+// 3. A bare grpc-js server answering LeaseSegment at once (no Raft, no disk), same client: the most
+//    any grpc-js server gets out of this machine and this client, so "ledger/bare" says how much
+//    of that ceiling the ledger keeps, and "etcd/bare" how far a Go server is above it.
+// 4. Failover: SIGKILL of the leader while a client writes at concurrency 4; time to the next
 //    success committed in a newer term. Repeated, restarting the killed member each time.
 // CPU of every server process and of this client is sampled from /proc over each window, so the
 // output says which process saturates. Every process and temp dir is removed at the end, also on
@@ -41,6 +44,7 @@ import {
 
 const REPO = resolve(import.meta.dirname, "..", "..");
 const LEDGER_MAIN = join(REPO, "packages", "ledger", "src", "main.ts");
+const BARE_GRPC_MAIN = join(REPO, "test", "bench", "grpc-bare-server.ts");
 const SEQUENCE = "bench";
 
 const argv = process.argv.slice(2);
@@ -55,6 +59,7 @@ const { values: args } = parseArgs({
     failovers: { type: "string", default: "5" },
     "failover-concurrency": { type: "string", default: "4" },
     "no-etcd": { type: "boolean", default: false },
+    "no-bare": { type: "boolean", default: false },
     "no-failover": { type: "boolean", default: false },
     "tick-ms": { type: "string" },
     profile: { type: "string" },
@@ -73,6 +78,7 @@ if (args.help) {
   --failovers N             leader kills per system (default 5; 0 = none)
   --failover-concurrency N  writers during the failover runs (default 4)
   --no-etcd                 ledger only
+  --no-bare                 skip the bare grpc-js server (LeaseSegment answered at once, no Raft, no disk)
   --no-failover             throughput only
   --tick-ms MS              pass --tick-ms to the ledger nodes (default: the node's own default)
   --profile DIR             ledger throughput only, with the nodes under --cpu-prof; prints the
@@ -776,6 +782,55 @@ async function etcdFailover(etcd: BenchEtcd): Promise<FailoverRound[]> {
   return rounds;
 }
 
+// ------------------------------------------------------------------------------------ bare grpc-js
+
+async function benchBare(): Promise<SystemResult> {
+  const result: SystemResult = { name: "bare", rows: [], failovers: [], note: undefined };
+  const server = spawnBounded("grpc-bare", process.execPath, [
+    "--import",
+    "tsx",
+    BARE_GRPC_MAIN,
+    "--listen",
+    "127.0.0.1:0",
+  ]);
+  try {
+    const port = await until("the bare gRPC server", 30_000, () => {
+      if (server.proc.exitCode !== null || server.proc.signalCode !== null)
+        throw new Error(`bare gRPC server exited:\n${server.output.join("")}`);
+      const m = /listening (\d+)/.exec(server.output.join(""));
+      return Promise.resolve(m ? Number(m[1]) : undefined);
+    });
+    const clients = Array.from(
+      { length: CLIENTS },
+      () => new LedgerClient({ endpoints: [`127.0.0.1:${port}`] }),
+    );
+    const sampler = new CpuSampler(cpuTargets(() => [{ tag: "grpc-js bare server", pid: server.pid }]));
+    let reqNo = 0;
+    for (const c of CONCURRENCY) {
+      const r = await runLoad(
+        c,
+        WARMUP_MS,
+        DURATION_MS,
+        (w) =>
+          clients[w % CLIENTS]!.call("leaseSegment", {
+            sequence: SEQUENCE,
+            dc: 0,
+            size: LEASE_SIZE,
+            requestId: `${RUN_TAG}-bare-${reqNo++}`,
+            kind: 0,
+          }),
+        { sampler },
+      );
+      result.rows.push(r);
+      log(`bare grpc-js c=${c}: ${describe(r)}`);
+    }
+    for (const c of clients) c.close();
+  } finally {
+    server.proc.kill("SIGKILL");
+  }
+  return result;
+}
+
 // ------------------------------------------------------------------------------------------ report
 
 function describe(r: LoadResult): string {
@@ -817,7 +872,7 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-function report(ledger: SystemResult, etcd: SystemResult | undefined): void {
+function report(ledger: SystemResult, etcd: SystemResult | undefined, bare?: SystemResult): void {
   console.log("");
   console.log(
     `== LeaseSegment (ledger) vs synced Put (etcd ${etcdVersion() ?? "-"}): 3 nodes on 127.0.0.1, fsync on, ` +
@@ -841,6 +896,30 @@ function report(ledger: SystemResult, etcd: SystemResult | undefined): void {
     ]);
   }
   console.log(table(rows));
+  if (bare && bare.rows.length > 0) {
+    console.log("");
+    console.log(
+      "== The grpc-js ceiling: a bare grpc-js server answering LeaseSegment at once (no Raft, no disk), same client",
+    );
+    const b: string[][] = [
+      ["concurrency", "bare ops/s", "p50 ms", "server CPU ms/op", "ledger/bare", "etcd/bare"],
+    ];
+    for (let i = 0; i < bare.rows.length; i++) {
+      const r = bare.rows[i]!;
+      const l = ledger.rows[i];
+      const e = etcd?.rows[i];
+      const pct = [...(r.cpu?.perProcess ?? [])].find(([tag]) => tag.includes("bare"))?.[1];
+      b.push([
+        String(r.concurrency),
+        fmt(r.opsPerSec, 0),
+        fmt(r.p50, 2),
+        pct === undefined || r.opsPerSec === 0 ? "-" : fmt((10 * pct) / r.opsPerSec, 3),
+        l ? `${fmt(l.opsPerSec / r.opsPerSec, 2)}x` : "-",
+        e ? `${fmt(e.opsPerSec / r.opsPerSec, 2)}x` : "-",
+      ]);
+    }
+    console.log(table(b));
+  }
   console.log("");
   console.log("== What saturates (CPU over each measured window, % of one core)");
   const sat: string[][] = [["system", "concurrency", "leader CPU ms/op", "client CPU ms/op", "limited by"]];
@@ -945,7 +1024,8 @@ async function main(): Promise<void> {
   } else {
     etcd = await benchEtcd();
   }
-  report(ledger, etcd);
+  const bare = args["no-bare"] ? undefined : await benchBare();
+  report(ledger, etcd, bare);
   if (busyNote) console.log(`\n${busyNote}`);
   console.log(`\ntotal run time ${fmt((performance.now() - tStart) / 1000, 0)} s`);
 }

@@ -1,13 +1,22 @@
-// The gRPC baseline of bench:edge: a bare @grpc/grpc-js server with the edge's Dispenser service
-// definition (same paths, same protobuf code), answering Issue with a counter and IssueBatch with a
-// range cut from it. Nothing else: no ledger, no segments, no metrics. What the edge's gRPC figures
-// are compared with.
+// The gRPC baseline of bench:edge and bench:ledger: a bare @grpc/grpc-js server with the edge's
+// Dispenser service and the ledger's Ledger service definitions (same paths, same protobuf code),
+// answering Issue with a counter, IssueBatch with a range cut from it, and LeaseSegment with the
+// next range of the requested size. Nothing else: no Raft, no disk, no segments, no metrics. What
+// the edge's gRPC figures and the ledger's lease figures are compared with: the most a grpc-js
+// server can answer on the same machine.
 //
-//   node --import tsx test/bench/grpc-issue-server.ts --listen 127.0.0.1:0
+//   node --import tsx test/bench/grpc-bare-server.ts --listen 127.0.0.1:0
 // Prints "listening <port>" once bound; exits on SIGTERM/SIGINT.
 import { parseArgs } from "node:util";
-import type { IssueBatchRequest, IssueBatchResponse, IssueRequest, Id } from "@dispenser/proto";
-import { DispenserService } from "@dispenser/proto";
+import type {
+  Id,
+  IssueBatchRequest,
+  IssueBatchResponse,
+  IssueRequest,
+  LeaseSegmentRequest,
+  LeaseSegmentResponse,
+} from "@dispenser/proto";
+import { DispenserService, LedgerService, SegmentKind } from "@dispenser/proto";
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 
@@ -38,12 +47,37 @@ const impl: UntypedServiceImplementation = {
   },
 };
 
-// Channelz off, as on the edge's server: the baseline is the same library with the same options.
+let mark = 0n;
+
+const ledger: UntypedServiceImplementation = {
+  leaseSegment: (
+    call: ServerUnaryCall<LeaseSegmentRequest, LeaseSegmentResponse>,
+    callback: sendUnaryData<LeaseSegmentResponse>,
+  ): void => {
+    const r = call.request;
+    const start = mark;
+    mark += r.size;
+    callback(null, {
+      grant: {
+        sequence: r.sequence,
+        dc: r.dc,
+        start,
+        end: mark,
+        fence: { term: 1n, index: mark },
+        kind: SegmentKind.SEGMENT_KIND_SEGMENT,
+      },
+      sequenceRevision: 1n,
+    });
+  },
+};
+
+// Channelz off, as on the edge's and the ledger's servers: the same library with the same options.
 const server = new Server({ "grpc.enable_channelz": 0 });
 server.addService(DispenserService, impl);
+server.addService(LedgerService, ledger);
 server.bindAsync(values.listen, ServerCredentials.createInsecure(), (err, port) => {
   if (err) {
-    console.error(`grpc-issue-server: ${err.message}`);
+    console.error(`grpc-bare-server: ${err.message}`);
     process.exit(1);
   }
   console.log(`listening ${port}`);
