@@ -10,9 +10,12 @@
 //    at the same concurrencies, against the leader, through the same gRPC library (@grpc/grpc-js).
 // 3. A bare grpc-js server answering LeaseSegment at once (no Raft, no disk), same client: the most
 //    any grpc-js server gets out of this machine and this client, so "ledger/bare" says how much
-//    of that ceiling the ledger keeps, and "etcd/bare" how far a Go server is above it.
+//    of that ceiling the ledger keeps, and "etcd/bare" where a Go server stands against it.
 // 4. Failover: SIGKILL of the leader while a client writes at concurrency 4; time to the next
 //    success committed in a newer term. Repeated, restarting the killed member each time.
+// Every system is started first and stays up; --rounds (default 3) rounds each measure every system
+// at every concurrency in a rotating order, and each row reported is the round with the median
+// ops/s: noise on these shared machines then falls on all systems alike.
 // CPU of every server process and of this client is sampled from /proc over each window, so the
 // output says which process saturates. Every process and temp dir is removed at the end, also on
 // error or Ctrl-C; children also die with this process (setpriv --pdeathsig).
@@ -60,6 +63,7 @@ const { values: args } = parseArgs({
     "failover-concurrency": { type: "string", default: "4" },
     "no-etcd": { type: "boolean", default: false },
     "no-bare": { type: "boolean", default: false },
+    rounds: { type: "string", default: "3" },
     "no-failover": { type: "boolean", default: false },
     "tick-ms": { type: "string" },
     profile: { type: "string" },
@@ -78,6 +82,8 @@ if (args.help) {
   --failovers N             leader kills per system (default 5; 0 = none)
   --failover-concurrency N  writers during the failover runs (default 4)
   --no-etcd                 ledger only
+  --rounds N                rounds over every system and concurrency, in rotating order; each row is
+                            the round with the median ops/s (default 3; 1 with --profile)
   --no-bare                 skip the bare grpc-js server (LeaseSegment answered at once, no Raft, no disk)
   --no-failover             throughput only
   --tick-ms MS              pass --tick-ms to the ledger nodes (default: the node's own default)
@@ -102,6 +108,7 @@ const DURATION_MS = posInt("duration", args.duration) * 1000;
 const WARMUP_MS = posInt("warmup", args.warmup, 0) * 1000;
 const CONCURRENCY = (args.concurrency ?? "").split(",").map((c) => posInt("concurrency", c));
 const CLIENTS = posInt("clients", args.clients);
+const ROUNDS = args.profile ? 1 : posInt("rounds", args.rounds);
 const FAILOVERS = args["no-failover"] || args.profile ? 0 : posInt("failovers", args.failovers, 0);
 const FAILOVER_CONC = posInt("failover-concurrency", args["failover-concurrency"]);
 const LEASE_SIZE = BigInt(posInt("lease-size", args["lease-size"]));
@@ -325,11 +332,24 @@ interface SystemResult {
   note: string | undefined;
 }
 
-async function benchLedger(): Promise<{ result: SystemResult; spots?: ProfileSummary }> {
+/** A system under test, up and idle between measured windows. */
+interface System {
+  name: string;
+  measure(concurrency: number): Promise<LoadResult>;
+  /** Leader kills; undefined when the system has none to offer. */
+  failover?(): Promise<FailoverRound[]>;
+  note?: string;
+  /** Ledger only: stop the nodes so they write their CPU profiles, and read the leader's. */
+  profile?(windowUs: [number, number]): Promise<ProfileSummary>;
+  down(): Promise<void>;
+}
+
+async function upLedger(): Promise<System> {
   const profileArgs = (id: number): string[] =>
     PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", join(PROFILE_DIR, `node-${id}`)] : [];
   const ledger = new BenchLedger([1, 2, 3], profileArgs);
-  const result: SystemResult = { name: "ledger", rows: [], failovers: [], note: undefined };
+  const down = (): Promise<void> =>
+    ledger.stop().catch((e: unknown) => console.error(`ledger cleanup: ${String(e)}`));
   try {
     await ledger.init();
     for (const id of ledger.ids) ledger.start(id);
@@ -378,57 +398,63 @@ async function benchLedger(): Promise<{ result: SystemResult; spots?: ProfileSum
       ),
     );
     const followerId = ledger.ids.find((i) => i !== leaderId)!;
-    for (const c of CONCURRENCY) {
-      let before: Promise<LedgerCounters[]> | undefined;
-      let after: Promise<LedgerCounters[]> | undefined;
-      const scrapeBoth = (): Promise<LedgerCounters[]> =>
-        Promise.all([ledger.counters(leaderId), ledger.counters(followerId)]);
-      const r = await runLoad(
-        c,
-        WARMUP_MS,
-        DURATION_MS,
-        (w) =>
-          clients[w % CLIENTS]!.call("leaseSegment", {
-            sequence: SEQUENCE,
-            dc: 0,
-            size: LEASE_SIZE,
-            requestId: `${RUN_TAG}-${reqNo++}`,
-            kind: 0,
-          }),
-        {
-          sampler,
-          onStart: () => void (before = scrapeBoth()),
-          onStop: () => void (after = scrapeBoth()),
-        },
-      );
-      const b = await before?.catch(() => undefined);
-      const a = await after?.catch(() => undefined);
-      if (a && b) r.diag = ledgerDiag(leaderId, followerId, b, a, r.opsPerSec);
-      result.rows.push(r);
-      log(`ledger c=${c}: ${describe(r)}`);
-    }
-    for (const c of clients) c.close();
-
-    if (PROFILE_DIR) {
-      // SIGTERM: the node stops cleanly, and Node writes the profile on the way out.
-      log(`ledger: stopping the nodes with SIGTERM to write the CPU profiles to ${PROFILE_DIR}`);
-      for (const id of ledger.ids) await ledger.kill(id, "SIGTERM");
-      // Only the measured windows count (start-up, compilation and warm-up left out).
-      const first = result.rows[0]!.windowUs[0];
-      const last = result.rows[result.rows.length - 1]!.windowUs[1];
-      const spots = hotSpots(join(PROFILE_DIR, `node-${leaderId}`), 30, REPO, [first, last]);
-      return { result, spots };
-    }
-
-    if (FAILOVERS > 0) {
-      result.failovers = await ledgerFailover(ledger);
-      result.note =
+    const closeClients = (): void => {
+      for (const c of clients) c.close();
+      clients.length = 0;
+    };
+    return {
+      name: "ledger",
+      note:
         "ledger: followers answer at once (no leader known, or the leader's address), and LedgerClient retries " +
-        "with a back-off of 20 ms doubling to 100 ms, so 'to next success' trails 'to new leader' by up to 0.1 s.";
-    }
-    return { result };
-  } finally {
-    await ledger.stop().catch((e: unknown) => console.error(`ledger cleanup: ${String(e)}`));
+        "with a back-off of 20 ms doubling to 100 ms, so 'to next success' trails 'to new leader' by up to 0.1 s.",
+      async measure(c) {
+        let before: Promise<LedgerCounters[]> | undefined;
+        let after: Promise<LedgerCounters[]> | undefined;
+        const scrapeBoth = (): Promise<LedgerCounters[]> =>
+          Promise.all([ledger.counters(leaderId), ledger.counters(followerId)]);
+        const r = await runLoad(
+          c,
+          WARMUP_MS,
+          DURATION_MS,
+          (w) =>
+            clients[w % CLIENTS]!.call("leaseSegment", {
+              sequence: SEQUENCE,
+              dc: 0,
+              size: LEASE_SIZE,
+              requestId: `${RUN_TAG}-${reqNo++}`,
+              kind: 0,
+            }),
+          {
+            sampler,
+            onStart: () => void (before = scrapeBoth()),
+            onStop: () => void (after = scrapeBoth()),
+          },
+        );
+        const b = await before?.catch(() => undefined);
+        const a = await after?.catch(() => undefined);
+        if (a && b) r.diag = ledgerDiag(leaderId, followerId, b, a, r.opsPerSec);
+        log(`ledger c=${c}: ${describe(r)}`);
+        return r;
+      },
+      async failover() {
+        closeClients();
+        return ledgerFailover(ledger);
+      },
+      async profile(windowUs) {
+        closeClients();
+        // SIGTERM: the node stops cleanly, and Node writes the profile on the way out.
+        log(`ledger: stopping the nodes with SIGTERM to write the CPU profiles to ${PROFILE_DIR}`);
+        for (const id of ledger.ids) await ledger.kill(id, "SIGTERM");
+        return hotSpots(join(PROFILE_DIR!, `node-${leaderId}`), 30, REPO, windowUs);
+      },
+      async down() {
+        closeClients();
+        await down();
+      },
+    };
+  } catch (e) {
+    await down();
+    throw e;
   }
 }
 
@@ -631,9 +657,10 @@ class BenchEtcd {
 
 const VALUE = Buffer.alloc(64, 0x61);
 
-async function benchEtcd(): Promise<SystemResult> {
+async function upEtcd(): Promise<System> {
   const etcd = new BenchEtcd();
-  const result: SystemResult = { name: "etcd", rows: [], failovers: [], note: undefined };
+  const down = (): Promise<void> =>
+    etcd.stop().catch((e: unknown) => console.error(`etcd cleanup: ${String(e)}`));
   try {
     await etcd.init(3);
     for (let i = 0; i < 3; i++) etcd.start(i);
@@ -661,22 +688,35 @@ async function benchEtcd(): Promise<SystemResult> {
         })),
       ),
     );
-    for (const c of CONCURRENCY) {
-      const r = await runLoad(c, WARMUP_MS, DURATION_MS, (w) => kvs[w % CLIENTS]!.put(reqs[w]!), { sampler });
-      result.rows.push(r);
-      log(`etcd c=${c}: ${describe(r)}`);
-    }
-    for (const k of kvs) k.close();
-    if (FAILOVERS > 0) {
-      result.failovers = await etcdFailover(etcd);
-      result.note =
+    const closeClients = (): void => {
+      for (const k of kvs) k.close();
+      kvs.length = 0;
+    };
+    return {
+      name: "etcd",
+      note:
         "etcd: a put that reaches a follower while the dead leader is still its leader is forwarded and lost; " +
         `it waits out the attempt deadline (--attempt-ms ${ATTEMPT_MS}) before the writer moves on, which is ` +
-        "why 'to next success' can be about that deadline. 'to new leader' is the Raft-level comparison.";
-    }
-    return result;
-  } finally {
-    await etcd.stop().catch((e: unknown) => console.error(`etcd cleanup: ${String(e)}`));
+        "why 'to next success' can be about that deadline. 'to new leader' is the Raft-level comparison.",
+      async measure(c) {
+        const r = await runLoad(c, WARMUP_MS, DURATION_MS, (w) => kvs[w % CLIENTS]!.put(reqs[w]!), {
+          sampler,
+        });
+        log(`etcd c=${c}: ${describe(r)}`);
+        return r;
+      },
+      async failover() {
+        closeClients();
+        return etcdFailover(etcd);
+      },
+      async down() {
+        closeClients();
+        await down();
+      },
+    };
+  } catch (e) {
+    await down();
+    throw e;
   }
 }
 
@@ -784,8 +824,7 @@ async function etcdFailover(etcd: BenchEtcd): Promise<FailoverRound[]> {
 
 // ------------------------------------------------------------------------------------ bare grpc-js
 
-async function benchBare(): Promise<SystemResult> {
-  const result: SystemResult = { name: "bare", rows: [], failovers: [], note: undefined };
+async function upBare(): Promise<System> {
   const server = spawnBounded("grpc-bare", process.execPath, [
     "--import",
     "tsx",
@@ -800,35 +839,43 @@ async function benchBare(): Promise<SystemResult> {
       const m = /listening (\d+)/.exec(server.output.join(""));
       return Promise.resolve(m ? Number(m[1]) : undefined);
     });
+    log(`bare grpc-js server up at 127.0.0.1:${port}`);
     const clients = Array.from(
       { length: CLIENTS },
       () => new LedgerClient({ endpoints: [`127.0.0.1:${port}`] }),
     );
     const sampler = new CpuSampler(cpuTargets(() => [{ tag: "grpc-js bare server", pid: server.pid }]));
     let reqNo = 0;
-    for (const c of CONCURRENCY) {
-      const r = await runLoad(
-        c,
-        WARMUP_MS,
-        DURATION_MS,
-        (w) =>
-          clients[w % CLIENTS]!.call("leaseSegment", {
-            sequence: SEQUENCE,
-            dc: 0,
-            size: LEASE_SIZE,
-            requestId: `${RUN_TAG}-bare-${reqNo++}`,
-            kind: 0,
-          }),
-        { sampler },
-      );
-      result.rows.push(r);
-      log(`bare grpc-js c=${c}: ${describe(r)}`);
-    }
-    for (const c of clients) c.close();
-  } finally {
+    return {
+      name: "bare",
+      async measure(c) {
+        const r = await runLoad(
+          c,
+          WARMUP_MS,
+          DURATION_MS,
+          (w) =>
+            clients[w % CLIENTS]!.call("leaseSegment", {
+              sequence: SEQUENCE,
+              dc: 0,
+              size: LEASE_SIZE,
+              requestId: `${RUN_TAG}-bare-${reqNo++}`,
+              kind: 0,
+            }),
+          { sampler },
+        );
+        log(`bare grpc-js c=${c}: ${describe(r)}`);
+        return r;
+      },
+      down() {
+        for (const c of clients) c.close();
+        server.proc.kill("SIGKILL");
+        return Promise.resolve();
+      },
+    };
+  } catch (e) {
     server.proc.kill("SIGKILL");
+    throw e;
   }
-  return result;
 }
 
 // ------------------------------------------------------------------------------------------ report
@@ -876,7 +923,8 @@ function report(ledger: SystemResult, etcd: SystemResult | undefined, bare?: Sys
   console.log("");
   console.log(
     `== LeaseSegment (ledger) vs synced Put (etcd ${etcdVersion() ?? "-"}): 3 nodes on 127.0.0.1, fsync on, ` +
-      `${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${CLIENTS} client(s), against the leader`,
+      `${DURATION_MS / 1000} s per window after ${WARMUP_MS / 1000} s warm-up, ${CLIENTS} client(s), against the leader; ` +
+      `each row the median of ${ROUNDS} round(s), systems measured in rotating order`,
   );
   const rows: string[][] = [
     ["concurrency", "ledger ops/s", "p50 ms", "p99 ms", "etcd ops/s", "p50 ms", "p99 ms", "ledger/etcd"],
@@ -997,35 +1045,70 @@ async function main(): Promise<void> {
         "the figures below are depressed and noisy; run again on a quiet machine"
       : undefined;
   log(`machine ${fmt(idle, 0)}% busy before the run${busyNote ? ` — ${busyNote}` : ""}`);
-  const { result: ledger, spots } = await benchLedger();
-  if (spots) {
-    report(ledger, undefined);
-    console.log(
-      `\n== Leader CPU profile (${spots.file}): busy ${fmt(spots.busyMs, 0)} ms, idle ${fmt(spots.idleMs, 0)} ms` +
-        " (measured windows only)",
-    );
-    const rows: string[][] = [["self ms", "% of busy", "function", "location"]];
-    for (const s of spots.spots) rows.push([fmt(s.selfMs, 0), fmt(s.percent, 1), s.functionName, s.location]);
-    console.log(table(rows));
-    console.log("\n== Self time by file or package");
-    const files: string[][] = [["self ms", "% of busy", "file"]];
-    for (const f of spots.byFile) files.push([fmt(f.selfMs, 0), fmt(f.percent, 1), f.file]);
-    console.log(table(files));
-    return;
+  const systems: System[] = [];
+  try {
+    const ledgerSys = await upLedger();
+    systems.push(ledgerSys);
+    if (PROFILE_DIR) {
+      const ledger: SystemResult = { name: "ledger", rows: [], failovers: [], note: undefined };
+      for (const c of CONCURRENCY) ledger.rows.push(await ledgerSys.measure(c));
+      // Only the measured windows count (start-up, compilation and warm-up left out).
+      const spots = await ledgerSys.profile!([ledger.rows[0]!.windowUs[0], ledger.rows.at(-1)!.windowUs[1]]);
+      report(ledger, undefined);
+      console.log(
+        `\n== Leader CPU profile (${spots.file}): busy ${fmt(spots.busyMs, 0)} ms, idle ${fmt(spots.idleMs, 0)} ms` +
+          " (measured windows only)",
+      );
+      const rows: string[][] = [["self ms", "% of busy", "function", "location"]];
+      for (const x of spots.spots)
+        rows.push([fmt(x.selfMs, 0), fmt(x.percent, 1), x.functionName, x.location]);
+      console.log(table(rows));
+      console.log("\n== Self time by file or package");
+      const files: string[][] = [["self ms", "% of busy", "file"]];
+      for (const f of spots.byFile) files.push([fmt(f.selfMs, 0), fmt(f.percent, 1), f.file]);
+      console.log(table(files));
+      return;
+    }
+    if (args["no-etcd"]) {
+      log("etcd: skipped (--no-etcd)");
+    } else if (!etcdOnPath()) {
+      log(
+        "etcd: not found on PATH; skipping the etcd comparison. Install it with `apt-get install -y etcd-server` " +
+          "(Debian) and run again.",
+      );
+    } else {
+      systems.push(await upEtcd());
+    }
+    if (!args["no-bare"]) systems.push(await upBare());
+    // All systems stay up (idle ones cost about 1% of a core); every round measures each of them
+    // at each concurrency, in an order that rotates, so noise on these shared machines falls on
+    // all of them alike. The row kept is the round with the median ops/s.
+    const windows = new Map<string, LoadResult[][]>(systems.map((x) => [x.name, CONCURRENCY.map(() => [])]));
+    for (let round = 0; round < ROUNDS; round++) {
+      if (ROUNDS > 1) log(`round ${round + 1}/${ROUNDS}`);
+      for (let ci = 0; ci < CONCURRENCY.length; ci++) {
+        for (let k = 0; k < systems.length; k++) {
+          const sys = systems[(k + round + ci) % systems.length]!;
+          windows.get(sys.name)![ci]!.push(await sys.measure(CONCURRENCY[ci]!));
+        }
+      }
+    }
+    const results = new Map<string, SystemResult>();
+    for (const sys of systems) {
+      const rows = windows.get(sys.name)!.map((ws) => {
+        const sorted = [...ws].sort((a, b) => a.opsPerSec - b.opsPerSec);
+        return sorted[Math.floor((sorted.length - 1) / 2)]!;
+      });
+      const failovers = FAILOVERS > 0 && sys.failover ? await sys.failover() : [];
+      results.set(sys.name, { name: sys.name, rows, failovers, note: sys.note });
+    }
+    const ledger = results.get("ledger")!;
+    const etcd = results.get("etcd");
+    const bare = results.get("bare");
+    report(ledger, etcd, bare);
+  } finally {
+    for (const sys of systems.reverse()) await sys.down();
   }
-  let etcd: SystemResult | undefined;
-  if (args["no-etcd"]) {
-    log("etcd: skipped (--no-etcd)");
-  } else if (!etcdOnPath()) {
-    log(
-      "etcd: not found on PATH; skipping the etcd comparison. Install it with `apt-get install -y etcd-server` " +
-        "(Debian) and run again.",
-    );
-  } else {
-    etcd = await benchEtcd();
-  }
-  const bare = args["no-bare"] ? undefined : await benchBare();
-  report(ledger, etcd, bare);
   if (busyNote) console.log(`\n${busyNote}`);
   console.log(`\ntotal run time ${fmt((performance.now() - tStart) / 1000, 0)} s`);
 }
