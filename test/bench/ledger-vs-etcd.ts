@@ -344,6 +344,19 @@ interface System {
   down(): Promise<void>;
 }
 
+/** The measured operation: a LeaseSegment with a fresh request id, through the worker's client. */
+function leaseOp(clients: readonly LedgerClient[], tag: string): (worker: number) => Promise<unknown> {
+  let n = 0;
+  return (w) =>
+    clients[w % clients.length]!.call("leaseSegment", {
+      sequence: SEQUENCE,
+      dc: 0,
+      size: LEASE_SIZE,
+      requestId: `${RUN_TAG}-${tag}-${n++}`,
+      kind: 0,
+    });
+}
+
 async function upLedger(): Promise<System> {
   const profileArgs = (id: number): string[] =>
     PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", join(PROFILE_DIR, `node-${id}`)] : [];
@@ -388,7 +401,7 @@ async function upLedger(): Promise<System> {
       { length: CLIENTS },
       () => new LedgerClient({ endpoints: [lead.leaderAddress] }),
     );
-    let reqNo = 0;
+    const lease = leaseOp(clients, "ledger");
     const sampler = new CpuSampler(
       cpuTargets(() =>
         ledger.ids.map((id) => ({
@@ -412,24 +425,11 @@ async function upLedger(): Promise<System> {
         let after: Promise<LedgerCounters[]> | undefined;
         const scrapeBoth = (): Promise<LedgerCounters[]> =>
           Promise.all([ledger.counters(leaderId), ledger.counters(followerId)]);
-        const r = await runLoad(
-          c,
-          WARMUP_MS,
-          DURATION_MS,
-          (w) =>
-            clients[w % CLIENTS]!.call("leaseSegment", {
-              sequence: SEQUENCE,
-              dc: 0,
-              size: LEASE_SIZE,
-              requestId: `${RUN_TAG}-${reqNo++}`,
-              kind: 0,
-            }),
-          {
-            sampler,
-            onStart: () => void (before = scrapeBoth()),
-            onStop: () => void (after = scrapeBoth()),
-          },
-        );
+        const r = await runLoad(c, WARMUP_MS, DURATION_MS, lease, {
+          sampler,
+          onStart: () => void (before = scrapeBoth()),
+          onStop: () => void (after = scrapeBoth()),
+        });
         const b = await before?.catch(() => undefined);
         const a = await after?.catch(() => undefined);
         if (a && b) r.diag = ledgerDiag(leaderId, followerId, b, a, r.opsPerSec);
@@ -845,24 +845,11 @@ async function upBare(): Promise<System> {
       () => new LedgerClient({ endpoints: [`127.0.0.1:${port}`] }),
     );
     const sampler = new CpuSampler(cpuTargets(() => [{ tag: "grpc-js bare server", pid: server.pid }]));
-    let reqNo = 0;
+    const lease = leaseOp(clients, "bare");
     return {
       name: "bare",
       async measure(c) {
-        const r = await runLoad(
-          c,
-          WARMUP_MS,
-          DURATION_MS,
-          (w) =>
-            clients[w % CLIENTS]!.call("leaseSegment", {
-              sequence: SEQUENCE,
-              dc: 0,
-              size: LEASE_SIZE,
-              requestId: `${RUN_TAG}-bare-${reqNo++}`,
-              kind: 0,
-            }),
-          { sampler },
-        );
+        const r = await runLoad(c, WARMUP_MS, DURATION_MS, lease, { sampler });
         log(`bare grpc-js c=${c}: ${describe(r)}`);
         return r;
       },
