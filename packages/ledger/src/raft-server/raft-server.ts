@@ -346,19 +346,25 @@ export class RaftServer<R> {
     if (sentEarly) this.send(rd.messages, hold);
     // Committed entries already on this node's synced disk (written by an earlier Ready, not
     // replaced by this one) are applied, and their proposers answered, while this Ready's new
-    // entries are written: a reply then never waits for the fsync of later proposals.
+    // entries are written: a reply then never waits for the fsync of later proposals. A leader
+    // applies them before preparing the write, so its answers leave with its appends; a follower
+    // after starting the write, so applying does not hold up its ack (which waits for the write).
     const early = this.durable(rd);
-    if (early) this.applyCommitted(rd);
+    if (early && sentEarly) this.applyCommitted(rd);
+    const applyNow = early && !sentEarly;
     if (this.storage.needsWrite(rd)) {
       // node:http2 puts queued frames on the socket at the next turn of the event loop; preparing
       // the write below takes the main thread about 0.1 ms first. Let the appends leave before:
       // a follower's fsync is on the commit path, this node's own runs beside it.
       if (sentEarly) await new Promise((r) => setImmediate(r));
       const f0 = performance.now();
-      await this.storage.persist(rd);
+      const written = this.storage.persist(rd);
+      if (applyNow) this.applyCommitted(rd);
+      await written;
       this.metrics.fsyncSeconds.observe(this.nodeLabel, (performance.now() - f0) / 1000);
-    } else if (rd.hardState) {
-      this.storage.keepHardState(rd.hardState);
+    } else {
+      if (applyNow) this.applyCommitted(rd);
+      if (rd.hardState) this.storage.keepHardState(rd.hardState);
     }
     if (!rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages, hold);
     if (rd.snapshot) {
