@@ -11,6 +11,8 @@ export interface StreamEnd {
 /** First and longest wait before connecting again to a peer that could not be reached. */
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 1_000;
+/** A connection whose peer has not answered a ping (or not connected) within this long is dropped. */
+const KEEPALIVE_MS = 5_000;
 
 /**
  * The client side of a gRPC client-streaming call, written straight onto node:http2: the same
@@ -27,7 +29,11 @@ export class H2Channel {
   private backoffMs = FIRST_BACKOFF_MS;
   private closed = false;
 
-  constructor(private readonly address: string) {}
+  constructor(
+    private readonly address: string,
+    /** Ping period; a ping unanswered by the next one ends the connection. */
+    private readonly keepaliveMs = KEEPALIVE_MS,
+  ) {}
 
   /**
    * Open a client stream to `path`. `onEnd` is called once, with the status the server ended it
@@ -74,14 +80,32 @@ export class H2Channel {
     const session = connect(`http://${this.address}`);
     this.session = session;
     this.connected = false;
+    let connected = false;
     session.once("connect", () => {
-      this.connected = true;
+      connected = this.connected = true;
       this.backoffMs = FIRST_BACKOFF_MS;
     });
+    // A peer whose machine vanished sends no reset: without pings, appends would queue behind a
+    // dead connection until TCP gives up, minutes later. A stopped (SIGSTOP) peer is dropped the
+    // same way and reconnected when it answers again.
+    let awaitingPong = false;
+    const keepalive = setInterval(() => {
+      if (session.destroyed || session.closed) return;
+      if (!connected || awaitingPong) {
+        session.destroy();
+        return;
+      }
+      awaitingPong = true;
+      session.ping((err) => {
+        if (!err) awaitingPong = false;
+      });
+    }, this.keepaliveMs);
+    keepalive.unref();
     // Errors also reach the streams (which report them); the session's own are expected noise
     // while a peer is down.
     session.on("error", () => {});
     session.once("close", () => {
+      clearInterval(keepalive);
       if (this.session === session) this.session = undefined;
       if (!this.connected) {
         this.notBefore = Date.now() + this.backoffMs;
@@ -98,20 +122,20 @@ export class H2Channel {
 
 /** One open client stream: length-prefixed message writes with back-pressure. */
 export class H2Stream {
-  private ended = false;
+  private done = false;
   private statusHeader: IncomingHttpHeaders | undefined;
 
   constructor(
     private readonly req: ClientHttp2Stream,
     private readonly onEnd: (end: StreamEnd) => void,
   ) {
+    // The call ends when the server sends its status, whether or not this side is done writing
+    // (a refusal comes while the stream is open): report it and close this side too.
     req.on("response", (headers) => {
       // A trailers-only answer (an immediate refusal) carries the status in the headers.
-      if (headers["grpc-status"] !== undefined) this.statusHeader = headers;
+      if (headers["grpc-status"] !== undefined) this.statusReceived(headers);
     });
-    req.on("trailers", (trailers: IncomingHttpHeaders) => {
-      this.statusHeader = trailers;
-    });
+    req.on("trailers", (trailers: IncomingHttpHeaders) => this.statusReceived(trailers));
     req.on("data", () => {}); // SendAck (empty) at the very end; keep the stream flowing.
     req.on("error", () => {}); // Reported by "close" below.
     req.once("close", () => this.finish());
@@ -135,9 +159,15 @@ export class H2Stream {
     if (!this.req.closed && !this.req.destroyed) this.req.close(constants.NGHTTP2_CANCEL);
   }
 
+  private statusReceived(status: IncomingHttpHeaders): void {
+    this.statusHeader = status;
+    this.finish();
+    if (!this.req.closed && !this.req.destroyed) this.req.close();
+  }
+
   private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.done) return;
+    this.done = true;
     const h = this.statusHeader;
     const raw = h?.["grpc-status"];
     if (raw === undefined) {
