@@ -48,7 +48,13 @@ interface Cluster {
 
 const clusters: Cluster[] = [];
 
-async function startNode(c: Cluster, id: NodeId, voters: NodeId[], snapshotEntries = 10_000): Promise<void> {
+async function startNode(
+  c: Cluster,
+  id: NodeId,
+  voters: NodeId[],
+  snapshotEntries = 10_000,
+  proposalTimeoutMs?: number,
+): Promise<void> {
   const storage = await LevelStorage.open(join(c.dir, `n${id}`), { clusterId: "test", nodeId: id });
   if (storage.wasEmpty) {
     await storage.bootstrap(
@@ -75,6 +81,7 @@ async function startNode(c: Cluster, id: NodeId, voters: NodeId[], snapshotEntri
     tickMs: 10,
     snapshotEntries,
     compactMarginEntries: 5,
+    proposalTimeoutMs,
     onFatal: (err) => {
       throw err;
     },
@@ -100,7 +107,7 @@ async function leader(c: Cluster): Promise<RaftServer<{ start: number; end: numb
   throw new Error("no leader elected");
 }
 
-async function newCluster(n: number, snapshotEntries?: number): Promise<Cluster> {
+async function newCluster(n: number, snapshotEntries?: number, proposalTimeoutMs?: number): Promise<Cluster> {
   const c: Cluster = {
     dir: mkdtempSync(join(tmpdir(), "raft-server-")),
     servers: new Map(),
@@ -109,7 +116,7 @@ async function newCluster(n: number, snapshotEntries?: number): Promise<Cluster>
   };
   clusters.push(c);
   const voters = Array.from({ length: n }, (_, i) => i + 1);
-  for (const id of voters) await startNode(c, id, voters, snapshotEntries);
+  for (const id of voters) await startNode(c, id, voters, snapshotEntries, proposalTimeoutMs);
   return c;
 }
 
@@ -132,6 +139,22 @@ describe("RaftServer on LevelDB", () => {
     const grants = await Promise.all(Array.from({ length: 200 }, (_, i) => l.propose(size(i + 1))));
     expect(disjoint(grants)).toBe(true);
     expect(Math.max(...grants.map((g) => g.end))).toBe((200 * 201) / 2);
+  });
+
+  it("a proposal that cannot commit fails after the proposal timeout", async () => {
+    const c = await newCluster(3, undefined, 40);
+    const l = await leader(c);
+    await l.propose(size(1)); // the cluster works
+    for (const id of c.servers.keys()) if (id !== l.id) c.down.add(id);
+    const t0 = performance.now();
+    const err = await l.propose(size(2)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const waited = performance.now() - t0;
+    // Before the leader could notice it lost its quorum (an election timeout is 100 ms or more).
+    expect(String(err)).toMatch(/no result within 40 ms/);
+    expect(waited).toBeGreaterThanOrEqual(39);
   });
 
   it("a follower refuses proposals with the leader's id", async () => {

@@ -69,6 +69,8 @@ export interface RaftServerOptions<R> {
   compactMarginEntries?: number;
   /** Most proposals waiting for their result. Default 10,000. */
   maxPendingProposals?: number;
+  /** A proposal without a result after this long fails (it may still commit: retry with the same request id). Default 10,000. */
+  proposalTimeoutMs?: number;
   /** Called on a storage failure: the process must stop (default: exit with status 1). */
   onFatal?: (err: unknown) => void;
 }
@@ -98,6 +100,7 @@ export class RaftServer<R> {
   private readonly snapshotEntries: number;
   private readonly compactMargin: number;
   private readonly maxPending: number;
+  private readonly proposalTimeoutMs: number;
   private readonly onFatal: (err: unknown) => void;
   private readonly nodeLabel: { node: string };
 
@@ -134,6 +137,7 @@ export class RaftServer<R> {
     this.snapshotEntries = o.snapshotEntries ?? 10_000;
     this.compactMargin = o.compactMarginEntries ?? 1_000;
     this.maxPending = o.maxPendingProposals ?? 10_000;
+    this.proposalTimeoutMs = o.proposalTimeoutMs ?? 10_000;
     this.nodeLabel = { node: String(o.id) };
     this.onFatal =
       o.onFatal ??
@@ -164,7 +168,14 @@ export class RaftServer<R> {
   }
 
   start(): void {
-    this.ticker = setInterval(() => this.enqueue(() => this.raw.tick()), this.tickMs);
+    this.ticker = setInterval(
+      () =>
+        this.enqueue(() => {
+          this.raw.tick();
+          this.expireProposals();
+        }),
+      this.tickMs,
+    );
     this.ticker.unref();
     this.kick();
   }
@@ -453,6 +464,19 @@ export class RaftServer<R> {
     }
     this.metrics.proposalSeconds.observe(this.nodeLabel, (performance.now() - p.startedAt) / 1000);
     p.resolve(result as R);
+  }
+
+  /**
+   * Fail proposals that have waited too long, oldest first (pending is in index order, which is
+   * the order they were made in): one sweep per tick instead of a timer per proposal.
+   */
+  private expireProposals(): void {
+    const before = performance.now() - this.proposalTimeoutMs;
+    for (const [index, p] of this.pending) {
+      if (p.startedAt > before) break;
+      this.pending.delete(index);
+      p.reject(new ProposalDroppedError(`no result within ${this.proposalTimeoutMs} ms`));
+    }
   }
 
   private releaseAppliedWaiters(): void {

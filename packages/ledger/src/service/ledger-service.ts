@@ -34,8 +34,6 @@ export interface LedgerServiceDeps {
   app: () => LedgerApp;
   /** How clients reach a member: its advertised address. */
   addressOf: (id: NodeId) => string;
-  /** Bound on waiting for a proposal's result. Default 10,000 ms. */
-  proposalTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -154,11 +152,9 @@ function nodeIdOf(v: bigint, field: string): NodeId {
  * anything is proposed, so it changes nothing.
  */
 export class LedgerService {
-  private readonly timeoutMs: number;
   private readonly now: () => number;
 
   constructor(private readonly d: LedgerServiceDeps) {
-    this.timeoutMs = d.proposalTimeoutMs ?? 10_000;
     this.now = d.now ?? Date.now;
   }
 
@@ -178,28 +174,13 @@ export class LedgerService {
     return e;
   }
 
+  /** Proposals that get no result in time fail in the Raft server (ProposalDroppedError). */
   private async propose(data: Uint8Array): Promise<AppResult> {
     if (!this.d.raft.isLeader()) throw this.notLeader(this.d.raft.leader());
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new CallError(
-              status.UNAVAILABLE,
-              `no result within ${this.timeoutMs} ms; retry with the same request id`,
-              ErrorReason.ERROR_REASON_UNSPECIFIED,
-            ),
-          ),
-        this.timeoutMs,
-      );
-    });
     try {
-      return await Promise.race([this.d.raft.propose(data), timeout]);
+      return await this.d.raft.propose(data);
     } catch (e) {
       throw this.mapRaftError(e);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
