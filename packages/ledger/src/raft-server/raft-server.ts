@@ -153,6 +153,10 @@ export class RaftServer<R> {
     if (snap.meta.index > 0) this.app.restore(snap.data);
     this.applied = snap.meta.index;
     this.snapshotIndex = snap.meta.index;
+    const hs = o.storage.hardState();
+    this.metrics.term.set(this.nodeLabel, hs.term);
+    this.metrics.commitIndex.set(this.nodeLabel, hs.commit);
+    this.metrics.appliedIndex.set(this.nodeLabel, this.applied);
     this.raw = new RawNode({
       id: o.id,
       storage: o.storage,
@@ -387,10 +391,12 @@ export class RaftServer<R> {
     }
     if (!early) this.applyCommitted(rd);
     this.raw.advance();
-    const st = this.raw.status();
     const node = this.nodeLabel;
-    this.metrics.term.set(node, st.hardState.term);
-    this.metrics.commitIndex.set(node, st.hardState.commit);
+    // A Ready carries the hard state whenever it changed (no full status() per Ready).
+    if (rd.hardState) {
+      this.metrics.term.set(node, rd.hardState.term);
+      this.metrics.commitIndex.set(node, rd.hardState.commit);
+    }
     this.metrics.appliedIndex.set(node, this.applied);
     if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
     this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
