@@ -351,6 +351,12 @@ interface System {
   down(): Promise<void>;
 }
 
+/** Close every client in `list` and empty it (a closed client must not be used again). */
+function closeAll(list: { close(): void }[]): void {
+  for (const c of list) c.close();
+  list.length = 0;
+}
+
 /** The measured operation: a LeaseSegment with a fresh request id, through the worker's client. */
 function leaseOp(clients: readonly LedgerClient[], tag: string): (worker: number) => Promise<unknown> {
   let n = 0;
@@ -418,10 +424,6 @@ async function upLedger(): Promise<System> {
       ),
     );
     const followerId = ledger.ids.find((i) => i !== leaderId)!;
-    const closeClients = (): void => {
-      for (const c of clients) c.close();
-      clients.length = 0;
-    };
     return {
       name: "ledger",
       note:
@@ -447,18 +449,18 @@ async function upLedger(): Promise<System> {
         return r;
       },
       async failover() {
-        closeClients();
+        closeAll(clients);
         return ledgerFailover(ledger);
       },
       async profile(windowUs) {
-        closeClients();
+        closeAll(clients);
         // SIGTERM: the node stops cleanly, and Node writes the profile on the way out.
         log(`ledger: stopping the nodes with SIGTERM to write the CPU profiles to ${PROFILE_DIR}`);
         for (const id of ledger.ids) await ledger.kill(id, "SIGTERM");
         return hotSpots(join(PROFILE_DIR!, `node-${leaderId}`), 30, REPO, windowUs);
       },
       async down() {
-        closeClients();
+        closeAll(clients);
         await down();
       },
     };
@@ -698,10 +700,6 @@ async function upEtcd(): Promise<System> {
         })),
       ),
     );
-    const closeClients = (): void => {
-      for (const k of kvs) k.close();
-      kvs.length = 0;
-    };
     return {
       name: "etcd",
       note:
@@ -719,11 +717,11 @@ async function upEtcd(): Promise<System> {
         return r;
       },
       async failover() {
-        closeClients();
+        closeAll(kvs);
         return etcdFailover(etcd);
       },
       async down() {
-        closeClients();
+        closeAll(kvs);
         await down();
       },
     };
@@ -870,7 +868,7 @@ async function upBare(): Promise<System> {
         return r;
       },
       down() {
-        for (const c of clients) c.close();
+        closeAll(clients);
         server.proc.kill("SIGKILL");
         return Promise.resolve();
       },
