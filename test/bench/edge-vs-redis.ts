@@ -32,6 +32,11 @@ import {
   Reaper,
   until,
   withTimeout,
+  fmt,
+  HAVE_SETPRIV,
+  log,
+  posInt,
+  spawnBounded as spawnChild,
 } from "./support.js";
 
 const REPO = resolve(import.meta.dirname, "..", "..");
@@ -82,15 +87,6 @@ if (args.help) {
   process.exit(0);
 }
 
-function posInt(name: string, v: string | undefined, min = 1, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer ${min}..${max}, got "${v}"`);
-    process.exit(64);
-  }
-  return n;
-}
-
 const ROUNDS = posInt("rounds", args.rounds, 1, 21);
 const REQUESTS = posInt("requests", args.requests, 1_000, 50_000_000);
 const PIPELINED_REQUESTS = posInt("pipelined-requests", args["pipelined-requests"], 1_000, 500_000_000);
@@ -128,21 +124,11 @@ const phaseBoundMs =
     : 0);
 const reaper = new Reaper(Math.min(phaseBoundMs, 60 * 60_000));
 const RUN_TAG = `${process.pid}-${Date.now().toString(36)}`;
-const HAVE_SETPRIV = spawnSync("setpriv", ["--help"], { stdio: "ignore" }).status === 0;
 const HAVE_H2LOAD = spawnSync("h2load", ["--version"], { stdio: "ignore" }).status === 0;
 
 /** Spawn so that the child also dies if this process is killed outright. */
-function spawnBounded(tag: string, cmd: string, argv: string[]): Child {
-  return HAVE_SETPRIV
-    ? reaper.spawn(tag, "setpriv", ["--pdeathsig", "KILL", cmd, ...argv], { cwd: REPO })
-    : reaper.spawn(tag, cmd, argv, { cwd: REPO });
-}
-
-function log(msg: string): void {
-  console.log(`[${new Date().toISOString().slice(11, 23)}] ${msg}`);
-}
-
-const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+const spawnBounded = (tag: string, cmd: string, argv: string[]): Child =>
+  spawnChild(reaper, REPO, tag, cmd, argv);
 const kilo = (n: number): string => (Number.isFinite(n) ? `${fmt(n / 1000, 1)}k` : "-");
 const mega = (n: number): string => (Number.isFinite(n) ? `${fmt(n / 1e6, 2)}M` : "-");
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);

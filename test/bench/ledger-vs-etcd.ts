@@ -44,6 +44,11 @@ import {
   sleep,
   until,
   withTimeout,
+  fmt,
+  HAVE_SETPRIV,
+  log,
+  posInt,
+  spawnBounded as spawnChild,
 } from "./support.js";
 
 const REPO = resolve(import.meta.dirname, "..", "..");
@@ -99,15 +104,6 @@ if (args.help) {
   process.exit(0);
 }
 
-function posInt(name: string, v: string | undefined, min = 1): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) {
-    console.error(`--${name} must be an integer >= ${min}, got "${v}"`);
-    process.exit(64);
-  }
-  return n;
-}
-
 const DURATION_MS = posInt("duration", args.duration) * 1000;
 const WARMUP_MS = posInt("warmup", args.warmup, 0) * 1000;
 const CONCURRENCY = (args.concurrency ?? "").split(",").map((c) => posInt("concurrency", c));
@@ -123,20 +119,10 @@ const TICK_ARGS = args["tick-ms"] ? ["--tick-ms", String(posInt("tick-ms", args[
 
 const reaper = new Reaper(8 * 60_000);
 const RUN_TAG = `${process.pid}-${Date.now().toString(36)}`;
-const HAVE_SETPRIV = spawnSync("setpriv", ["--help"], { stdio: "ignore" }).status === 0;
 
 /** Spawn so that the child also dies if this process is killed outright. */
-function spawnBounded(tag: string, cmd: string, argv: string[]): Child {
-  return HAVE_SETPRIV
-    ? reaper.spawn(tag, "setpriv", ["--pdeathsig", "KILL", cmd, ...argv], { cwd: REPO })
-    : reaper.spawn(tag, cmd, argv, { cwd: REPO });
-}
-
-function log(msg: string): void {
-  console.log(`[${new Date().toISOString().slice(11, 23)}] ${msg}`);
-}
-
-const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+const spawnBounded = (tag: string, cmd: string, argv: string[]): Child =>
+  spawnChild(reaper, REPO, tag, cmd, argv);
 
 // ------------------------------------------------------------------------------------------ ledger
 

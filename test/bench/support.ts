@@ -2,7 +2,7 @@
 // generator with latency percentiles, CPU sampling from /proc, a minimal etcd v3 gRPC client
 // (hand-encoded protobuf, so no etcd package is needed), and a .cpuprofile summary.
 import type { ChildProcess, SpawnOptions } from "node:child_process";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -139,6 +139,36 @@ export class Reaper {
 
 export function alive(c: Child | undefined): c is Child {
   return c !== undefined && c.proc.exitCode === null && c.proc.signalCode === null;
+}
+
+// ------------------------------------------------------------------------------------------ scripts
+
+/** Whether `setpriv` can make children die with this process (util-linux; missing on some hosts). */
+export const HAVE_SETPRIV = spawnSync("setpriv", ["--help"], { stdio: "ignore" }).status === 0;
+
+/** Spawn through `reaper` so that the child also dies if this process is killed outright. */
+export function spawnBounded(reaper: Reaper, cwd: string, tag: string, cmd: string, argv: string[]): Child {
+  return HAVE_SETPRIV
+    ? reaper.spawn(tag, "setpriv", ["--pdeathsig", "KILL", cmd, ...argv], { cwd })
+    : reaper.spawn(tag, cmd, argv, { cwd });
+}
+
+/** A line of progress with the wall-clock time. */
+export function log(msg: string): void {
+  console.log(`[${new Date().toISOString().slice(11, 23)}] ${msg}`);
+}
+
+export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+
+/** A flag's value as an integer in [min, max]; anything else ends the script with status 64. */
+export function posInt(name: string, v: string | undefined, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}..${max}`;
+    console.error(`--${name} must be an integer ${range}, got "${v}"`);
+    process.exit(64);
+  }
+  return n;
 }
 
 // ------------------------------------------------------------------------------------------ CPU
