@@ -3,26 +3,10 @@
 // Run: node --import tsx packages/edge/src/ids/bench-format.ts [millisPerCase]
 
 import { IdFormat, idToDecimal } from "./format.js";
+import { measure as measureFor, opsText as fmt } from "./micro-bench.js";
 
 const millisPerCase = Number(process.argv[2] ?? 1000);
-const batch = 10_000;
-
-/** Runs fn over batches until millisPerCase elapsed (after a warm-up); returns ops/s. */
-function measure(fn: (i: number) => void): number {
-  for (let i = 0; i < 5 * batch; i++) fn(i);
-  let ops = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  while (elapsed < millisPerCase) {
-    for (let i = 0; i < batch; i++) fn(ops + i);
-    ops += batch;
-    elapsed = performance.now() - start;
-  }
-  return (ops / elapsed) * 1000;
-}
-
-const fmt = (opsPerSec: number): string => `${(opsPerSec / 1e6).toFixed(2)} M ops/s`.padStart(14);
-
+const measure = (fn: (i: number) => void): number => measureFor(fn, millisPerCase);
 // Precomputed ids, so the measurement is the conversion and not the bigint arithmetic making them.
 function ids(from: bigint): bigint[] {
   return Array.from({ length: 4096 }, (_, i) => from + BigInt(i) * 7_919n);

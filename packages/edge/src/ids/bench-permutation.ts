@@ -3,26 +3,10 @@
 // Run: node --import tsx packages/edge/src/ids/bench-permutation.ts [millisPerCase]
 
 import { permutationKeyFor, SlotPermutation } from "./permutation.js";
+import { measure as measureFor, opsText as fmt } from "./micro-bench.js";
 
 const millisPerCase = Number(process.argv[2] ?? 1000);
-const batch = 10_000;
-
-/** Runs fn over batches until millisPerCase elapsed (after a warm-up); returns ops/s. */
-function measure(fn: (i: number) => void): number {
-  for (let i = 0; i < 5 * batch; i++) fn(i);
-  let ops = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  while (elapsed < millisPerCase) {
-    for (let i = 0; i < batch; i++) fn(ops + i);
-    ops += batch;
-    elapsed = performance.now() - start;
-  }
-  return (ops / elapsed) * 1000;
-}
-
-const fmt = (opsPerSec: number): string => `${(opsPerSec / 1e6).toFixed(2)} M ops/s`.padStart(14);
-
+const measure = (fn: (i: number) => void): number => measureFor(fn, millisPerCase);
 let sink = 0n;
 let sinkNumber = 0;
 const key = permutationKeyFor("bench", "secret");
