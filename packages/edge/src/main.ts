@@ -1,6 +1,7 @@
 // Starts one edge dispenser:
 //   node --import tsx packages/edge/src/main.ts --dc 0 --ledger 127.0.0.1:7101,127.0.0.1:7102
 // SIGTERM/SIGINT: stop accepting, answer what is in flight, return unused tails, exit 0.
+import { stopOnSignals } from "@dispenser/ledger";
 import { EdgeNode } from "./edge-node.js";
 import { optionsFrom, usage } from "./options.js";
 
@@ -12,21 +13,7 @@ export async function runEdge(argv: string[]): Promise<void> {
   }
   const node = new EdgeNode(opts);
   await node.start();
-  let stopping = false;
-  const shutdown = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    opts.logger.info({ sig }, "stopping");
-    node.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        opts.logger.error({ err: String(e) }, "stop failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  stopOnSignals(opts.logger, () => node.stop());
 }
 
 if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {

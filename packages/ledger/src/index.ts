@@ -20,3 +20,4 @@ export { optionsFrom as ledgerOptionsFrom, usage as ledgerUsage } from "./option
 export type { FlagSpec } from "./flags.js";
 export { flagUsage, intFlag, parseFlags } from "./flags.js";
 export { serveMetrics } from "./metrics-http.js";
+export { stopOnSignals } from "./signals.js";

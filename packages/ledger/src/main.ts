@@ -3,6 +3,7 @@
 //     --listen 127.0.0.1:7001 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --bootstrap
 import { LedgerNode } from "./node.js";
 import { optionsFrom, usage } from "./options.js";
+import { stopOnSignals } from "./signals.js";
 
 export async function runLedger(argv: string[]): Promise<void> {
   const opts = optionsFrom(argv);
@@ -14,18 +15,7 @@ export async function runLedger(argv: string[]): Promise<void> {
   await node.start();
   // A node refusing its corrupt log stays up only to export the reason; without metrics, exit.
   if (node.quarantined && !opts.metricsListen) process.exit(1);
-  let stopping = false;
-  const shutdown = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    opts.logger.info({ sig }, "stopping");
-    node.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  stopOnSignals(opts.logger, () => node.stop());
 }
 
 if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
