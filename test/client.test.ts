@@ -1,4 +1,4 @@
-import { LedgerClient } from "@dispenser/ledger";
+import type { LedgerClient } from "@dispenser/ledger";
 import type { CreateSequenceRequest, CreateSequenceResponse } from "@dispenser/proto";
 import { DispenserClient, Ordering } from "@dispenser/proto";
 import type { Dispenser, DispenserOptions } from "@dispenser/client";
@@ -6,9 +6,9 @@ import { createDispenser, DispenserError } from "@dispenser/client";
 import type { ServiceError } from "@grpc/grpc-js";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { EdgeProcess } from "./support/edge-process.js";
+import { EdgeProcess, startLedgerAndEdge } from "./support/edge-process.js";
 import { LedgerCluster } from "./support/ledger-cluster.js";
-import { createRequest, waitForLeader } from "./support/ledger-helpers.js";
+import { createRequest } from "./support/ledger-helpers.js";
 
 // The client SDK as a service uses it: a real edge process in front of a real 3-node ledger,
 // sequences created through the edge's gRPC CreateSequence, ids drawn from leased ranges.
@@ -49,13 +49,7 @@ describe("client SDK (real edge and ledger processes on loopback)", () => {
     );
 
   beforeAll(async () => {
-    await ledger.init();
-    ledger.startAll();
-    lc = new LedgerClient({ endpoints: ledger.ids.map((i) => ledger.address(i)), totalTimeoutMs: 20_000 });
-    await waitForLeader(lc);
-    edge = new EdgeProcess(ledger.ids.map((i) => ledger.address(i)));
-    await edge.init();
-    await edge.start();
+    ({ lc, edge } = await startLedgerAndEdge(ledger));
     admin = new DispenserClient(edge.grpcAddress, credentials.createInsecure());
   }, 60_000);
 
@@ -167,7 +161,7 @@ describe("client SDK (real edge and ledger processes on loopback)", () => {
 
   it("fails over to the next edge when the one in use is killed mid-draw: no error, no repeat", async () => {
     await create(createRequest("failover"));
-    const doomed = new EdgeProcess(ledger.ids.map((i) => ledger.address(i)));
+    const doomed = new EdgeProcess(ledger.addresses());
     await doomed.init();
     await doomed.start();
     try {

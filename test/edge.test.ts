@@ -1,6 +1,6 @@
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
-import { LedgerClient } from "@dispenser/ledger";
+import type { LedgerClient } from "@dispenser/ledger";
 import type { IssueBatchResponse } from "@dispenser/proto";
 import { DispenserClient, ErrorReason, errorDetailOf } from "@dispenser/proto";
 import type { ServiceError } from "@grpc/grpc-js";
@@ -8,7 +8,8 @@ import { credentials, status } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EdgeProcess } from "./support/edge-process.js";
+import type { EdgeProcess } from "./support/edge-process.js";
+import { startLedgerAndEdge } from "./support/edge-process.js";
 import { LedgerCluster } from "./support/ledger-cluster.js";
 import { createRequest, sleep, waitForLeader } from "./support/ledger-helpers.js";
 
@@ -48,13 +49,7 @@ describe("edge dispenser (real processes on loopback)", () => {
   let redis: Redis;
 
   beforeAll(async () => {
-    await ledger.init();
-    ledger.startAll();
-    lc = new LedgerClient({ endpoints: ledger.ids.map((i) => ledger.address(i)), totalTimeoutMs: 20_000 });
-    await waitForLeader(lc);
-    edge = new EdgeProcess(ledger.ids.map((i) => ledger.address(i)));
-    await edge.init();
-    await edge.start();
+    ({ lc, edge } = await startLedgerAndEdge(ledger));
     redis = new Redis({ port: edge.respPort, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
     redis.on("error", () => undefined); // reconnects across the edge restarts below

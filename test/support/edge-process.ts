@@ -2,7 +2,10 @@ import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
+import { LedgerClient } from "@dispenser/ledger";
+import type { LedgerCluster } from "./ledger-cluster.js";
 import { freePort } from "./ledger-cluster.js";
+import { waitForLeader } from "./ledger-helpers.js";
 
 const REPO = resolve(import.meta.dirname, "..", "..");
 const MAIN = join(REPO, "packages", "edge", "src", "main.ts");
@@ -85,4 +88,18 @@ export class EdgeProcess {
       p.kill(sig);
     });
   }
+}
+
+/** Start every node of `ledger`, wait for its leader, then start one edge in front of it. */
+export async function startLedgerAndEdge(
+  ledger: LedgerCluster,
+): Promise<{ lc: LedgerClient; edge: EdgeProcess }> {
+  await ledger.init();
+  ledger.startAll();
+  const lc = new LedgerClient({ endpoints: ledger.addresses(), totalTimeoutMs: 20_000 });
+  await waitForLeader(lc);
+  const edge = new EdgeProcess(ledger.addresses());
+  await edge.init();
+  await edge.start();
+  return { lc, edge };
 }

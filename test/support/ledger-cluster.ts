@@ -70,6 +70,11 @@ export class LedgerCluster {
       .join(",");
   }
 
+  /** Every member's client address (what a LedgerClient or an edge's --ledger takes). */
+  addresses(): string[] {
+    return this.ids.map((i) => this.address(i));
+  }
+
   address(id: number): string {
     return `127.0.0.1:${this.nodes.get(id)!.port}`;
   }
