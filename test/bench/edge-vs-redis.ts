@@ -24,6 +24,7 @@ import { DispenserClient } from "@dispenser/proto";
 import { credentials } from "@grpc/grpc-js";
 import type { Child, ProfileSummary } from "./support.js";
 import {
+  announcedPort,
   cpuSeconds,
   freePort,
   hotSpots,
@@ -259,8 +260,7 @@ async function startServers(): Promise<Servers> {
   };
   s.bareGrpc = await until("the bare gRPC server", 30_000, () => {
     mustLive();
-    const m = /listening (\d+)/.exec(bare.output.join(""));
-    return Promise.resolve(m ? Number(m[1]) : undefined);
+    return Promise.resolve(announcedPort(bare));
   });
   await until("redis-server", 10_000, () => {
     mustLive();

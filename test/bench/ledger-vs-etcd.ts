@@ -30,6 +30,7 @@ import { LedgerClient } from "@dispenser/ledger";
 import type { Child, CpuWindow, LoadResult, ProfileSummary } from "./support.js";
 import {
   alive,
+  announcedPort,
   CpuSampler,
   EtcdKv,
   freePort,
@@ -833,8 +834,7 @@ async function upBare(): Promise<System> {
     const port = await until("the bare gRPC server", 30_000, () => {
       if (server.proc.exitCode !== null || server.proc.signalCode !== null)
         throw new Error(`bare gRPC server exited:\n${server.output.join("")}`);
-      const m = /listening (\d+)/.exec(server.output.join(""));
-      return Promise.resolve(m ? Number(m[1]) : undefined);
+      return Promise.resolve(announcedPort(server));
     });
     log(`bare grpc-js server up at 127.0.0.1:${port}`);
     const clients = Array.from(

@@ -153,6 +153,12 @@ export function spawnBounded(reaper: Reaper, cwd: string, tag: string, cmd: stri
     : reaper.spawn(tag, cmd, argv, { cwd });
 }
 
+/** The port a child announced with a "listening <port>" line (grpc-bare-server.ts does), once it has. */
+export function announcedPort(c: Child): number | undefined {
+  const m = /listening (\d+)/.exec(c.output.join(""));
+  return m ? Number(m[1]) : undefined;
+}
+
 /** A line of progress with the wall-clock time. */
 export function log(msg: string): void {
   console.log(`[${new Date().toISOString().slice(11, 23)}] ${msg}`);
