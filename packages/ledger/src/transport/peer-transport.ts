@@ -223,11 +223,7 @@ export class PeerTransport implements Transport {
 
   private streamTo(link: PeerLink): H2Stream | undefined {
     if (link.stream) return link.stream;
-    const headers = {
-      [INCARNATION_METADATA_KEY]: this.o.incarnation,
-      [TO_INCARNATION_METADATA_KEY]: this.o.book.peerIncarnation(link.id) ?? "",
-    };
-    const stream = link.channel.open(PeerService.stream.path, headers, (end) => {
+    const stream = link.channel.open(PeerService.stream.path, this.incarnations(link.id), (end) => {
       if (link.stream === stream) {
         link.stream = undefined;
         link.blocked = false;
@@ -266,18 +262,25 @@ export class PeerTransport implements Transport {
     call.end();
   }
 
+  /** What every call to a peer carries: our incarnation and the one we know for the peer. */
+  private incarnations(to: NodeId): Record<string, string> {
+    return {
+      [INCARNATION_METADATA_KEY]: this.o.incarnation,
+      [TO_INCARNATION_METADATA_KEY]: this.o.book.peerIncarnation(to) ?? "",
+    };
+  }
+
+  private metadataFor(to: NodeId): Metadata {
+    const md = new Metadata();
+    for (const [k, v] of Object.entries(this.incarnations(to))) md.set(k, v);
+    return md;
+  }
+
   /**
    * A member whose data directory was wiped comes back with a new incarnation. Its old votes and
    * acknowledgements are forgotten, so it must not take part under its old id: it has to be
    * removed and added back under a new one. Returns the reason to refuse, or undefined.
    */
-  private metadataFor(to: NodeId): Metadata {
-    const md = new Metadata();
-    md.set(INCARNATION_METADATA_KEY, this.o.incarnation);
-    md.set(TO_INCARNATION_METADATA_KEY, this.o.book.peerIncarnation(to) ?? "");
-    return md;
-  }
-
   private async checkIncarnation(from: NodeId, md: MetadataType): Promise<string | undefined> {
     const got = md.get(INCARNATION_METADATA_KEY)[0];
     if (typeof got !== "string" || got.length === 0) return "missing sender incarnation";
