@@ -42,7 +42,7 @@ describe("ledger cluster under faults (3 processes on loopback)", () => {
     await cluster.init();
     cluster.startAll();
     client = new LedgerClient({
-      endpoints: cluster.ids.map((i) => cluster.address(i)),
+      endpoints: cluster.addresses(),
       totalTimeoutMs: 20_000,
     });
     await waitForLeader(client);
@@ -65,7 +65,7 @@ describe("ledger cluster under faults (3 processes on loopback)", () => {
 
     const worker = async (w: number): Promise<void> => {
       const cl = new LedgerClient({
-        endpoints: cluster.ids.map((i) => cluster.address(i)),
+        endpoints: cluster.addresses(),
         attemptTimeoutMs: 1_000,
         totalTimeoutMs: 6_000,
       });

@@ -18,7 +18,7 @@ describe("ledger node with a corrupt log (real process)", () => {
     await cluster.init();
     cluster.startAll();
     const client = new LedgerClient({
-      endpoints: cluster.ids.map((i) => cluster.address(i)),
+      endpoints: cluster.addresses(),
       totalTimeoutMs: 20_000,
     });
     try {
