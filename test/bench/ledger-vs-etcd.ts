@@ -76,6 +76,7 @@ const { values: args } = parseArgs({
     "tick-ms": { type: "string" },
     profile: { type: "string" },
     "lease-size": { type: "string", default: "1000" },
+    baseline: { type: "string" },
     "attempt-ms": { type: "string", default: "3000" },
     help: { type: "boolean", default: false },
   },
@@ -100,6 +101,9 @@ if (args.help) {
   --profile DIR             ledger throughput only, with the nodes under --cpu-prof; prints the
                             leader's top self-time functions (profiles are kept in DIR)
   --lease-size N            ids per LeaseSegment (default 1000)
+  --baseline DIR            also measure the ledger of another checkout (DIR, with its dependencies
+                            installed) in the same rounds, as system "base": an A/B of a change
+                            that the noise of separate runs would hide
   --attempt-ms MS           deadline of one attempt in the failover runs, both systems (default 3000,
                             LedgerClient's default); a put stranded on an etcd follower waits this long`);
   process.exit(0);
@@ -116,6 +120,7 @@ const FAILOVER_CONC = posInt("failover-concurrency", args["failover-concurrency"
 const LEASE_SIZE = BigInt(posInt("lease-size", args["lease-size"]));
 const ATTEMPT_MS = posInt("attempt-ms", args["attempt-ms"]);
 const PROFILE_DIR = args.profile ? resolve(args.profile) : undefined;
+const BASELINE_DIR = args.baseline ? resolve(args.baseline) : undefined;
 const TICK_ARGS = args["tick-ms"] ? ["--tick-ms", String(posInt("tick-ms", args["tick-ms"]))] : [];
 
 const reaper = new Reaper(8 * 60_000);
@@ -145,6 +150,7 @@ class BenchLedger {
   constructor(
     readonly ids: readonly number[],
     private readonly nodeArgs: (id: number) => string[],
+    private readonly main = LEDGER_MAIN,
   ) {}
 
   async init(): Promise<void> {
@@ -182,7 +188,7 @@ class BenchLedger {
       ...this.nodeArgs(id),
       "--import",
       "tsx",
-      LEDGER_MAIN,
+      this.main,
       "--id",
       String(id),
       "--cluster-id",
@@ -357,10 +363,10 @@ function leaseOp(clients: readonly LedgerClient[], tag: string): (worker: number
     });
 }
 
-async function upLedger(): Promise<System> {
+async function upLedger(name = "ledger", main = LEDGER_MAIN): Promise<System> {
   const profileArgs = (id: number): string[] =>
     PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", join(PROFILE_DIR, `node-${id}`)] : [];
-  const ledger = new BenchLedger([1, 2, 3], profileArgs);
+  const ledger = new BenchLedger([1, 2, 3], profileArgs, main);
   const down = (): Promise<void> =>
     ledger.stop().catch((e: unknown) => console.error(`ledger cleanup: ${String(e)}`));
   try {
@@ -376,7 +382,7 @@ async function upLedger(): Promise<System> {
     }
     const leaderId = Number(lead.leaderId);
     log(
-      `ledger: 3 nodes up, leader node ${leaderId} at ${lead.leaderAddress} after ${fmt(performance.now() - t0, 0)} ms` +
+      `${name}: 3 nodes up, leader node ${leaderId} at ${lead.leaderAddress} after ${fmt(performance.now() - t0, 0)} ms` +
         ` (data in ${ledger.dir})`,
     );
     const admin = new LedgerClient({ endpoints: ledger.endpoints(), totalTimeoutMs: 20_000 });
@@ -401,18 +407,18 @@ async function upLedger(): Promise<System> {
       { length: CLIENTS },
       () => new LedgerClient({ endpoints: [lead.leaderAddress] }),
     );
-    const lease = leaseOp(clients, "ledger");
+    const lease = leaseOp(clients, name);
     const sampler = new CpuSampler(
       cpuTargets(() =>
         ledger.ids.map((id) => ({
-          tag: id === leaderId ? `ledger leader (node ${id})` : `ledger follower (node ${id})`,
+          tag: id === leaderId ? `${name} leader (node ${id})` : `${name} follower (node ${id})`,
           pid: ledger.pid(id),
         })),
       ),
     );
     const followerId = ledger.ids.find((i) => i !== leaderId)!;
     return {
-      name: "ledger",
+      name,
       note:
         "ledger: followers answer at once (no leader known, or the leader's address), and LedgerClient retries " +
         "with a back-off of 20 ms doubling to 100 ms, so 'to next success' trails 'to new leader' by up to 0.1 s.",
@@ -432,7 +438,7 @@ async function upLedger(): Promise<System> {
         const b = await before?.catch(() => undefined);
         const a = await after?.catch(() => undefined);
         if (a && b) r.diag = ledgerDiag(leaderId, followerId, b, a, r.opsPerSec);
-        log(`ledger c=${c}: ${describe(r)}`);
+        log(`${name} c=${c}: ${describe(r)}`);
         return r;
       },
       async failover() {
@@ -958,18 +964,14 @@ function report(ledger: SystemResult, etcd: SystemResult | undefined, bare?: Sys
   console.log("");
   console.log("== What saturates (CPU over each measured window, % of one core)");
   const sat: string[][] = [["system", "concurrency", "leader CPU ms/op", "client CPU ms/op", "limited by"]];
-  const perOp = (r: LoadResult, match: (tag: string) => boolean): string => {
-    const pct = [...(r.cpu?.perProcess ?? [])].find(([tag]) => match(tag))?.[1];
-    return pct === undefined || r.opsPerSec === 0 ? "-" : fmt((10 * pct) / r.opsPerSec, 3);
-  };
   for (const s of [ledger, etcd]) {
     if (!s) continue;
     for (const r of s.rows) {
       sat.push([
         s.name,
         String(r.concurrency),
-        perOp(r, (t) => t.includes("leader")),
-        perOp(r, (t) => t === "bench client"),
+        cpuMsPerOp(r, (t) => t.includes("leader")),
+        cpuMsPerOp(r, (t) => t === "bench client"),
         saturation(r.cpu),
       ]);
     }
@@ -1005,6 +1007,33 @@ function report(ledger: SystemResult, etcd: SystemResult | undefined, bare?: Sys
     console.log(table(f));
   }
   for (const s of [ledger, etcd]) if (s?.note && s.failovers.length > 0) console.log(`\n${s.note}`);
+}
+
+/** CPU ms per operation of the first process whose tag matches, over a window ("-" if none). */
+function cpuMsPerOp(r: LoadResult, match: (tag: string) => boolean): string {
+  const pct = [...(r.cpu?.perProcess ?? [])].find(([tag]) => match(tag))?.[1];
+  return pct === undefined || r.opsPerSec === 0 ? "-" : fmt((10 * pct) / r.opsPerSec, 3);
+}
+
+/** This checkout's ledger against the one of --baseline, measured in the same rounds. */
+function reportBaseline(ledger: SystemResult, base: SystemResult): void {
+  console.log(`\n== This ledger against the one in ${BASELINE_DIR} (same rounds, same client)`);
+  const rows: string[][] = [
+    ["concurrency", "ledger ops/s", "base ops/s", "ledger/base", "leader CPU ms/op", "base leader CPU ms/op"],
+  ];
+  const leaderMs = (r: LoadResult): string => cpuMsPerOp(r, (t) => t.includes("leader"));
+  ledger.rows.forEach((r, i) => {
+    const b = base.rows[i]!;
+    rows.push([
+      String(r.concurrency),
+      fmt(r.opsPerSec, 0),
+      fmt(b.opsPerSec, 0),
+      b.opsPerSec > 0 ? `${fmt(r.opsPerSec / b.opsPerSec, 2)}x` : "-",
+      leaderMs(r),
+      leaderMs(b),
+    ]);
+  });
+  console.log(table(rows));
 }
 
 function etcdVersion(): string | undefined {
@@ -1068,6 +1097,8 @@ async function main(): Promise<void> {
       systems.push(await upEtcd());
     }
     if (!args["no-bare"]) systems.push(await upBare());
+    if (BASELINE_DIR)
+      systems.push(await upLedger("base", join(BASELINE_DIR, "packages", "ledger", "src", "main.ts")));
     // Node processes keep getting faster for about 20 s after start (the optimizing compiler
     // catches up with the hot paths): a fresh ledger measured 256, 343, 395 and 489 leases/s in
     // four back-to-back windows at concurrency 1. Every system gets the same untimed load first,
@@ -1104,6 +1135,8 @@ async function main(): Promise<void> {
     const etcd = results.get("etcd");
     const bare = results.get("bare");
     report(ledger, etcd, bare);
+    const base = results.get("base");
+    if (base) reportBaseline(ledger, base);
   } finally {
     for (const sys of systems.reverse()) await sys.down();
   }

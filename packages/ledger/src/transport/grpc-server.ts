@@ -1,0 +1,358 @@
+import { EventEmitter } from "node:events";
+import type { AddressInfo } from "node:net";
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from "node:http2";
+import { constants, createServer } from "node:http2";
+import type {
+  MethodDefinition,
+  ServiceDefinition,
+  StatusObject,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
+
+export interface GrpcServerOptions {
+  /** Largest request message accepted; a larger one ends the call with RESOURCE_EXHAUSTED. */
+  maxReceiveBytes: number;
+  /** Largest response message sent; a larger one ends the call with RESOURCE_EXHAUSTED instead. */
+  maxSendBytes: number;
+}
+
+/** What a handler may answer with: a status code, its message, and trailing metadata. */
+type CallError = Partial<StatusObject> & { message?: string };
+type Callback = (err: CallError | null, value?: unknown) => void;
+type Handler = (call: ServerCall, callback: Callback) => void;
+
+interface Route {
+  readonly path: string;
+  readonly clientStream: boolean;
+  readonly handler: Handler;
+  readonly deserialize: (bytes: Buffer) => unknown;
+  readonly serialize: (value: unknown) => Buffer;
+  readonly maxReceiveBytes: number;
+}
+
+const DEADLINE_UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1_000,
+  m: 1,
+  u: 1e-3,
+  n: 1e-6,
+};
+/** A deadline longer than this is treated as none (setTimeout's own limit). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" } as const;
+const OK_TRAILERS = { "grpc-status": "0" } as const;
+
+/**
+ * The server side of gRPC (unary and client-streaming calls) written straight onto node:http2: the
+ * same wire as @grpc/grpc-js, so its clients (and any other gRPC client) cannot tell, without its
+ * per-call stack (interceptor chain, a promise per message for decompression, channelz, a
+ * listener object per call). That stack cost about 0.03 ms of CPU per call on a leader answering
+ * at concurrency 16 and 64 (0.08 against 0.05 ms for a bare answer). Handlers keep the grpc-js
+ * shapes (`call.request`, `call.metadata`, `call.on("data" | "end" | "error")`, a callback taking
+ * a status object), so a service is served by either server unchanged.
+ *
+ * Not supported, and refused with a clear status: compressed messages, server-streaming and
+ * bidirectional methods.
+ */
+export class GrpcServer {
+  private readonly routes = new Map<string, Route>();
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private server: Http2Server | undefined;
+
+  constructor(private readonly o: GrpcServerOptions) {}
+
+  /** Serve `service`; `maxReceiveBytes` overrides the server's limit for its requests. */
+  addService(service: ServiceDefinition, impl: UntypedServiceImplementation, maxReceiveBytes?: number): void {
+    for (const [name, d] of Object.entries(service) as [string, MethodDefinition<unknown, unknown>][]) {
+      if (d.responseStream) throw new Error(`${d.path}: streaming responses are not supported`);
+      // The handlers are written against grpc-js's call types; ServerCall has what they use.
+      const handler = impl[name] as unknown as Handler | undefined;
+      if (!handler) throw new Error(`${d.path}: no implementation`);
+      this.routes.set(d.path, {
+        path: d.path,
+        clientStream: d.requestStream,
+        handler,
+        deserialize: d.requestDeserialize,
+        serialize: d.responseSerialize,
+        maxReceiveBytes: maxReceiveBytes ?? this.o.maxReceiveBytes,
+      });
+    }
+  }
+
+  /** Listen on host:port (0 for any free port); resolves with the port bound. */
+  listen(host: string, port: number): Promise<number> {
+    const server = createServer({ maxSendHeaderBlockLength: 64 * 1024 });
+    this.server = server;
+    server.on("session", (s) => {
+      this.sessions.add(s);
+      s.on("error", () => {}); // A peer's broken connection: its calls see "close".
+      s.once("close", () => this.sessions.delete(s));
+    });
+    server.on("stream", (stream, headers) => this.onStream(stream, headers));
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /**
+   * Stop accepting connections, let calls in flight finish for up to `graceMs`, then cut the rest
+   * (peers' streams never end on their own).
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    for (const s of this.sessions) s.close();
+    const cut = setTimeout(() => {
+      for (const s of this.sessions) s.destroy();
+    }, graceMs);
+    await closed;
+    clearTimeout(cut);
+  }
+
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on("error", () => {}); // Reported through "close".
+    const path = headers[":path"] ?? "";
+    if (headers[":method"] !== "POST") {
+      stream.respond({ ":status": constants.HTTP_STATUS_METHOD_NOT_ALLOWED }, { endStream: true });
+      return;
+    }
+    const type = headers["content-type"];
+    if (typeof type !== "string" || !type.startsWith("application/grpc")) {
+      stream.respond({ ":status": constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE }, { endStream: true });
+      return;
+    }
+    const route = this.routes.get(path);
+    if (!route) {
+      sendStatus(stream, status.UNIMPLEMENTED, `unknown method ${path}`);
+      return;
+    }
+    const encoding = headers["grpc-encoding"];
+    const call = new ServerCall(
+      stream,
+      headers,
+      route,
+      this.o,
+      encoding === undefined || encoding === "identity",
+    );
+    call.start();
+  }
+}
+
+/**
+ * One call. For a unary method the handler runs once the request is complete (`call.request`);
+ * for a client-streaming one it runs at once and gets each request message as a "data" event.
+ */
+export class ServerCall extends EventEmitter {
+  request: unknown = undefined;
+  cancelled = false;
+  private finished = false;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadline = Infinity;
+  private metadataCache: Metadata | undefined;
+  // The decoder's state: bytes of a message header or body received so far.
+  private pending: Buffer | undefined;
+  private received = 0;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly route: Route,
+    private readonly o: GrpcServerOptions,
+    private readonly identity: boolean,
+  ) {
+    super();
+  }
+
+  /** The caller's metadata (built on first use: most calls never look). */
+  get metadata(): Metadata {
+    this.metadataCache ??= Metadata.fromHttp2Headers(this.headers);
+    return this.metadataCache;
+  }
+
+  getDeadline(): number {
+    return this.deadline;
+  }
+
+  getPeer(): string {
+    const s = this.stream.session?.socket;
+    return s ? `${s.remoteAddress}:${s.remotePort}` : "unknown";
+  }
+
+  start(): void {
+    if (!this.identity) {
+      this.fail(
+        status.UNIMPLEMENTED,
+        `compressed messages are not supported (${String(this.headers["grpc-encoding"])})`,
+      );
+      return;
+    }
+    const timeout = this.headers["grpc-timeout"];
+    if (typeof timeout === "string") {
+      const m = /^(\d{1,8})([HMSmun])$/.exec(timeout);
+      if (!m) {
+        this.fail(status.INTERNAL, `malformed grpc-timeout "${timeout}"`);
+        return;
+      }
+      const ms = Number(m[1]) * DEADLINE_UNIT_MS[m[2]!]!;
+      this.deadline = Date.now() + ms;
+      if (ms <= MAX_TIMER_MS) {
+        this.deadlineTimer = setTimeout(() => {
+          this.fail(status.DEADLINE_EXCEEDED, "deadline exceeded");
+          this.cancel();
+        }, ms);
+      }
+    }
+    this.stream.once("close", () => {
+      if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+      if (!this.finished) this.cancel();
+    });
+    const callback: Callback = (err, value) => this.answer(err, value);
+    if (this.route.clientStream) {
+      this.route.handler(this, callback);
+      this.stream.on("data", (chunk: Buffer) => this.onData(chunk));
+      this.stream.once("end", () => {
+        if (!this.finished && this.checkComplete()) this.emit("end");
+      });
+    } else {
+      let got = false;
+      this.stream.on("data", (chunk: Buffer) => this.onData(chunk, () => (got = true)));
+      this.stream.once("end", () => {
+        if (this.finished || !this.checkComplete()) return;
+        if (!got) this.fail(status.UNIMPLEMENTED, `no request message for ${this.route.path}`);
+        else this.route.handler(this, callback);
+      });
+    }
+  }
+
+  /** The client is gone or the deadline passed: handlers of streams see an error. */
+  private cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.finished = true;
+    this.emit("cancelled", "cancelled");
+    // An "error" with no listener would throw: only streams' handlers listen for it.
+    if (this.route.clientStream && this.listenerCount("error") > 0)
+      this.emit("error", Object.assign(new Error("call cancelled"), { code: status.CANCELLED }));
+  }
+
+  /** Whether the request stream ended on a message boundary (if not, the call has failed). */
+  private checkComplete(): boolean {
+    if (this.pending === undefined) return true;
+    this.fail(status.INTERNAL, "request ended inside a message");
+    return false;
+  }
+
+  /** Cut `chunk` into length-prefixed messages; `onMessage` is the unary bookkeeping. */
+  private onData(chunk: Buffer, onMessage?: () => void): void {
+    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    while (!this.finished && buf.byteLength > 0) {
+      if (buf.byteLength < 5) break;
+      const flag = buf[0]!;
+      const len = buf.readUInt32BE(1);
+      if (flag !== 0) {
+        this.fail(status.UNIMPLEMENTED, "compressed messages are not supported");
+        return;
+      }
+      if (len > this.route.maxReceiveBytes) {
+        this.fail(
+          status.RESOURCE_EXHAUSTED,
+          `request message of ${len} bytes is larger than the limit of ${this.route.maxReceiveBytes}`,
+        );
+        return;
+      }
+      if (buf.byteLength < 5 + len) break;
+      const body = buf.subarray(5, 5 + len);
+      buf = buf.subarray(5 + len);
+      this.received++;
+      if (onMessage) {
+        if (this.received > 1) {
+          this.fail(status.UNIMPLEMENTED, `more than one request message for ${this.route.path}`);
+          return;
+        }
+        onMessage();
+      }
+      let msg: unknown;
+      try {
+        msg = this.route.deserialize(body);
+      } catch (e) {
+        this.fail(status.INTERNAL, `malformed request: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      if (onMessage) this.request = msg;
+      else this.emit("data", msg);
+    }
+    // An incomplete header or body waits for the next chunk (a copy: the chunk's memory is reused).
+    if (!this.finished && buf.byteLength > 0) this.pending = Buffer.from(buf);
+  }
+
+  private answer(err: CallError | null, value: unknown): void {
+    if (this.finished) return;
+    if (err) {
+      this.fail(err.code ?? status.UNKNOWN, err.details ?? err.message ?? "", err.metadata);
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = this.route.serialize(value);
+    } catch (e) {
+      this.fail(status.INTERNAL, `response not serializable: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    if (body.byteLength > this.o.maxSendBytes) {
+      this.fail(
+        status.RESOURCE_EXHAUSTED,
+        `response message of ${body.byteLength} bytes is larger than the limit of ${this.o.maxSendBytes}`,
+      );
+      return;
+    }
+    this.end();
+    const s = this.stream;
+    if (s.destroyed || s.closed) return;
+    const frame = Buffer.allocUnsafe(5 + body.byteLength);
+    frame[0] = 0;
+    frame.writeUInt32BE(body.byteLength, 1);
+    body.copy(frame, 5);
+    s.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    s.once("wantTrailers", () => s.sendTrailers(OK_TRAILERS));
+    s.end(frame);
+  }
+
+  private fail(code: status, details: string, metadata?: Metadata): void {
+    if (this.finished) return;
+    this.end();
+    sendStatus(this.stream, code, details, metadata);
+  }
+
+  private end(): void {
+    this.finished = true;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+  }
+}
+
+/** A trailers-only answer: the status (and any trailing metadata) in the one HEADERS frame. */
+function sendStatus(stream: ServerHttp2Stream, code: status, details: string, metadata?: Metadata): void {
+  if (stream.destroyed || stream.closed) return;
+  const headers = {
+    ...RESPONSE_HEADERS,
+    ...(metadata ? metadata.toHttp2Headers() : {}),
+    "grpc-status": String(code),
+    // grpc-js encodes the message this way and its clients decode it with decodeURI.
+    "grpc-message": encodeURI(details),
+  };
+  if (stream.headersSent) {
+    stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond(headers, { endStream: true });
+  // Whatever the client still sends is not read: reset our side once the status is out.
+  stream.resume();
+}
