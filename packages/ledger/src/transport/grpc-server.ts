@@ -157,8 +157,11 @@ export class ServerCall extends EventEmitter {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private deadline = Infinity;
   private metadataCache: Metadata | undefined;
-  // The decoder's state: bytes of a message header or body received so far.
-  private pending: Buffer | undefined;
+  // The decoder's state: a message header or body spread over chunks, and messages so far.
+  private readonly header = Buffer.alloc(5);
+  private headerFill = 0;
+  private body: Buffer | undefined;
+  private bodyFill = 0;
   private received = 0;
 
   constructor(
@@ -215,20 +218,24 @@ export class ServerCall extends EventEmitter {
       if (!this.finished) this.cancel();
     });
     const callback: Callback = (err, value) => this.answer(err, value);
-    if (this.route.clientStream) {
+    const unary = !this.route.clientStream;
+    if (!unary) this.invoke(callback);
+    this.stream.on("data", (chunk: Buffer) => this.onData(chunk, unary));
+    this.stream.once("end", () => {
+      if (this.finished || !this.checkComplete()) return;
+      if (!unary) this.emit("end");
+      else if (this.received === 0)
+        this.fail(status.UNIMPLEMENTED, `no request message for ${this.route.path}`);
+      else this.invoke(callback);
+    });
+  }
+
+  /** Run the handler; one that throws fails the call instead of the process. */
+  private invoke(callback: Callback): void {
+    try {
       this.route.handler(this, callback);
-      this.stream.on("data", (chunk: Buffer) => this.onData(chunk));
-      this.stream.once("end", () => {
-        if (!this.finished && this.checkComplete()) this.emit("end");
-      });
-    } else {
-      let got = false;
-      this.stream.on("data", (chunk: Buffer) => this.onData(chunk, () => (got = true)));
-      this.stream.once("end", () => {
-        if (this.finished || !this.checkComplete()) return;
-        if (!got) this.fail(status.UNIMPLEMENTED, `no request message for ${this.route.path}`);
-        else this.route.handler(this, callback);
-      });
+    } catch (e) {
+      this.fail(status.INTERNAL, `handler failed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
@@ -245,53 +252,86 @@ export class ServerCall extends EventEmitter {
 
   /** Whether the request stream ended on a message boundary (if not, the call has failed). */
   private checkComplete(): boolean {
-    if (this.pending === undefined) return true;
+    if (this.headerFill === 0 && this.body === undefined) return true;
     this.fail(status.INTERNAL, "request ended inside a message");
     return false;
   }
 
-  /** Cut `chunk` into length-prefixed messages; `onMessage` is the unary bookkeeping. */
-  private onData(chunk: Buffer, onMessage?: () => void): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = undefined;
-    while (!this.finished && buf.byteLength > 0) {
-      if (buf.byteLength < 5) break;
-      const flag = buf[0]!;
-      const len = buf.readUInt32BE(1);
-      if (flag !== 0) {
-        this.fail(status.UNIMPLEMENTED, "compressed messages are not supported");
-        return;
-      }
-      if (len > this.route.maxReceiveBytes) {
-        this.fail(
-          status.RESOURCE_EXHAUSTED,
-          `request message of ${len} bytes is larger than the limit of ${this.route.maxReceiveBytes}`,
-        );
-        return;
-      }
-      if (buf.byteLength < 5 + len) break;
-      const body = buf.subarray(5, 5 + len);
-      buf = buf.subarray(5 + len);
-      this.received++;
-      if (onMessage) {
-        if (this.received > 1) {
-          this.fail(status.UNIMPLEMENTED, `more than one request message for ${this.route.path}`);
-          return;
+  /**
+   * Cut `chunk` into length-prefixed messages. A message whole inside the chunk is decoded where
+   * it lies; one spread over chunks is gathered into a buffer of its announced size (checked
+   * against the limit first), so a large message costs one copy, not one per chunk.
+   */
+  private onData(chunk: Buffer, unary: boolean): void {
+    let off = 0;
+    while (!this.finished && off < chunk.byteLength) {
+      if (this.body === undefined) {
+        let flag: number;
+        let len: number;
+        if (this.headerFill === 0 && chunk.byteLength - off >= 5) {
+          flag = chunk[off]!;
+          len = chunk.readUInt32BE(off + 1);
+          off += 5;
+        } else {
+          const n = Math.min(5 - this.headerFill, chunk.byteLength - off);
+          chunk.copy(this.header, this.headerFill, off, off + n);
+          this.headerFill += n;
+          off += n;
+          if (this.headerFill < 5) return;
+          this.headerFill = 0;
+          flag = this.header[0]!;
+          len = this.header.readUInt32BE(1);
         }
-        onMessage();
+        if (!this.checkHeader(flag, len, unary)) return;
+        if (chunk.byteLength - off >= len) {
+          this.deliver(chunk.subarray(off, off + len), unary);
+          off += len;
+          continue;
+        }
+        this.body = Buffer.allocUnsafe(len);
+        this.bodyFill = 0;
       }
-      let msg: unknown;
-      try {
-        msg = this.route.deserialize(body);
-      } catch (e) {
-        this.fail(status.INTERNAL, `malformed request: ${e instanceof Error ? e.message : String(e)}`);
-        return;
+      const n = Math.min(this.body.byteLength - this.bodyFill, chunk.byteLength - off);
+      chunk.copy(this.body, this.bodyFill, off, off + n);
+      this.bodyFill += n;
+      off += n;
+      if (this.bodyFill === this.body.byteLength) {
+        const body = this.body;
+        this.body = undefined;
+        this.deliver(body, unary);
       }
-      if (onMessage) this.request = msg;
-      else this.emit("data", msg);
     }
-    // An incomplete header or body waits for the next chunk (a copy: the chunk's memory is reused).
-    if (!this.finished && buf.byteLength > 0) this.pending = Buffer.from(buf);
+  }
+
+  private checkHeader(flag: number, len: number, unary: boolean): boolean {
+    if (flag !== 0) {
+      this.fail(status.UNIMPLEMENTED, "compressed messages are not supported");
+      return false;
+    }
+    if (len > this.route.maxReceiveBytes) {
+      this.fail(
+        status.RESOURCE_EXHAUSTED,
+        `request message of ${len} bytes is larger than the limit of ${this.route.maxReceiveBytes}`,
+      );
+      return false;
+    }
+    if (unary && ++this.received > 1) {
+      this.fail(status.UNIMPLEMENTED, `more than one request message for ${this.route.path}`);
+      return false;
+    }
+    return true;
+  }
+
+  private deliver(body: Buffer, unary: boolean): void {
+    let msg: unknown;
+    try {
+      msg = this.route.deserialize(body);
+    } catch (e) {
+      this.fail(status.INTERNAL, `malformed request: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    if (unary) this.request = msg;
+    else this.emit("data", msg);
   }
 
   private answer(err: CallError | null, value: unknown): void {
