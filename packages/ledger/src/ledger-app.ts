@@ -1,5 +1,5 @@
 import type { NodeId } from "@dispenser/raft";
-import type { LedgerMetrics } from "./metrics.js";
+import type { GrantTally, LedgerMetrics } from "./metrics.js";
 import type { Application } from "./raft-server/raft-server.js";
 import type { Command, Fence } from "./state/commands.js";
 import { encodeCommand } from "./state/commands.js";
@@ -33,6 +33,11 @@ export function encodeMemberAddress(id: NodeId, address: string): Uint8Array {
   return out;
 }
 
+/** A GrantTally this node keeps up to date. */
+type Tally = { -readonly [K in Exclude<keyof GrantTally, "marks">]: GrantTally[K] } & {
+  marks: Map<number, number>;
+};
+
 export type AppResult =
   Result<Outcome> | { ok: true; data: { type: "MemberAddress"; id: NodeId; address: string } };
 
@@ -40,13 +45,17 @@ export type AppResult =
 export class LedgerApp implements Application<AppResult> {
   state = new LedgerState();
   readonly addresses = new Map<NodeId, string>();
+  /** Per sequence, what this node applied; bounded by the state's own limit on names. */
+  private readonly tally = new Map<string, Tally>();
 
   constructor(
     private readonly nodeId: NodeId,
     private readonly metrics: LedgerMetrics,
     /** Told when a member's address is committed, so the transport can reach it. */
     private readonly onAddress: (id: NodeId, address: string) => void = () => {},
-  ) {}
+  ) {
+    metrics.addGrantSource(nodeId, () => this.tally);
+  }
 
   apply(data: Uint8Array, at: Fence): AppResult {
     const tag = data[0];
@@ -73,22 +82,29 @@ export class LedgerApp implements Application<AppResult> {
   }
 
   private observe(r: Result<Outcome>): void {
-    const node = String(this.nodeId);
     if (!r.ok) {
-      this.metrics.grantErrors.inc({ node, code: r.code });
+      this.metrics.grantErrors.inc({ node: String(this.nodeId), code: r.code });
       return;
     }
     if (r.data.type === "LeaseSegment" && !r.data.replayed) {
       const g = r.data.grant;
-      this.metrics.grants.inc({ node, sequence: g.name, kind: g.kind });
-      this.metrics.grantedIds.inc({ node, sequence: g.name }, Number(g.end - g.start));
-      this.metrics.highWaterMark.set({ node, sequence: g.name, dc: String(g.dc) }, Number(g.end));
+      const t = this.tallyOf(g.name);
+      if (g.kind === "window") t.windows++;
+      else t.segments++;
+      t.ids += Number(g.end - g.start);
+      t.marks.set(g.dc, Number(g.end));
     } else if (r.data.type === "ReturnSegment") {
-      this.metrics.highWaterMark.set(
-        { node, sequence: r.data.name, dc: String(r.data.dc) },
-        Number(r.data.hwm),
-      );
+      this.tallyOf(r.data.name).marks.set(r.data.dc, Number(r.data.hwm));
     }
+  }
+
+  private tallyOf(name: string): Tally {
+    let t = this.tally.get(name);
+    if (!t) {
+      t = { segments: 0, windows: 0, ids: 0, marks: new Map() };
+      this.tally.set(name, t);
+    }
+    return t;
   }
 
   snapshot(): Uint8Array {

@@ -3,6 +3,15 @@ import type { Registry } from "prom-client";
 
 const ROLES = ["follower", "pre-candidate", "candidate", "leader"] as const;
 
+/** Per sequence, what one node's state machine granted since the process started. */
+export interface GrantTally {
+  readonly segments: number;
+  readonly windows: number;
+  readonly ids: number;
+  /** Per DC, the high-water mark after the last grant or accepted return. */
+  readonly marks: ReadonlyMap<number, number>;
+}
+
 /** The ledger's Prometheus metrics, registered on a registry the process passes in. */
 export class LedgerMetrics {
   readonly role: Gauge;
@@ -22,6 +31,8 @@ export class LedgerMetrics {
   readonly messagesSent: Counter;
   readonly messagesDropped: Counter;
   readonly amnesiaRefusals: Counter;
+  /** Per node id, its application's tallies (see addGrantSource). */
+  private readonly grantSources = new Map<string, () => ReadonlyMap<string, GrantTally>>();
 
   constructor(registry: Registry, nodeId: number) {
     const labels = { node: String(nodeId) };
@@ -94,12 +105,24 @@ export class LedgerMetrics {
       help: "Segments granted (applied on this node)",
       labelNames: ["node", "sequence", "kind"],
       registers: reg,
+      collect: () => {
+        this.grants.reset();
+        for (const [node, sequence, t] of this.tallies()) {
+          if (t.segments > 0) this.grants.inc({ node, sequence, kind: "segment" }, t.segments);
+          if (t.windows > 0) this.grants.inc({ node, sequence, kind: "window" }, t.windows);
+        }
+      },
     });
     this.grantedIds = new Counter({
       name: "dispenser_ledger_granted_ids_total",
       help: "Ids granted in segments",
       labelNames: ["node", "sequence"],
       registers: reg,
+      collect: () => {
+        this.grantedIds.reset();
+        for (const [node, sequence, t] of this.tallies())
+          if (t.ids > 0) this.grantedIds.inc({ node, sequence }, t.ids);
+      },
     });
     this.grantErrors = new Counter({
       name: "dispenser_ledger_command_errors_total",
@@ -112,6 +135,11 @@ export class LedgerMetrics {
       help: "Per sequence and DC: counter mark of everything granted",
       labelNames: ["node", "sequence", "dc"],
       registers: reg,
+      collect: () => {
+        this.highWaterMark.reset();
+        for (const [node, sequence, t] of this.tallies())
+          for (const [dc, mark] of t.marks) this.highWaterMark.set({ node, sequence, dc: String(dc) }, mark);
+      },
     });
     this.messagesSent = new Counter({
       name: "dispenser_ledger_peer_messages_sent_total",
@@ -133,6 +161,19 @@ export class LedgerMetrics {
     });
     for (const r of ROLES) this.role.set({ ...labels, role: r }, 0);
     this.storageCorrupt.set(labels, 0);
+  }
+
+  /**
+   * Grants are counted by the application in plain maps and become series when scraped: setting
+   * three labelled series per lease cost a leader about 2% of its CPU.
+   */
+  addGrantSource(nodeId: number, source: () => ReadonlyMap<string, GrantTally>): void {
+    this.grantSources.set(String(nodeId), source);
+  }
+
+  private *tallies(): Iterable<[string, string, GrantTally]> {
+    for (const [node, source] of this.grantSources)
+      for (const [sequence, t] of source()) yield [node, sequence, t];
   }
 
   setRole(nodeId: number, role: string): void {
