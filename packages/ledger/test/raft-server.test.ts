@@ -141,6 +141,29 @@ describe("RaftServer on LevelDB", () => {
     expect(Math.max(...grants.map((g) => g.end))).toBe((200 * 201) / 2);
   });
 
+  it("answers a large commit in chunks: the event loop turns before the last answer", async () => {
+    const c = await newCluster(1);
+    const l = await leader(c);
+    let turned = false;
+    let firstDone = false;
+    // All 100 are stepped into one Ready (they are queued before the loop runs), so they commit
+    // together; whatever the first answer schedules must run before the last is made.
+    const ps = Array.from({ length: 100 }, (_, i) =>
+      l.propose(size(1)).then((g) => {
+        if (!firstDone) {
+          firstDone = true;
+          setImmediate(() => (turned = true));
+        }
+        return { i, g, turnedBefore: turned };
+      }),
+    );
+    const out = await Promise.all(ps);
+    expect(out[0]!.turnedBefore).toBe(false);
+    expect(out[99]!.turnedBefore).toBe(true);
+    // Still applied in proposal order.
+    expect(out.map((o) => o.g.start)).toEqual(out.map((_, i) => out[0]!.g.start + i));
+  });
+
   it("a proposal that cannot commit fails after the proposal timeout", async () => {
     const c = await newCluster(3, undefined, 40);
     const l = await leader(c);

@@ -4,6 +4,15 @@ import type { Logger } from "pino";
 import type { LevelStorage } from "../storage/level-storage.js";
 import type { LedgerMetrics } from "../metrics.js";
 
+/**
+ * Committed entries applied (and answered) per turn of the event loop. A leader that applied a
+ * whole Ready of hundreds of leases before yielding sent every answer in one burst, and its
+ * clients, busy with that burst, sent their next requests in one burst too: leader and clients
+ * took turns instead of working at the same time. Answering in chunks lets them overlap (at 256
+ * concurrent leases, 1.3 times the leases per second; smaller chunks cost more at 16 and 64).
+ */
+const APPLY_CHUNK = 32;
+
 /** How long a leader holds an empty append in the hope that a later append makes it moot. */
 const NOTICE_DELAY_MS = 5;
 
@@ -365,7 +374,7 @@ export class RaftServer<R> {
     // applies them before preparing the write, so its answers leave with its appends; a follower
     // after starting the write, so applying does not hold up its ack (which waits for the write).
     const early = this.durable(rd);
-    if (early && sentEarly) this.applyCommitted(rd);
+    if (early && sentEarly) await this.applyCommitted(rd);
     const applyNow = early && !sentEarly;
     if (this.storage.needsWrite(rd)) {
       // node:http2 puts queued frames on the socket at the next turn of the event loop; preparing
@@ -374,11 +383,11 @@ export class RaftServer<R> {
       if (sentEarly) await new Promise((r) => setImmediate(r));
       const f0 = performance.now();
       const written = this.storage.persist(rd);
-      if (applyNow) this.applyCommitted(rd);
+      if (applyNow) await this.applyCommitted(rd);
       await written;
       this.metrics.fsyncSeconds.observe(this.nodeLabel, (performance.now() - f0) / 1000);
     } else {
-      if (applyNow) this.applyCommitted(rd);
+      if (applyNow) await this.applyCommitted(rd);
       if (rd.hardState) this.storage.keepHardState(rd.hardState);
     }
     if (!rd.sendBeforePersist && rd.messages.length > 0) this.send(rd.messages, hold);
@@ -389,7 +398,7 @@ export class RaftServer<R> {
       this.metrics.snapshots.inc({ node: String(this.id), kind: "installed" });
       this.log.info({ index: rd.snapshot.meta.index }, "installed snapshot from leader");
     }
-    if (!early) this.applyCommitted(rd);
+    if (!early) await this.applyCommitted(rd);
     this.raw.advance();
     const node = this.nodeLabel;
     // A Ready carries the hard state whenever it changed (no full status() per Ready).
@@ -444,8 +453,17 @@ export class RaftServer<R> {
     return rd.entries.length === 0 || last < rd.entries[0]!.index;
   }
 
-  private applyCommitted(rd: Ready): void {
-    for (const e of rd.committedEntries) this.applyEntry(e);
+  /**
+   * Apply a Ready's committed entries in order, letting the event loop turn after every
+   * APPLY_CHUNK of them so that the answers made so far go out while the rest are applied. Nothing
+   * else runs the Raft loop meanwhile (inputs queue), so the order of effects is unchanged.
+   */
+  private async applyCommitted(rd: Ready): Promise<void> {
+    const entries = rd.committedEntries;
+    for (let i = 0; i < entries.length; i++) {
+      this.applyEntry(entries[i]!);
+      if ((i + 1) % APPLY_CHUNK === 0 && i + 1 < entries.length) await new Promise((r) => setImmediate(r));
+    }
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.requestId);
       if (r) {
