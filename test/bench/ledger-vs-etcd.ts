@@ -64,7 +64,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: "string", default: "5" },
     warmup: { type: "string", default: "1" },
-    concurrency: { type: "string", default: "1,16,64" },
+    concurrency: { type: "string", default: "1,16,64,256" },
     clients: { type: "string", default: "1" },
     failovers: { type: "string", default: "5" },
     "failover-concurrency": { type: "string", default: "4" },
@@ -86,7 +86,7 @@ if (args.help) {
   console.log(`usage: node --import tsx test/bench/ledger-vs-etcd.ts [flags]
   --duration S              measured seconds per concurrency (default 5)
   --warmup S                warm-up seconds before each window (default 1)
-  --concurrency LIST        client concurrencies (default 1,16,64)
+  --concurrency LIST        client concurrencies (default 1,16,64,256)
   --clients N               LedgerClient instances (and etcd gRPC clients) shared by the workers (default 1)
   --failovers N             leader kills per system (default 5; 0 = none)
   --failover-concurrency N  writers during the failover runs (default 4)

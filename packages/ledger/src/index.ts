@@ -13,6 +13,8 @@ export {
 export { LedgerService, fromPbSequence, toPbSequence } from "./service/ledger-service.js";
 export { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
 export { PeerTransport } from "./transport/peer-transport.js";
+export type { GrpcServerOptions } from "./transport/grpc-server.js";
+export { GrpcServer } from "./transport/grpc-server.js";
 export type { LedgerClientOptions, LedgerMethod } from "./client/ledger-client.js";
 export { LedgerClient } from "./client/ledger-client.js";
 export { runLedger } from "./main.js";
