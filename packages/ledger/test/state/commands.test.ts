@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import type { Command } from "../../src/state/commands.js";
-import { decodeCommand, encodeCommand, MAX_COMMAND_BYTES } from "../../src/state/commands.js";
+import { decodeCommand, encodeCommand, leaseJson, MAX_COMMAND_BYTES } from "../../src/state/commands.js";
+import { canonicalJson } from "../../src/state/json.js";
 import { normalizeSequenceDef } from "../../src/state/sequence.js";
 import { Rng } from "./rng.js";
 
@@ -53,6 +54,31 @@ describe("encoding", () => {
     expect(bytes[0]).toBe(1);
     expect(decodeCommand(bytes)).toEqual({ ok: true, command: cmd });
     expect(encodeCommand(cmd)).toEqual(bytes);
+  });
+
+  test("a lease's JSON, written out directly, is its canonical JSON", () => {
+    const rng = new Rng(7);
+    const text = (n: number): string =>
+      Array.from({ length: n }, () => String.fromCharCode(rng.range(0, 0x2fff))).join("");
+    for (let i = 0; i < 500; i++) {
+      const cmd = {
+        type: "LeaseSegment" as const,
+        name: i % 2 === 0 ? `seq-${i}` : text(rng.range(0, 20)),
+        dc: rng.range(0, 1023),
+        size: BigInt(rng.range(1, 1_000_000)) * BigInt(rng.range(1, 1_000_000)),
+        requestId: i % 3 === 0 ? `r"\\${i}` : text(rng.range(0, 64)),
+        kind: i % 2 === 0 ? ("segment" as const) : ("window" as const),
+      };
+      const canonical = canonicalJson({
+        type: cmd.type,
+        name: cmd.name,
+        dc: cmd.dc,
+        size: cmd.size.toString(),
+        requestId: cmd.requestId,
+        kind: cmd.kind,
+      });
+      expect(leaseJson(cmd)).toBe(canonical);
+    }
   });
 
   test("bytes do not depend on the order fields were written in", () => {
