@@ -41,6 +41,8 @@ const DEADLINE_UNIT_MS: Readonly<Record<string, number>> = {
 };
 /** A deadline longer than this is treated as none (setTimeout's own limit). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Most calls open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+const MAX_CONCURRENT_CALLS = 4_096;
 const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" } as const;
 const OK_TRAILERS = { "grpc-status": "0" } as const;
 
@@ -83,7 +85,12 @@ export class GrpcServer {
 
   /** Listen on host:port (0 for any free port); resolves with the port bound. */
   listen(host: string, port: number): Promise<number> {
-    const server = createServer({ maxSendHeaderBlockLength: 64 * 1024 });
+    const server = createServer({
+      maxSendHeaderBlockLength: 64 * 1024,
+      // Calls open at once on one connection (node's default is 2^32 - 1): every open call holds
+      // state here until it ends.
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_CALLS },
+    });
     this.server = server;
     server.on("session", (s) => {
       this.sessions.add(s);
