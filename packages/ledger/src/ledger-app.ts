@@ -33,10 +33,13 @@ export function encodeMemberAddress(id: NodeId, address: string): Uint8Array {
   return out;
 }
 
-/** A GrantTally this node keeps up to date. */
-type Tally = { -readonly [K in Exclude<keyof GrantTally, "marks">]: GrantTally[K] } & {
+/** The GrantTally of one sequence, as this node keeps it up to date. */
+interface Tally extends GrantTally {
+  segments: number;
+  windows: number;
+  ids: number;
   marks: Map<number, number>;
-};
+}
 
 export type AppResult =
   Result<Outcome> | { ok: true; data: { type: "MemberAddress"; id: NodeId; address: string } };

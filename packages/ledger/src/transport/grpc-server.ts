@@ -162,7 +162,6 @@ export class ServerCall extends EventEmitter {
   cancelled = false;
   private finished = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  private deadline = Infinity;
   private metadataCache: Metadata | undefined;
   // The decoder's state: a message header or body spread over chunks, and messages so far.
   private readonly header = Buffer.alloc(5);
@@ -187,15 +186,6 @@ export class ServerCall extends EventEmitter {
     return this.metadataCache;
   }
 
-  getDeadline(): number {
-    return this.deadline;
-  }
-
-  getPeer(): string {
-    const s = this.stream.session?.socket;
-    return s ? `${s.remoteAddress}:${s.remotePort}` : "unknown";
-  }
-
   start(): void {
     if (!this.identity) {
       this.fail(
@@ -212,7 +202,6 @@ export class ServerCall extends EventEmitter {
         return;
       }
       const ms = Number(m[1]) * DEADLINE_UNIT_MS[m[2]!]!;
-      this.deadline = Date.now() + ms;
       if (ms <= MAX_TIMER_MS) {
         this.deadlineTimer = setTimeout(() => {
           this.fail(status.DEADLINE_EXCEEDED, "deadline exceeded");
