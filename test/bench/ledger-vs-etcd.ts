@@ -259,6 +259,7 @@ class BenchLedger {
       readySum: g("dispenser_ledger_ready_seconds_sum"),
       proposalCount: g("dispenser_ledger_proposal_seconds_count"),
       proposalSum: g("dispenser_ledger_proposal_seconds_sum"),
+      term: g("dispenser_ledger_raft_term"),
     };
   }
 
@@ -275,6 +276,7 @@ interface LedgerCounters {
   readySum: number;
   proposalCount: number;
   proposalSum: number;
+  term: number;
 }
 
 /** What the leader's and a follower's Raft loops did over the window, from their metrics. */
@@ -299,8 +301,10 @@ function ledgerDiag(
   const secs = (la.at - lb.at) / 1000;
   const batches = (la.fsyncCount - lb.fsyncCount) / secs;
   const props = la.proposalCount - lb.proposalCount;
+  // A new term means an election ran during the window: its figures are not steady-state ones.
+  const election = la.term !== lb.term ? ` [ELECTION during the window: term ${lb.term} → ${la.term}]` : "";
   return (
-    `leader node ${leaderId}: ${part(lb, la)}, ${fmt(opsPerSec / Math.max(1, batches), 1)} leases per batch, ` +
+    `leader node ${leaderId}${election}: ${part(lb, la)}, ${fmt(opsPerSec / Math.max(1, batches), 1)} leases per batch, ` +
     `proposal→applied mean ${fmt((1000 * (la.proposalSum - lb.proposalSum)) / Math.max(1, props), 2)} ms; ` +
     `follower node ${followerId}: ${part(fb, fa)}`
   );
@@ -439,6 +443,8 @@ async function upLedger(name = "ledger", main = LEDGER_MAIN): Promise<System> {
         const a = await after?.catch(() => undefined);
         if (a && b) r.diag = ledgerDiag(leaderId, followerId, b, a, r.opsPerSec);
         log(`${name} c=${c}: ${describe(r)}`);
+        if (a && b && a[0]!.term !== b[0]!.term)
+          log(`${name} c=${c}: an election ran during this window (term ${b[0]!.term} → ${a[0]!.term})`);
         return r;
       },
       async failover() {
