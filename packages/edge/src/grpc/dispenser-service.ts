@@ -7,7 +7,7 @@ import { status } from "@grpc/grpc-js";
 import type { EdgeErrorCode } from "../errors.js";
 import { EdgeError } from "../errors.js";
 import type { Dispenser } from "../issuing/dispenser.js";
-import type { SequenceIssuer } from "../issuing/sequence-issuer.js";
+import type { Drawn, SequenceIssuer } from "../issuing/sequence-issuer.js";
 import type { EdgeMetrics } from "../metrics.js";
 import { checkSequenceName, parseIdText } from "../issuing/names.js";
 
@@ -67,10 +67,6 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
       ? { value: id, str: i.map.text(id) }
       : id.then((v) => ({ value: v, str: i.map.text(v) }));
   };
-  const issueBatch = async (name: string, count: number): Promise<IssueBatchResponse> => {
-    const { ids, map } = await d.issueBatch(name, count);
-    return batchResponse(ids, map.stride);
-  };
 
   return {
     issue: unary("Issue", (req) => {
@@ -82,15 +78,18 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
     issueBatch: unary("IssueBatch", (req) => {
       checkName(req.sequence);
       const count = req.count;
-      // A progression the current segment holds goes out as a range without listing its ids.
-      if (Number.isInteger(count) && count >= 1 && count <= MAX_ISSUE_BATCH) {
-        const s = d.issuer(req.sequence);
-        const r = s instanceof Promise ? undefined : s.issueRange(count);
-        if (r !== undefined) {
-          return { ids: { $case: "range", value: { start: r.first, count: BigInt(count), step: r.step } } };
-        }
+      // A loaded sequence with the ids at hand answers without a promise.
+      const s =
+        Number.isInteger(count) && count >= 1 && count <= MAX_ISSUE_BATCH
+          ? d.issuer(req.sequence)
+          : undefined;
+      if (s !== undefined && !(s instanceof Promise)) {
+        const r = s.draw(count, d.drawTimeoutMs);
+        return r instanceof Promise
+          ? r.then((x) => batchResponse(x, s.map.stride))
+          : batchResponse(r, s.map.stride);
       }
-      return issueBatch(req.sequence, count);
+      return d.drawBatch(req.sequence, count).then(({ drawn, map }) => batchResponse(drawn, map.stride));
     }),
 
     lease: unary("Lease", async (req) => {
@@ -143,7 +142,13 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
 }
 
 /** A compact range when the ids form one progression, else the list. */
-export function batchResponse(ids: readonly bigint[], stride: bigint | undefined): IssueBatchResponse {
+export function batchResponse(drawn: Drawn, stride: bigint | undefined): IssueBatchResponse {
+  if (!Array.isArray(drawn)) {
+    return {
+      ids: { $case: "range", value: { start: drawn.first, count: BigInt(drawn.count), step: drawn.step } },
+    };
+  }
+  const ids = drawn;
   if (stride !== undefined && isProgression(ids, stride))
     return { ids: { $case: "range", value: { start: ids[0]!, count: BigInt(ids.length), step: stride } } };
   return { ids: { $case: "list", value: { values: [...ids] } } };

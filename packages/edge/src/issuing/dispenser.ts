@@ -17,9 +17,9 @@ import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-po
 import type { SequenceSample } from "../metrics.js";
 import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
-import type { GrantFn } from "./sequence-issuer.js";
+import type { Drawn, GrantFn } from "./sequence-issuer.js";
 import type { EdgeJournal, JournalEntry } from "./journal.js";
-import { SequenceIssuer } from "./sequence-issuer.js";
+import { idsOf, SequenceIssuer } from "./sequence-issuer.js";
 import { STRATEGIES } from "./strategy.js";
 
 export interface DispenserOptions {
@@ -138,11 +138,17 @@ export class Dispenser {
 
   /** `count` ids of `name`, 1..MAX_ISSUE_BATCH. */
   async issueBatch(name: string, count: number): Promise<Issued> {
+    const { drawn, map } = await this.drawBatch(name, count);
+    return { ids: idsOf(drawn), map };
+  }
+
+  /** As issueBatch, as a run when the ids form one (see SequenceIssuer.draw). */
+  async drawBatch(name: string, count: number): Promise<{ drawn: Drawn; map: IdMap }> {
     if (!Number.isInteger(count) || count < 1 || count > MAX_ISSUE_BATCH) {
       throw new EdgeError("invalid-argument", `count must be 1..${MAX_ISSUE_BATCH}`, "count");
     }
     const s = await this.issuer(name);
-    return { ids: await s.issue(count, this.drawTimeoutMs), map: s.map };
+    return { drawn: await s.draw(count, this.drawTimeoutMs), map: s.map };
   }
 
   /**

@@ -42,9 +42,31 @@ export interface IssuerOptions {
 /** Segments held at once: current, prefetched, and room for one large batch's extra lease. */
 const MAX_SEGMENTS = 4;
 
+/** `count` ids `first, first + step, ...`: a batch from one segment of a type 2 or 3 sequence. */
+export interface IdRun {
+  readonly first: bigint;
+  readonly step: bigint;
+  readonly count: number;
+}
+
+/**
+ * The ids of one draw: a run when they form one progression, else a list. A run costs the same
+ * whatever its count, where a list of 10,000 ids is 10,000 bigints for the collector.
+ */
+export type Drawn = IdRun | bigint[];
+
+/** The ids of a draw, listed. */
+export function idsOf(d: Drawn): bigint[] {
+  if (Array.isArray(d)) return d;
+  const ids = new Array<bigint>(d.count);
+  let id = d.first;
+  for (let i = 0; i < d.count; i++, id += d.step) ids[i] = id;
+  return ids;
+}
+
 interface Waiter {
   readonly n: number;
-  readonly resolve: (ids: bigint[]) => void;
+  readonly resolve: (ids: Drawn) => void;
   readonly reject: (e: EdgeError) => void;
   /** Global ordering: the lease in flight already counts this waiter. */
   inLease: boolean;
@@ -125,11 +147,17 @@ export class SequenceIssuer {
    * then issues nothing.
    */
   issue(n: number, deadlineMs?: number): bigint[] | Promise<bigint[]> {
+    const d = this.draw(n, deadlineMs);
+    return d instanceof Promise ? d.then(idsOf) : idsOf(d);
+  }
+
+  /** As issue(), as a run when the ids come from one segment of a progression. */
+  draw(n: number, deadlineMs?: number): Drawn | Promise<Drawn> {
     if (!Number.isInteger(n) || n < 1 || n > this.o.maxDraw) {
       throw new EdgeError("invalid-argument", `count must be 1..${this.o.maxDraw}`, "count");
     }
     if (!this.global && this.waiters.length === 0 && this.runway >= BigInt(n)) {
-      const ids = this.take(n);
+      const ids = this.takeDrawn(n);
       this.maybePrefetch();
       return ids;
     }
@@ -154,31 +182,24 @@ export class SequenceIssuer {
     return Array.isArray(r) ? r[0]! : r.then((ids) => ids[0]!);
   }
 
-  /**
-   * `n` ids as the first one and the step between them, when they form one progression (types 2
-   * and 3) that the current segment holds and no draw waits; undefined otherwise, and then nothing
-   * was issued (issue() gives them one by one). What it issues and records is what issue(n) would.
-   */
-  issueRange(n: number): { first: bigint; step: bigint } | undefined {
+  /** Refuse every waiting draw (shutdown). */
+  failWaiters(e: EdgeError): void {
+    for (const w of this.waiters.splice(0)) this.settle(w, e);
+  }
+
+  /** `n` held ids as a run when the current segment holds them all and they progress, else listed. */
+  private takeDrawn(n: number): Drawn {
     const s = this.segments[0];
     const step = this.o.map.stride;
-    if (this.global || step === undefined || s === undefined || this.waiters.length > 0) return undefined;
-    if (!Number.isInteger(n) || n < 1 || n > this.o.maxDraw) return undefined;
     const count = BigInt(n);
-    if (s.end - s.next < count) return undefined;
+    if (step === undefined || s === undefined || s.end - s.next < count) return this.take(n);
     if (s.firstUseMs === undefined) s.firstUseMs = this.o.now();
     const first = this.o.map.idOf(s.next);
     s.next += count;
     this.generated += count;
     this.last = first + step * (count - 1n);
     if (s.next === s.end) this.retire();
-    this.maybePrefetch();
-    return { first, step };
-  }
-
-  /** Refuse every waiting draw (shutdown). */
-  failWaiters(e: EdgeError): void {
-    for (const w of this.waiters.splice(0)) this.settle(w, e);
+    return { first, step, count: n };
   }
 
   private take(n: number): bigint[] {
@@ -224,7 +245,7 @@ export class SequenceIssuer {
   }
 
   /** `deadlineMs`: give up after this long; a draw that gave up was issued nothing. */
-  private wait(n: number, deadlineMs?: number): Promise<bigint[]> {
+  private wait(n: number, deadlineMs?: number): Promise<Drawn> {
     if (this.exhausted && this.runway < BigInt(n)) {
       throw this.exhaustedError(n);
     }
@@ -234,7 +255,7 @@ export class SequenceIssuer {
         `more than ${this.o.maxWaiters} draws of "${this.def.name}" are waiting for a segment`,
       );
     }
-    return new Promise<bigint[]>((resolve, reject) => {
+    return new Promise<Drawn>((resolve, reject) => {
       const since = this.o.now();
       const w: Waiter = {
         n,
@@ -260,7 +281,7 @@ export class SequenceIssuer {
         const settle = w.resolve;
         const fail = w.reject;
         Object.assign(w, {
-          resolve: (ids: bigint[]) => (clearTimeout(timer), settle(ids)),
+          resolve: (ids: Drawn) => (clearTimeout(timer), settle(ids)),
           reject: (e: EdgeError) => (clearTimeout(timer), fail(e)),
         });
       }
@@ -275,7 +296,7 @@ export class SequenceIssuer {
       if (this.global && !w.inLease) break;
       if (this.runway >= BigInt(w.n)) {
         this.waiters.shift();
-        this.settle(w, this.take(w.n));
+        this.settle(w, this.takeDrawn(w.n));
         continue;
       }
       if (this.exhausted) {
@@ -348,7 +369,7 @@ export class SequenceIssuer {
     );
   }
 
-  private settle(w: Waiter, r: bigint[] | EdgeError): void {
+  private settle(w: Waiter, r: Drawn | EdgeError): void {
     if (w.done) return;
     w.done = true;
     if (r instanceof EdgeError) w.reject(r);

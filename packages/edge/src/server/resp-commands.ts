@@ -173,9 +173,14 @@ const getn: Handler = (d, args, r) => {
     checkSequenceName(args[1]!);
     const n = parseCount(args[2]!, MAX_ISSUE_BATCH);
     return settle(
-      d.issueBatch(args[1]!, n).then(({ ids, map }) => {
-        r.array(ids.length);
-        for (const id of ids) r.bulk(map.text(id));
+      d.drawBatch(args[1]!, n).then(({ drawn, map }) => {
+        if (Array.isArray(drawn)) {
+          r.array(drawn.length);
+          for (const id of drawn) r.bulk(map.text(id));
+          return;
+        }
+        r.array(drawn.count);
+        for (let i = 0, id = drawn.first; i < drawn.count; i++, id += drawn.step) r.bulk(map.text(id));
       }),
       r,
     );

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { EdgeJournal } from "../../src/issuing/journal.js";
 import { EdgeError } from "../../src/errors.js";
 import { Dispenser } from "../../src/issuing/dispenser.js";
+import { idsOf } from "../../src/issuing/sequence-issuer.js";
 import { StateLedgerPort } from "../support/state-ledger-port.js";
 
 function setup(dc = 0) {
@@ -63,6 +64,27 @@ describe("Dispenser", () => {
     expect(r.ids).toHaveLength(5000);
     expect(new Set(r.ids).size).toBe(5000);
     for (let i = 1; i < r.ids.length; i++) expect(r.ids[i]! > r.ids[i - 1]!).toBe(true);
+  });
+
+  it("answers batches as runs when one segment holds them, waiting or not, in the order drawn", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "r", type: 3, starting: 10n, step: 2n });
+    // All three wait for the first segment (1,000 ids): two fit in it, the third spans the next.
+    const [a, b, c] = await Promise.all([
+      d.drawBatch("r", 400),
+      d.drawBatch("r", 400),
+      d.drawBatch("r", 400),
+    ]);
+    expect(a.drawn).toEqual({ first: 10n, step: 2n, count: 400 });
+    expect(b.drawn).toEqual({ first: 810n, step: 2n, count: 400 });
+    expect(Array.isArray(c.drawn)).toBe(true);
+    const d4 = await d.drawBatch("r", 100); // from the buffer
+    expect(d4.drawn).toEqual({ first: 2410n, step: 2n, count: 100 });
+    const all = [a, b, c, d4].flatMap((x) => idsOf(x.drawn));
+    expect(all).toEqual(Array.from({ length: 1300 }, (_, i) => 10n + 2n * BigInt(i)));
+    const s = await d.issuer("r");
+    expect(s.generated).toBe(1300n);
+    expect(s.last).toBe(10n + 2n * 1299n);
   });
 
   it("refuses bad counts and names and issues nothing", async () => {
