@@ -86,7 +86,12 @@ async function raw(
   addr: string,
   headers: Record<string, string>,
   body: Buffer,
-): Promise<{ status: number; grpcStatus: string | undefined; message: string | undefined }> {
+): Promise<{
+  status: number;
+  grpcStatus: string | undefined;
+  message: string | undefined;
+  headers: string[];
+}> {
   const session = connect(`http://${addr}`);
   cleanups.push(() => session.destroy());
   const all0 = { ":method": "POST", "content-type": "application/grpc", te: "trailers", ...headers };
@@ -104,6 +109,7 @@ async function raw(
     status: Number(head[":status"]),
     grpcStatus: all["grpc-status"] as string | undefined,
     message: typeof all["grpc-message"] === "string" ? decodeURI(all["grpc-message"]) : undefined,
+    headers: Object.keys(head),
   };
 }
 
@@ -196,8 +202,14 @@ describe("GrpcServer (gRPC on node:http2)", () => {
     const good = frame(LedgerService.leaseSegment.requestSerialize(req()));
     const path = LedgerService.leaseSegment.path;
 
+    // An answer carries only what gRPC needs: no `date` header for the client to decode.
+    const answered = await raw(addr, { ":path": path }, good);
+    expect(answered).toMatchObject({ status: 200, grpcStatus: "0" });
+    expect(answered.headers.sort()).toEqual([":status", "content-type"]);
+
     const unknown = await raw(addr, { ":path": "/dispenser.ledger.v1.Ledger/Nope" }, good);
     expect(unknown).toMatchObject({ status: 200, grpcStatus: String(status.UNIMPLEMENTED) });
+    expect(unknown.headers).not.toContain("date");
     expect(unknown.message).toMatch(/unknown method/);
 
     const garbage = await raw(addr, { ":path": path }, frame(Buffer.from([0xff, 0xff, 0xff, 0xff])));
@@ -225,7 +237,7 @@ describe("GrpcServer (gRPC on node:http2)", () => {
 
     expect((await raw(addr, { ":path": path, ":method": "GET" }, Buffer.alloc(0))).status).toBe(405);
     expect((await raw(addr, { ":path": path, "content-type": "text/plain" }, good)).status).toBe(415);
-    expect(calls).toBe(0);
+    expect(calls).toBe(1); // the good request only
 
     // A request split across many DATA frames, header included, is put back together.
     const session = connect(`http://${addr}`);
@@ -246,7 +258,7 @@ describe("GrpcServer (gRPC on node:http2)", () => {
     expect(trailers["grpc-status"]).toBe("0");
     const body = Buffer.concat(parts);
     expect(LedgerService.leaseSegment.responseDeserialize(body.subarray(5)).grant?.end).toBe(10n);
-    expect(calls).toBe(1);
+    expect(calls).toBe(2);
   });
 
   it("streams a client's messages in order, and tells the handler when the client goes away", async () => {

@@ -44,6 +44,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Most calls open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
 const MAX_CONCURRENT_CALLS = 4_096;
 const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" } as const;
+// No `date` header (node:http2 adds one unless told not to): gRPC has no use for it, and every
+// header is one more entry for the client to decode on every answer.
+const ANSWER = { waitForTrailers: true, sendDate: false } as const;
+const STATUS_ONLY = { endStream: true, sendDate: false } as const;
 const OK_TRAILERS = { "grpc-status": "0" } as const;
 
 /**
@@ -357,7 +361,7 @@ export class ServerCall extends EventEmitter {
     frame[0] = 0;
     frame.writeUInt32BE(body.byteLength, 1);
     body.copy(frame, 5);
-    s.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    s.respond(RESPONSE_HEADERS, ANSWER);
     s.once("wantTrailers", () => s.sendTrailers(OK_TRAILERS));
     s.end(frame);
   }
@@ -388,7 +392,7 @@ function sendStatus(stream: ServerHttp2Stream, code: status, details: string, me
     stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  stream.respond(headers, { endStream: true });
+  stream.respond(headers, STATUS_ONLY);
   // Whatever the client still sends is not read: reset our side once the status is out.
   stream.resume();
 }
