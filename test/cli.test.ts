@@ -138,7 +138,7 @@ describe("dispenser CLI", () => {
     expect(j.runway.map((r) => r.sequence)).toContain("tickets");
   });
 
-  it("bench over gRPC and RESP draws unique ids and prints a summary", async () => {
+  it("bench over gRPC, the SDK and RESP draws unique ids and prints a summary", async () => {
     const g = await cli(
       "bench",
       "load",
@@ -159,6 +159,31 @@ describe("dispenser CLI", () => {
     };
     expect(s.ids).toBeGreaterThan(0);
     expect(s).toMatchObject({ errors: 0, repeats: 0 });
+    // Through the SDK: ranges leased through the edge, ids handed out in the bench process.
+    for (const batch of ["1", "100"]) {
+      const k = await cli(
+        "bench",
+        "load",
+        "--mode",
+        "sdk",
+        "--duration",
+        "1",
+        "--batch",
+        batch,
+        "--check",
+        "--json",
+      );
+      expect(k.code).toBe(0);
+      const ks = JSON.parse(k.out.trim().split("\n").at(-1)!) as {
+        target: string;
+        ids: number;
+        errors: number;
+        repeats: number;
+      };
+      expect(ks.target).toMatch(batch === "1" ? /^sdk via .* next\(\)$/ : /nextBatch\(100\)$/);
+      expect(ks.ids).toBeGreaterThan(0);
+      expect(ks).toMatchObject({ errors: 0, repeats: 0 });
+    }
     const r = await cli("bench", "load", "--resp", resp, "--duration", "1", "--batch", "10", "--check");
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/ids\/s\s+[\d,]+/);
@@ -201,7 +226,7 @@ describe("dispenser CLI", () => {
     await fails(EXIT.usage, /missing id/, "parse", "tickets");
     await fails(EXIT.usage, /unexpected argument "extra"/, "seq", "describe", "a", "extra");
     await fails(EXIT.usage, /--edge must be host:port/, "seq", "list", "--edge", "nowhere");
-    await fails(EXIT.usage, /--mode must be one of resp, grpc/, "bench", "--mode", "udp");
+    await fails(EXIT.usage, /--mode must be one of resp, grpc, sdk/, "bench", "--mode", "udp");
     await fails(EXIT.usage, /--resp-listen must be host:port/, "dev", "--resp-listen", "nope");
     await fails(EXIT.usage, /unknown flag --bogus/, "ledger", "--bogus", "1");
     await fails(EXIT.usage, /--ledger is required/, "edge", "--dc", "0");

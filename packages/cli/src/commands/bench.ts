@@ -1,7 +1,10 @@
-// `dispenser bench`: drives an edge over RESP (GET, or GETN with --batch) or gRPC (Issue, or
-// IssueBatch) for --duration seconds with --concurrency callers, prints a live progress line
-// (rewritten in place on a terminal, one line per second otherwise) and a summary at the end.
+// `dispenser bench`: drives an edge over RESP (GET, or GETN with --batch), gRPC (Issue, or
+// IssueBatch) or the client SDK (next, or nextBatch: ids from ranges the SDK leases through the
+// edge and hands out in this process) for --duration seconds with --concurrency callers, prints a
+// live progress line (rewritten in place on a terminal, one line per second otherwise) and a
+// summary at the end.
 import { performance } from "node:perf_hooks";
+import { createDispenser } from "@dispenser/client";
 import { DispenserClient, MAX_ISSUE_BATCH } from "@dispenser/proto";
 import type { ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
@@ -20,7 +23,12 @@ export const BENCH: CommandSpec = {
   args: "[sequence]",
   summary: "Draws ids from an edge as fast as it will go and reports ids/s and latency.",
   flags: [
-    { name: "mode", value: "resp|grpc", default: "resp", help: "RESP (ioredis) or gRPC" },
+    {
+      name: "mode",
+      value: "resp|grpc|sdk",
+      default: "resp",
+      help: "RESP (ioredis), gRPC, or the client SDK (ranges leased through the edge, drawn locally)",
+    },
     {
       name: "resp",
       value: "host:port",
@@ -39,7 +47,7 @@ export const BENCH: CommandSpec = {
       value: "host:port",
       default: DEFAULT_EDGE,
       env: "DISPENSER_EDGE",
-      help: "the edge's gRPC address (mode grpc, and creating the sequence)",
+      help: "the edge's gRPC address (modes grpc and sdk, and creating the sequence)",
     },
     { name: "duration", value: "seconds", default: "10", help: "how long to run" },
     { name: "concurrency", value: "N", default: "16", help: "callers with a request in flight, 1..4096" },
@@ -97,7 +105,7 @@ type Draw = () => Promise<readonly string[]>;
 interface Target {
   readonly draw: Draw;
   readonly describe: string;
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 function hostPort(f: Flags, flag: string): { host: string; port: number } {
@@ -183,6 +191,18 @@ function grpcTarget(f: Flags, seq: string, batch: number): Target {
   };
 }
 
+function sdkTarget(f: Flags, seq: string, batch: number): Target {
+  const address = f.required("edge");
+  const d = createDispenser({ endpoints: [address], sequence: seq });
+  const draw: Draw =
+    batch === 1 ? async () => [String(await d.next())] : async () => (await d.nextBatch(batch)).map(String);
+  return {
+    draw,
+    describe: `sdk via ${address} ${batch === 1 ? "next()" : `nextBatch(${batch})`}`,
+    close: () => d.close(),
+  };
+}
+
 async function ensureSequence(f: Flags, seq: string): Promise<void> {
   const address = f.required("edge");
   const c = new DispenserClient(address, credentials.createInsecure());
@@ -230,7 +250,7 @@ export async function bench(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(BENCH, argv, io.env);
   const seq = f.positionals[0] ?? "bench";
   f.noMoreThan(1);
-  const mode = f.oneOf("mode", ["resp", "grpc"] as const)!;
+  const mode = f.oneOf("mode", ["resp", "grpc", "sdk"] as const)!;
   const durationS = f.seconds("duration", 86_400)!;
   const concurrency = f.int("concurrency", 1, 4096)!;
   const batch = f.int("batch", 1, MAX_ISSUE_BATCH)!;
@@ -242,7 +262,7 @@ export async function bench(argv: string[], io: Io): Promise<number> {
   if (mode === "resp") target = await respTarget(f, seq, batch, conns);
   else {
     await ensureSequence(f, seq);
-    target = grpcTarget(f, seq, batch);
+    target = mode === "grpc" ? grpcTarget(f, seq, batch) : sdkTarget(f, seq, batch);
   }
 
   const lat = new Latencies();
@@ -298,7 +318,7 @@ export async function bench(argv: string[], io: Io): Promise<number> {
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
     clearInterval(ticker);
-    target.close();
+    await target.close();
   }
   if (io.isTTY && !json) io.out("\n");
   const elapsedS = (performance.now() - started) / 1000;
