@@ -21,6 +21,14 @@ async function bin(...args: string[]): Promise<{ code: number; stdout: string; s
   );
 }
 
+/** The part of `dispenser bench --json`'s summary the tests read. */
+interface BenchSummary {
+  target: string;
+  ids: number;
+  errors: number;
+  repeats: number;
+}
+
 describe("dispenser CLI", () => {
   const dir = mkdtempSync(join(tmpdir(), "dispenser-cli-"));
   let cluster: DevCluster;
@@ -138,48 +146,20 @@ describe("dispenser CLI", () => {
     expect(j.runway.map((r) => r.sequence)).toContain("tickets");
   });
 
+  /** `dispenser bench load --duration 1 --check --json ...args`: it must succeed; its summary. */
+  async function benchSummary(...args: string[]): Promise<BenchSummary> {
+    const r = await cli("bench", "load", "--duration", "1", "--check", "--json", ...args);
+    expect(r.code).toBe(0);
+    return JSON.parse(r.out.trim().split("\n").at(-1)!) as BenchSummary;
+  }
+
   it("bench over gRPC, the SDK and RESP draws unique ids and prints a summary", async () => {
-    const g = await cli(
-      "bench",
-      "load",
-      "--mode",
-      "grpc",
-      "--duration",
-      "1",
-      "--concurrency",
-      "4",
-      "--check",
-      "--json",
-    );
-    expect(g.code).toBe(0);
-    const s = JSON.parse(g.out.trim().split("\n").at(-1)!) as {
-      ids: number;
-      errors: number;
-      repeats: number;
-    };
+    const s = await benchSummary("--mode", "grpc", "--concurrency", "4");
     expect(s.ids).toBeGreaterThan(0);
     expect(s).toMatchObject({ errors: 0, repeats: 0 });
     // Through the SDK: ranges leased through the edge, ids handed out in the bench process.
     for (const batch of ["1", "100"]) {
-      const k = await cli(
-        "bench",
-        "load",
-        "--mode",
-        "sdk",
-        "--duration",
-        "1",
-        "--batch",
-        batch,
-        "--check",
-        "--json",
-      );
-      expect(k.code).toBe(0);
-      const ks = JSON.parse(k.out.trim().split("\n").at(-1)!) as {
-        target: string;
-        ids: number;
-        errors: number;
-        repeats: number;
-      };
+      const ks = await benchSummary("--mode", "sdk", "--batch", batch);
       expect(ks.target).toMatch(batch === "1" ? /^sdk via .* next\(\)$/ : /nextBatch\(100\)$/);
       expect(ks.ids).toBeGreaterThan(0);
       expect(ks).toMatchObject({ errors: 0, repeats: 0 });
