@@ -443,8 +443,6 @@ async function upLedger(name = "ledger", main = LEDGER_MAIN): Promise<System> {
         const a = await after?.catch(() => undefined);
         if (a && b) r.diag = ledgerDiag(leaderId, followerId, b, a, r.opsPerSec);
         log(`${name} c=${c}: ${describe(r)}`);
-        if (a && b && a[0]!.term !== b[0]!.term)
-          log(`${name} c=${c}: an election ran during this window (term ${b[0]!.term} → ${a[0]!.term})`);
         return r;
       },
       async failover() {

@@ -19,7 +19,7 @@ import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
 import type { Drawn, GrantFn } from "./sequence-issuer.js";
 import type { EdgeJournal, JournalEntry } from "./journal.js";
-import { idsOf, SequenceIssuer } from "./sequence-issuer.js";
+import { SequenceIssuer } from "./sequence-issuer.js";
 import { STRATEGIES } from "./strategy.js";
 
 export interface DispenserOptions {
@@ -45,11 +45,6 @@ export interface DispenserOptions {
   readonly onWaited?: (seconds: number) => void;
   /** Called for every lease (latency in seconds) and failed lease, for metrics and logs. */
   readonly onLease?: (name: string, seconds: number, g: SegmentGrant | EdgeError) => void;
-}
-
-export interface Issued {
-  readonly ids: bigint[];
-  readonly map: IdMap;
 }
 
 export interface ReturnReport {
@@ -136,13 +131,7 @@ export class Dispenser {
     return Promise.resolve(this.issuer(name)).then((i) => i.issueOne(this.drawTimeoutMs));
   }
 
-  /** `count` ids of `name`, 1..MAX_ISSUE_BATCH. */
-  async issueBatch(name: string, count: number): Promise<Issued> {
-    const { drawn, map } = await this.drawBatch(name, count);
-    return { ids: idsOf(drawn), map };
-  }
-
-  /** As issueBatch, as a run when the ids form one (see SequenceIssuer.draw). */
+  /** `count` ids of `name`, 1..MAX_ISSUE_BATCH: a run when they form one (see SequenceIssuer.draw). */
   async drawBatch(name: string, count: number): Promise<{ drawn: Drawn; map: IdMap }> {
     if (!Number.isInteger(count) || count < 1 || count > MAX_ISSUE_BATCH) {
       throw new EdgeError("invalid-argument", `count must be 1..${MAX_ISSUE_BATCH}`, "count");

@@ -60,10 +60,10 @@ describe("Dispenser", () => {
   it("answers a batch with exactly count ids across segments", async () => {
     const { ledger, d } = setup();
     ledger.create({ name: "b", type: 3 });
-    const r = await d.issueBatch("b", 5000);
-    expect(r.ids).toHaveLength(5000);
-    expect(new Set(r.ids).size).toBe(5000);
-    for (let i = 1; i < r.ids.length; i++) expect(r.ids[i]! > r.ids[i - 1]!).toBe(true);
+    const ids = idsOf((await d.drawBatch("b", 5000)).drawn);
+    expect(ids).toHaveLength(5000);
+    expect(new Set(ids).size).toBe(5000);
+    for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
   });
 
   it("answers batches as runs when one segment holds them, waiting or not, in the order drawn", async () => {
@@ -90,9 +90,9 @@ describe("Dispenser", () => {
   it("refuses bad counts and names and issues nothing", async () => {
     const { ledger, d } = setup();
     ledger.create({ name: "b", type: 3 });
-    await expect(d.issueBatch("b", 0)).rejects.toMatchObject({ code: "invalid-argument" });
-    await expect(d.issueBatch("b", 10_001)).rejects.toMatchObject({ code: "invalid-argument" });
-    await expect(d.issueBatch("nope", 1)).rejects.toMatchObject({ code: "not-found" });
+    await expect(d.drawBatch("b", 0)).rejects.toMatchObject({ code: "invalid-argument" });
+    await expect(d.drawBatch("b", 10_001)).rejects.toMatchObject({ code: "invalid-argument" });
+    await expect(d.drawBatch("nope", 1)).rejects.toMatchObject({ code: "not-found" });
     expect(ledger.leases).toHaveLength(0);
     expect(await d.issueOne("b")).toBe(1n);
   });
@@ -103,7 +103,7 @@ describe("Dispenser", () => {
     const first = await draw(d, "t", 85);
     expect(first[0]).toBe(10n);
     expect(first[84]).toBe(94n);
-    await expect(d.issueBatch("t", 6)).rejects.toMatchObject({ code: "exhausted" });
+    await expect(d.drawBatch("t", 6)).rejects.toMatchObject({ code: "exhausted" });
     const rest = await draw(d, "t", 5);
     expect(rest).toEqual([95n, 96n, 97n, 98n, 99n]);
     await expect(Promise.resolve().then(() => d.issueOne("t"))).rejects.toMatchObject({ code: "exhausted" });
