@@ -277,16 +277,26 @@ export async function bench(argv: string[], io: Io): Promise<number> {
   const started = performance.now();
   const until = started + durationS * 1000;
 
+  // One line per window: ids/s is the window's count over its own length, so the last, partial
+  // window reads right too. It is printed when it is the only one or long enough to mean something.
+  let windowStart = started;
+  let lines = 0;
   const progress = (final: boolean): void => {
+    const now = performance.now();
+    const windowS = (now - windowStart) / 1000;
+    if (final && lines > 0 && windowS < 0.25) return;
     const q = Latencies.quantiles(lat.window);
-    const t = (performance.now() - started) / 1000;
+    const t = (now - started) / 1000;
+    const rate = windowS > 0 ? windowIds / windowS : 0;
     const line =
-      `[${t.toFixed(0).padStart(4)}s] ${fmtInt(windowIds).padStart(11)} ids/s  ` +
+      `[${t.toFixed(0).padStart(4)}s] ${fmtInt(rate).padStart(11)} ids/s  ` +
       `p50 ${fmtMs(q.p50)} ms  p99 ${fmtMs(q.p99)} ms  errors ${windowErrors}`;
-    if (!json) io.out(io.isTTY ? `\r${line}\x1b[K${final ? "\n" : ""}` : `${line}\n`);
+    if (!json) io.out(io.isTTY ? `\r${line}\x1b[K` : `${line}\n`);
+    lines++;
     lat.window = [];
     windowIds = 0;
     windowErrors = 0;
+    windowStart = now;
   };
   const ticker = setInterval(() => progress(false), 1000);
 
@@ -318,6 +328,7 @@ export async function bench(argv: string[], io: Io): Promise<number> {
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
     clearInterval(ticker);
+    progress(true);
     await target.close();
   }
   if (io.isTTY && !json) io.out("\n");
