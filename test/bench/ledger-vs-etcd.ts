@@ -3,6 +3,7 @@
 //   pnpm bench:ledger                       # or: node --import tsx test/bench/ledger-vs-etcd.ts
 //   pnpm bench:ledger --duration 10 --concurrency 1,16,64,128 --failovers 5
 //   pnpm bench:ledger --profile /tmp/prof --concurrency 64   # ledger only: the leader's CPU hot spots
+//   pnpm bench:ledger --no-etcd --node-options=--trace-gc --logs /tmp/gc   # the nodes' collections
 //
 // 1. A 3-node ledger on loopback (real processes, fsync on, default tick): LeaseSegment ops/s and
 //    p50/p99 latency at each client concurrency, sent to the leader directly.
@@ -21,7 +22,7 @@
 // output says which process saturates. Every process and temp dir is removed at the end, also on
 // error or Ctrl-C; children also die with this process (setpriv --pdeathsig).
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -46,6 +47,7 @@ import {
   until,
   withTimeout,
   fmt,
+  gcSummary,
   HAVE_SETPRIV,
   log,
   posInt,
@@ -78,6 +80,8 @@ const { values: args } = parseArgs({
     "lease-size": { type: "string", default: "1000" },
     baseline: { type: "string" },
     "attempt-ms": { type: "string", default: "3000" },
+    "node-options": { type: "string" },
+    logs: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -104,6 +108,8 @@ if (args.help) {
   --baseline DIR            also measure the ledger of another checkout (DIR, with its dependencies
                             installed) in the same rounds, as system "base": an A/B of a change
                             that the noise of separate runs would hide
+  --node-options=OPTS       options for node running each ledger node, e.g. --node-options=--trace-gc
+  --logs DIR                keep each child's whole output in DIR/<name>.log
   --attempt-ms MS           deadline of one attempt in the failover runs, both systems (default 3000,
                             LedgerClient's default); a put stranded on an etcd follower waits this long`);
   process.exit(0);
@@ -124,6 +130,8 @@ const BASELINE_DIR = args.baseline ? resolve(args.baseline) : undefined;
 const TICK_ARGS = args["tick-ms"] ? ["--tick-ms", String(posInt("tick-ms", args["tick-ms"]))] : [];
 
 const reaper = new Reaper(8 * 60_000);
+if (args.logs !== undefined) reaper.keepLogs(resolve(args.logs));
+const NODE_OPTIONS = (args["node-options"] ?? "").split(/\s+/).filter(Boolean);
 const RUN_TAG = `${process.pid}-${Date.now().toString(36)}`;
 
 /** Spawn so that the child also dies if this process is killed outright. */
@@ -368,9 +376,11 @@ function leaseOp(clients: readonly LedgerClient[], tag: string): (worker: number
 }
 
 async function upLedger(name = "ledger", main = LEDGER_MAIN): Promise<System> {
-  const profileArgs = (id: number): string[] =>
-    PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", join(PROFILE_DIR, `node-${id}`)] : [];
-  const ledger = new BenchLedger([1, 2, 3], profileArgs, main);
+  const nodeArgs = (id: number): string[] =>
+    PROFILE_DIR
+      ? [...NODE_OPTIONS, "--cpu-prof", "--cpu-prof-dir", join(PROFILE_DIR, `node-${id}`)]
+      : NODE_OPTIONS;
+  const ledger = new BenchLedger([1, 2, 3], nodeArgs, main);
   const down = (): Promise<void> =>
     ledger.stop().catch((e: unknown) => console.error(`ledger cleanup: ${String(e)}`));
   try {
@@ -834,6 +844,7 @@ async function etcdFailover(etcd: BenchEtcd): Promise<FailoverRound[]> {
 
 async function upBare(): Promise<System> {
   const server = spawnBounded("grpc-bare", process.execPath, [
+    ...NODE_OPTIONS,
     "--import",
     "tsx",
     BARE_GRPC_MAIN,
@@ -1051,6 +1062,32 @@ function etcdOnPath(): boolean {
 
 // ------------------------------------------------------------------------------------------ main
 
+/** With --trace-gc and --logs: each process's collections, from its log. */
+function reportGc(dir: string): void {
+  const rows: string[][] = [];
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith(".log"))
+    .sort()) {
+    const g = gcSummary(readFileSync(join(dir, f), "utf8"));
+    if (!g) continue;
+    rows.push([
+      f.slice(0, -4),
+      fmt(g.scavengesPerS),
+      fmt(g.promotedMBps),
+      String(g.markCompacts),
+      fmt(g.maxScavengeMs),
+      fmt(g.maxMarkCompactMs),
+    ]);
+  }
+  console.log("\n== Garbage collection under load (--trace-gc, main isolate; logs in " + dir + ")");
+  console.log(
+    table([
+      ["process", "scavenges/s", "promoted MB/s", "mark-compacts", "max scavenge ms", "max mark-compact ms"],
+      ...rows,
+    ]),
+  );
+}
+
 async function main(): Promise<void> {
   const tStart = performance.now();
   log(
@@ -1145,6 +1182,7 @@ async function main(): Promise<void> {
     for (const sys of systems.reverse()) await sys.down();
   }
   if (busyNote) console.log(`\n${busyNote}`);
+  if (args.logs !== undefined && NODE_OPTIONS.includes("--trace-gc")) reportGc(resolve(args.logs));
   console.log(`\ntotal run time ${fmt((performance.now() - tStart) / 1000, 0)} s`);
 }
 
