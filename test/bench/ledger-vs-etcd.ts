@@ -108,7 +108,8 @@ if (args.help) {
   --baseline DIR            also measure the ledger of another checkout (DIR, with its dependencies
                             installed) in the same rounds, as system "base": an A/B of a change
                             that the noise of separate runs would hide
-  --node-options=OPTS       options for node running each ledger node, e.g. --node-options=--trace-gc
+  --node-options=OPTS       options for node running the ledger nodes and the bare gRPC server,
+                            e.g. --node-options=--trace-gc (with --logs: a GC table at the end)
   --logs DIR                keep each child's whole output in DIR/<name>.log
   --attempt-ms MS           deadline of one attempt in the failover runs, both systems (default 3000,
                             LedgerClient's default); a put stranded on an etcd follower waits this long`);
@@ -159,6 +160,8 @@ class BenchLedger {
     readonly ids: readonly number[],
     private readonly nodeArgs: (id: number) => string[],
     private readonly main = LEDGER_MAIN,
+    /** Names its processes (`<name>-<id>`), so a baseline's logs stay apart. */
+    private readonly name = "ledger",
   ) {}
 
   async init(): Promise<void> {
@@ -192,7 +195,7 @@ class BenchLedger {
     const m = this.member(id);
     if (alive(m.child)) throw new Error(`ledger node ${id} is running`);
     const peers = this.ids.map((j) => `${j}=${this.address(j)}`).join(",");
-    m.child = spawnBounded(`ledger-${id}`, process.execPath, [
+    m.child = spawnBounded(`${this.name}-${id}`, process.execPath, [
       ...this.nodeArgs(id),
       "--import",
       "tsx",
@@ -380,7 +383,7 @@ async function upLedger(name = "ledger", main = LEDGER_MAIN): Promise<System> {
     PROFILE_DIR
       ? [...NODE_OPTIONS, "--cpu-prof", "--cpu-prof-dir", join(PROFILE_DIR, `node-${id}`)]
       : NODE_OPTIONS;
-  const ledger = new BenchLedger([1, 2, 3], nodeArgs, main);
+  const ledger = new BenchLedger([1, 2, 3], nodeArgs, main, name);
   const down = (): Promise<void> =>
     ledger.stop().catch((e: unknown) => console.error(`ledger cleanup: ${String(e)}`));
   try {

@@ -3,7 +3,16 @@
 // (hand-encoded protobuf, so no etcd package is needed), and a .cpuprofile summary.
 import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServiceError } from "@grpc/grpc-js";
@@ -68,6 +77,7 @@ export class Reaper {
   private readonly dirs = new Set<string>();
   /** Where each child's whole output goes (DIR/<tag>.log), besides its last lines in memory. */
   private logDir: string | undefined;
+  private readonly logged = new Set<string>();
 
   constructor(watchdogMs: number) {
     process.on("exit", () => this.reapSync());
@@ -106,6 +116,9 @@ export class Reaper {
     if (proc.pid === undefined) throw new Error(`could not start ${tag} (${cmd})`);
     const c: Child = { tag, proc, pid: proc.pid, output: [] };
     const logFile = this.logDir !== undefined ? join(this.logDir, `${tag}.log`) : undefined;
+    // A run starts each log afresh; a restarted child (same tag) adds to its own.
+    if (logFile !== undefined && !this.logged.has(tag)) writeFileSync(logFile, "");
+    this.logged.add(tag);
     const keep = (d: Buffer): void => {
       c.output.push(d.toString());
       if (logFile !== undefined) appendFileSync(logFile, d);
