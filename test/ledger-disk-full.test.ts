@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,14 +12,18 @@ import { createRequest, sleep, waitForLeader } from "./support/ledger-helpers.js
 // success for data that is gone. Node 1's data directory is a small tmpfs that the test fills, so
 // LevelDB's own write fails with ENOSPC, as a full disk would make it.
 
-/** Whether this process may mount a tmpfs (root in a machine or a privileged container). */
+/** Whether this process may mount a tmpfs (root on a machine or in a privileged container): tried. */
 function canMount(): boolean {
   if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
+  const dir = mkdtempSync(join(tmpdir(), "mount-probe-"));
   try {
-    execFileSync("mount", ["--version"], { stdio: "ignore" });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir], { stdio: "ignore" });
+    execFileSync("umount", [dir], { stdio: "ignore" });
     return true;
   } catch {
     return false;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
