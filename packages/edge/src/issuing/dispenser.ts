@@ -60,6 +60,8 @@ export class Dispenser {
   readonly edgeId: string;
   private readonly issuers = new Map<string, SequenceIssuer>();
   private readonly loading = new Map<string, Promise<SequenceIssuer>>();
+  /** Sequences whose definition is being read again after a grant said it changed. */
+  private readonly refreshing = new Set<string>();
   /** Local counters of `memory` sequences: they never reach the ledger. */
   private readonly memoryMarks = new Map<string, bigint>();
   private readonly incarnation = randomUUID();
@@ -303,7 +305,10 @@ export class Dispenser {
       now: this.now,
       maxWaiters: this.maxWaiters,
       maxDraw: MAX_ISSUE_BATCH,
-      ...(this.o.onWaited ? { hooks: { onWaited: this.o.onWaited } } : {}),
+      hooks: {
+        ...(this.o.onWaited ? { onWaited: this.o.onWaited } : {}),
+        onNewerRevision: () => void this.refresh(name),
+      },
     });
     const carried = this.carried.get(name);
     if (carried) {
@@ -339,9 +344,58 @@ export class Dispenser {
         const err = e instanceof EdgeError ? e : new EdgeError("internal", String(e));
         this.o.onLease?.(name, (this.now() - t0) / 1000, err);
         if (err.code === "not-found") this.evict(name, err);
+        // A lease the definition allowed but the ledger refuses (a lowered segment limit, say):
+        // the definition may have changed since it was loaded.
+        else if (err.code === "invalid-argument" || err.code === "failed-precondition")
+          void this.refresh(name);
         throw err;
       }
     };
+  }
+
+  /**
+   * A grant said the definition of `name` changed (UpdateSequence on the ledger), or the ledger
+   * refused a lease the loaded definition allowed: read the definition again.
+   * If what the issuer depends on changed (ordering, strategy, segment limit), the issuer is
+   * retired and the next draw loads the new definition; its unused ids are counted as waste,
+   * never issued (they lie in ranges the ledger granted to this edge, so nothing repeats).
+   */
+  private async refresh(name: string): Promise<void> {
+    if (this.refreshing.has(name)) return;
+    this.refreshing.add(name);
+    try {
+      const s = this.issuers.get(name);
+      if (!s) return;
+      const info = await this.o.ledger.getSequence(name).catch(() => undefined);
+      // Unreachable ledger: the next grant says it again. A deleted sequence: the next lease says so.
+      if (!info || info.revision <= s.revision || this.issuers.get(name) !== s) return;
+      const a = s.def;
+      const b = info.def;
+      if (
+        a.ordering === b.ordering &&
+        a.autoDisk === b.autoDisk &&
+        a.limits.maxSegmentSize === b.limits.maxSegmentSize
+      ) {
+        s.revision = info.revision;
+        return;
+      }
+      this.retire(name, s);
+    } finally {
+      this.refreshing.delete(name);
+    }
+  }
+
+  /** Takes `s` out of service: counts carried to its successor, unused ids wasted, waiters told. */
+  private retire(name: string, s: SequenceIssuer): void {
+    this.issuers.delete(name);
+    let unused = 0n;
+    for (const t of s.tails()) unused += t.end - t.start;
+    s.dropSegments();
+    s.wasted += unused;
+    this.carried.set(name, { dc: this.dc, generated: s.generated, wasted: s.wasted, held: [] });
+    s.failWaiters(
+      new EdgeError("unavailable", `the definition of "${name}" changed while the draw waited; retry`),
+    );
   }
 
   private evict(name: string, why: EdgeError): void {

@@ -23,6 +23,8 @@ export type GrantFn = (size: bigint) => Promise<SegmentGrant>;
 export interface IssuerHooks {
   /** A draw waited this long for a segment (draws served from the buffer are not reported). */
   onWaited?(seconds: number): void;
+  /** A grant came with a newer revision of the sequence than this issuer's definition. */
+  onNewerRevision?(revision: bigint): void;
 }
 
 export interface IssuerOptions {
@@ -75,6 +77,7 @@ interface Waiter {
 
 export class SequenceIssuer {
   readonly def: SequenceDef;
+  /** The catalog revision of `def` (grants may carry newer ones: see `onNewerRevision`). */
   revision: bigint;
   private readonly segments: Segment[] = [];
   private readonly waiters: Waiter[] = [];
@@ -342,7 +345,7 @@ export class SequenceIssuer {
         this.fetching = false;
         this.leases++;
         this.capacityLeft = capacity(this.def, this.o.dc) - g.end;
-        if (g.revision > this.revision) this.revision = g.revision;
+        if (g.revision > this.revision) this.o.hooks?.onNewerRevision?.(g.revision);
         this.segments.push(new Segment(g, this.o.strategy.prefetchAt));
         this.pump();
       },

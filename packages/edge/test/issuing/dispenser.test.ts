@@ -205,6 +205,66 @@ describe("Dispenser", () => {
     await expect(Promise.resolve().then(() => d.issueOne("x"))).rejects.toMatchObject({ code: "not-found" });
   });
 
+  it("follows a changed segment limit from the next grant on, and never repeats an id", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "lim", type: 3 });
+    const before = await draw(d, "lim", 1500);
+    const first = await d.issuer("lim");
+    ledger.update("lim", { limits: { maxSegmentSize: 10n } });
+    // The next lease (refused above the new limit, or granted with the new revision) makes the
+    // edge read the definition and retire the issuer.
+    const after = await draw(d, "lim", 1500);
+    await new Promise((r) => setImmediate(r));
+    const after2 = await draw(d, "lim", 100);
+    const now = await d.issuer("lim");
+    expect(now).not.toBe(first);
+    expect(now.def.limits.maxSegmentSize).toBe(10n);
+    expect(d.revisionOf("lim")).toBe(now.revision);
+    // The old issuer asked for more than the new limit: refused, which sent the edge to read the
+    // definition again; it did not keep asking.
+    const refused = ledger.leases.filter((l) => l.grant === undefined).length;
+    expect(refused).toBeLessThanOrEqual(3);
+    const sizes = ledger.leases.slice(-5).map((l) => l.grant!.end - l.grant!.start);
+    for (const n of sizes) expect(n).toBeLessThanOrEqual(10n);
+    const all = [...before, ...after, ...after2];
+    expect(new Set(all).size).toBe(all.length);
+    for (let i = 1; i < all.length; i++) expect(all[i]! > all[i - 1]!).toBe(true);
+    // The retired issuer's unused ids are waste, carried to its successor with its counts.
+    expect(now.wasted).toBeGreaterThan(0n);
+    expect(now.generated).toBeGreaterThanOrEqual(BigInt(all.length) - 10n);
+  });
+
+  it("switches to global ordering (one counter space, dc 0) after the change reaches it", async () => {
+    const ledger = new StateLedgerPort();
+    ledger.create({ name: "g", type: 2, length: 8, datacenters: 2 });
+    const d = new Dispenser({ ledger, dc: 1, drawTimeoutMs: 200 });
+    const early = await draw(d, "g", 10);
+    expect((await d.issuer("g")).map.parse(early[0]!).dc).toBe(1);
+    ledger.update("g", { ordering: "global" });
+    const mid = await draw(d, "g", 2000);
+    await new Promise((r) => setImmediate(r));
+    const late = await draw(d, "g", 10);
+    const s = await d.issuer("g");
+    expect(s.def.ordering).toBe("global");
+    for (const id of late) expect(s.map.parse(id).dc).toBe(0);
+    const all = [...early, ...mid, ...late];
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it("keeps its issuer when a newer revision changed nothing it uses", async () => {
+    const { ledger, d } = setup();
+    ledger.create({ name: "same", type: 3 });
+    await draw(d, "same", 10);
+    const first = await d.issuer("same");
+    const rev = first.revision;
+    ledger.update("same", { limits: { maxSegmentSize: 10n } });
+    ledger.update("same", { limits: { maxSegmentSize: first.def.limits.maxSegmentSize } });
+    await draw(d, "same", 2500);
+    await new Promise((r) => setImmediate(r));
+    expect(await d.issuer("same")).toBe(first);
+    expect(first.revision).toBeGreaterThan(rev);
+  });
+
   it("segment size grows with a fast draw rate", async () => {
     const { ledger, d, advance } = setup();
     ledger.create({ name: "f", type: 3 });

@@ -2,6 +2,7 @@
 // grant, return and catalog rules as a real ledger, without Raft or gRPC. Faults are injected per
 // call to drive the issuer's waiting and error paths.
 import { fromPbSequence, toPbSequence } from "@dispenser/ledger";
+import type { Command } from "@dispenser/ledger/state";
 import { LedgerState, normalizeSequenceDef } from "@dispenser/ledger/state";
 import type {
   CreateSequenceRequest,
@@ -91,6 +92,12 @@ export class StateLedgerPort implements LedgerPort {
     if (!r.ok) throw new Error(r.message);
     const pb = toPbSequence(r.data.sequence);
     return { def: d.def, revision: pb.revision, pb };
+  }
+
+  /** UpdateSequence as the ledger applies it; throws on a refused change. */
+  update(name: string, changes: Extract<Command, { type: "UpdateSequence" }>["changes"]): void {
+    const r = this.state.apply({ type: "UpdateSequence", name, changes }, this.at());
+    if (!r.ok) throw new Error(r.message);
   }
 
   createSequence(_req: CreateSequenceRequest): Promise<SequenceInfo> {
