@@ -114,6 +114,50 @@ describe("dispenser CLI", () => {
     await fails(EXIT.server, /NOT_FOUND/, "seq", "describe", "doomed");
   });
 
+  it("seq update changes what is safe to change, and the edge follows at once", async () => {
+    await cli("seq", "create", "tuned", "--type", "3");
+    expect((await cli("next", "tuned", "-n", "5")).code).toBe(0);
+    const u = await cli("seq", "update", "tuned", "--max-segment-size", "16", "--auto-disk", "pre_close");
+    expect(u.code).toBe(0);
+    expect(u.out).toMatch(
+      /^updated tuned: ordering edge, auto_disk pre_close, max_segment_size 16, revision \d+$/m,
+    );
+    const d = JSON.parse((await cli("seq", "describe", "tuned", "--json")).out) as Record<string, unknown>;
+    expect(d).toMatchObject({ auto_disk: "pre_close", max_segment_size: "16" });
+    // The edge dropped what it held under the old definition: its segments now hold 16 at most.
+    const drawn = JSON.parse((await cli("next", "tuned", "-n", "48", "--json")).out) as { ids: string[] };
+    expect(new Set(drawn.ids).size).toBe(48);
+    // More than three segments' worth in one draw could never be counted on: refused at once.
+    await fails(
+      EXIT.server,
+      /count 49 is more than one draw of "tuned" can hold: 48/,
+      "next",
+      "tuned",
+      "-n",
+      "49",
+    );
+    const text = await (await fetch(`http://${metrics}/metrics`)).text();
+    const size = /^dispenser_edge_segment_size\{[^}]*sequence="tuned"[^}]*\} (\d+)$/m.exec(text);
+    expect(size).not.toBeNull();
+    expect(Number(size![1])).toBeLessThanOrEqual(16);
+    const stale = d["revision"] as string;
+    await fails(EXIT.usage, /nothing to change/, "seq", "update", "tuned");
+    await fails(EXIT.usage, /--ordering must be one of/, "seq", "update", "tuned", "--ordering", "sideways");
+    await fails(EXIT.server, /NOT_FOUND/, "seq", "update", "nosuch", "--max-segment-size", "8");
+    await cli("seq", "update", "tuned", "--max-segment-size", "32");
+    await fails(
+      EXIT.server,
+      /revision/i,
+      "seq",
+      "update",
+      "tuned",
+      "--max-segment-size",
+      "8",
+      "--expected-revision",
+      stale,
+    );
+  });
+
   it("next, parse, status", async () => {
     await cli("seq", "create", "tickets", "--type", "2", "--length", "6", "--auto-disk", "pre_close");
     const one = await cli("next", "tickets");

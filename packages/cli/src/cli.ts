@@ -19,6 +19,7 @@ const SEQ: Readonly<Record<string, () => Promise<Command>>> = {
   create: async () => admin().then((m) => ({ spec: m.SEQ_CREATE, run: m.seqCreate })),
   list: async () => admin().then((m) => ({ spec: m.SEQ_LIST, run: m.seqList })),
   describe: async () => admin().then((m) => ({ spec: m.SEQ_DESCRIBE, run: m.seqDescribe })),
+  update: async () => admin().then((m) => ({ spec: m.SEQ_UPDATE, run: m.seqUpdate })),
   delete: async () => admin().then((m) => ({ spec: m.SEQ_DELETE, run: m.seqDelete })),
 };
 const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
@@ -49,6 +50,7 @@ Admin, over gRPC to an edge (--edge host:port, default 127.0.0.1:50051, env DISP
              [--ordering edge|dc|global] [--auto-disk S]
   seq list
   seq describe <name>
+  seq update <name> [--ordering edge|dc|global] [--auto-disk S] [--max-segment-size M]
   seq delete <name>
   next <sequence> [-n N]      draw ids
   parse <sequence> <id>       the datacenter and counter of an id

@@ -11,6 +11,8 @@ import type {
   ListSequencesResponse,
   ParseResponse,
   SequenceDefinition,
+  UpdateSequenceRequest,
+  UpdateSequenceResponse,
 } from "@dispenser/proto";
 import { DispenserClient, LedgerClient } from "@dispenser/proto";
 import type { CallOptions, ClientUnaryCall, ServiceError } from "@grpc/grpc-js";
@@ -84,6 +86,9 @@ export class EdgeApi {
   }
   list(pageToken: string): Promise<ListSequencesResponse> {
     return this.run((md, o, cb) => this.c.listSequences({ pageSize: 1000, pageToken }, md, o, cb));
+  }
+  update(req: UpdateSequenceRequest): Promise<UpdateSequenceResponse> {
+    return this.run((md, o, cb) => this.c.updateSequence(req, md, o, cb));
   }
   delete(name: string): Promise<DeleteSequenceResponse> {
     return this.run((md, o, cb) => this.c.deleteSequence({ name, expectedRevision: 0n }, md, o, cb));

@@ -192,6 +192,7 @@ export class FakeEdge {
       })),
       listSequences: notUsed(),
       deleteSequence: notUsed(),
+      updateSequence: notUsed(),
     };
     this.server.addService(DispenserService, impl);
     this.port = await new Promise<number>((resolve, reject) =>

@@ -1,4 +1,4 @@
-// Admin over gRPC to an edge: seq create|list|describe|delete, next, parse. Every command prints
+// Admin over gRPC to an edge: seq create|list|describe|update|delete, next, parse. Every command prints
 // for people by default and one JSON document with --json.
 import type { SequenceDefinition } from "@dispenser/proto";
 import { AutoDisk, Layout, MAX_ISSUE_BATCH, Ordering, SequenceType } from "@dispenser/proto";
@@ -85,6 +85,28 @@ export const SEQ_DESCRIBE: CommandSpec = {
   summary: "Prints a sequence's definition.",
   flags: EDGE_FLAGS,
 };
+export const SEQ_UPDATE: CommandSpec = {
+  name: "seq update",
+  args: "<name>",
+  summary:
+    "Changes what is safe to change: ordering, auto-disk, max segment size. This edge follows at " +
+    "once, every other edge at its next lease of the sequence.",
+  flags: [
+    { name: "ordering", value: "edge|dc|global", help: "where ids only grow" },
+    {
+      name: "auto-disk",
+      value: "S",
+      help: "memory, pre-base, pre-checkpoint, elegant_close, pre_close",
+    },
+    { name: "max-segment-size", value: "M", help: "largest segment one lease may take" },
+    {
+      name: "expected-revision",
+      value: "R",
+      help: "refuse unless the sequence is still at this revision (seq describe shows it)",
+    },
+    ...EDGE_FLAGS,
+  ],
+};
 export const SEQ_DELETE: CommandSpec = {
   name: "seq delete",
   args: "<name>",
@@ -135,7 +157,12 @@ function nameArg(f: Flags, i: number, what: string): string {
   return name;
 }
 
-function enumFlag<T>(f: Flags, flag: string, names: ReadonlyMap<T, string>, unset: T): T {
+function enumFlag<T, U extends T | undefined>(
+  f: Flags,
+  flag: string,
+  names: ReadonlyMap<T, string>,
+  unset: U,
+): T | U {
   const v = f.str(flag);
   if (v === undefined) return unset;
   const t = byName(names, v);
@@ -229,6 +256,34 @@ export async function seqDescribe(argv: string[], io: Io): Promise<number> {
   const v = r.sequence ? sequenceView(r.sequence) : undefined;
   if (f.bool("json")) io.out(toJson(v) + "\n");
   else if (v) io.out(fields({ ...v }));
+  return 0;
+}
+
+export async function seqUpdate(argv: string[], io: Io): Promise<number> {
+  const f = parseFlags(SEQ_UPDATE, argv, io.env);
+  const name = nameArg(f, 0, "sequence name");
+  f.noMoreThan(1);
+  const ordering = enumFlag(f, "ordering", ORDERING_NAMES, undefined);
+  const autoDisk = enumFlag(f, "auto-disk", AUTO_DISK_NAMES, undefined);
+  const maxSegmentSize = f.uint("max-segment-size", INT64_MAX);
+  if (ordering === undefined && autoDisk === undefined && maxSegmentSize === undefined)
+    throw usageError("nothing to change: give --ordering, --auto-disk or --max-segment-size", f.command);
+  const r = await withEdge(f, (e) =>
+    e.update({
+      name,
+      expectedRevision: f.uint("expected-revision", INT64_MAX) ?? 0n,
+      ...(ordering !== undefined ? { ordering } : {}),
+      ...(autoDisk !== undefined ? { autoDisk } : {}),
+      ...(maxSegmentSize !== undefined ? { limits: { maxSegmentSize } } : {}),
+    }),
+  );
+  const v = r.sequence ? sequenceView(r.sequence) : undefined;
+  if (f.bool("json")) io.out(toJson(v) + "\n");
+  else if (v)
+    io.out(
+      `updated ${v.name}: ordering ${v.ordering}, auto_disk ${v.auto_disk}, ` +
+        `max_segment_size ${v.max_segment_size}, revision ${v.revision}\n`,
+    );
   return 0;
 }
 

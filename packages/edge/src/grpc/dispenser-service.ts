@@ -138,6 +138,9 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
     })),
     listSequences: unary("ListSequences", (req) => d.listSequences(req)),
     deleteSequence: unary("DeleteSequence", (req) => d.deleteSequence(req)),
+    updateSequence: unary("UpdateSequence", async (req) => ({
+      sequence: (await d.updateSequence(req)).pb,
+    })),
   };
 }
 

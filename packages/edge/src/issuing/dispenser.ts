@@ -8,6 +8,7 @@ import type {
   DeleteSequenceResponse,
   ListSequencesRequest,
   ListSequencesResponse,
+  UpdateSequenceRequest,
 } from "@dispenser/proto";
 import { MAX_ISSUE_BATCH } from "@dispenser/proto";
 import type { SequenceDef } from "@dispenser/ledger/state";
@@ -212,6 +213,13 @@ export class Dispenser {
 
   listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse> {
     return this.o.ledger.listSequences(req);
+  }
+
+  /** Changes a definition on the ledger; this edge follows at once (others at their next lease). */
+  async updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo> {
+    const info = await this.o.ledger.updateSequence(req);
+    await this.refresh(req.name);
+    return info;
   }
 
   async deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse> {

@@ -159,6 +159,18 @@ export class SequenceIssuer {
     if (!Number.isInteger(n) || n < 1 || n > this.o.maxDraw) {
       throw new EdgeError("invalid-argument", `count must be 1..${this.o.maxDraw}`, "count");
     }
+    // A draw waits until the segments held at once cover it: the current one (perhaps nearly
+    // used up) and MAX_SEGMENTS - 1 new ones. With a small segment limit, more could never come.
+    const limit = this.def.limits.maxSegmentSize;
+    const most = limit * BigInt(MAX_SEGMENTS - 1);
+    if (limit > 0n && BigInt(n) > most) {
+      throw new EdgeError(
+        "invalid-argument",
+        `count ${n} is more than one draw of "${this.def.name}" can hold: ${most} ` +
+          `(${MAX_SEGMENTS - 1} segments of limits.maxSegmentSize ${limit})`,
+        "count",
+      );
+    }
     if (!this.global && this.waiters.length === 0 && this.runway >= BigInt(n)) {
       const ids = this.takeDrawn(n);
       this.maybePrefetch();

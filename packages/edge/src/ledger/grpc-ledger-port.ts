@@ -8,6 +8,7 @@ import type {
   ListSequencesRequest,
   ListSequencesResponse,
   SequenceDefinition,
+  UpdateSequenceRequest,
 } from "@dispenser/proto";
 import { ErrorReason, errorDetailOf } from "@dispenser/proto";
 import type { ServiceError } from "@grpc/grpc-js";
@@ -128,6 +129,10 @@ export class GrpcLedgerPort implements LedgerPort {
 
   deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse> {
     return this.call(() => this.client.call("deleteSequence", req));
+  }
+
+  updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo> {
+    return this.call(async () => info((await this.client.call("updateSequence", req)).sequence));
   }
 
   listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse> {

@@ -8,6 +8,7 @@ import type {
   ListSequencesRequest,
   ListSequencesResponse,
   SequenceDefinition,
+  UpdateSequenceRequest,
 } from "@dispenser/proto";
 import type { SequenceDef } from "@dispenser/ledger/state";
 
@@ -45,6 +46,7 @@ export interface LedgerPort {
   ): Promise<ReturnOutcome>;
   createSequence(req: CreateSequenceRequest): Promise<SequenceInfo>;
   deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse>;
+  updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo>;
   listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse>;
   close(): void;
 }

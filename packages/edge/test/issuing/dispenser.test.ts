@@ -229,6 +229,12 @@ describe("Dispenser", () => {
     const all = [...before, ...after, ...after2];
     expect(new Set(all).size).toBe(all.length);
     for (let i = 1; i < all.length; i++) expect(all[i]! > all[i - 1]!).toBe(true);
+    // Three new segments of 10 are the most one draw can count on: more is refused, not left
+    // waiting for its deadline.
+    expect(idsOf((await d.drawBatch("lim", 30)).drawn)).toHaveLength(30);
+    await expect(d.drawBatch("lim", 31)).rejects.toThrow(
+      /count 31 is more than one draw of "lim" can hold: 30/,
+    );
     // The retired issuer's unused ids are waste, carried to its successor with its counts.
     expect(now.wasted).toBeGreaterThan(0n);
     expect(now.generated).toBeGreaterThanOrEqual(BigInt(all.length) - 10n);

@@ -10,6 +10,7 @@ import type {
   DeleteSequenceResponse,
   ListSequencesRequest,
   ListSequencesResponse,
+  UpdateSequenceRequest,
 } from "@dispenser/proto";
 import { EdgeError } from "../../src/errors.js";
 import type { LedgerPort, ReturnOutcome, SegmentGrant, SequenceInfo } from "../../src/ledger/ledger-port.js";
@@ -98,6 +99,14 @@ export class StateLedgerPort implements LedgerPort {
   update(name: string, changes: Extract<Command, { type: "UpdateSequence" }>["changes"]): void {
     const r = this.state.apply({ type: "UpdateSequence", name, changes }, this.at());
     if (!r.ok) throw new Error(r.message);
+  }
+
+  /** UpdateSequence of the segment limit (the other fields go through update()). */
+  updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo> {
+    if (req.autoDisk !== undefined || req.ordering !== undefined || !req.limits)
+      return Promise.reject(new EdgeError("internal", "only limits here: use update() in tests"));
+    this.update(req.name, { limits: { maxSegmentSize: req.limits.maxSegmentSize } });
+    return this.getSequence(req.name);
   }
 
   createSequence(_req: CreateSequenceRequest): Promise<SequenceInfo> {

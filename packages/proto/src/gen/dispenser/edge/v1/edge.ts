@@ -29,6 +29,8 @@ import {
   ListSequencesRequest,
   ListSequencesResponse,
   SequenceDefinition,
+  UpdateSequenceRequest,
+  UpdateSequenceResponse,
 } from "../../ledger/v1/ledger.js";
 
 export const protobufPackage = "dispenser.edge.v1";
@@ -1494,6 +1496,21 @@ export const DispenserService = {
       Buffer.from(DeleteSequenceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteSequenceResponse => DeleteSequenceResponse.decode(value),
   },
+  /**
+   * Changes what is safe to change (ordering, auto_disk, limits); this edge follows at once, the
+   * others at their next lease of the sequence.
+   */
+  updateSequence: {
+    path: "/dispenser.edge.v1.Dispenser/UpdateSequence" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateSequenceRequest): Buffer =>
+      Buffer.from(UpdateSequenceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateSequenceRequest => UpdateSequenceRequest.decode(value),
+    responseSerialize: (value: UpdateSequenceResponse): Buffer =>
+      Buffer.from(UpdateSequenceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateSequenceResponse => UpdateSequenceResponse.decode(value),
+  },
 } as const;
 
 export interface DispenserServer extends UntypedServiceImplementation {
@@ -1523,6 +1540,11 @@ export interface DispenserServer extends UntypedServiceImplementation {
   describeSequence: handleUnaryCall<GetSequenceRequest, GetSequenceResponse>;
   listSequences: handleUnaryCall<ListSequencesRequest, ListSequencesResponse>;
   deleteSequence: handleUnaryCall<DeleteSequenceRequest, DeleteSequenceResponse>;
+  /**
+   * Changes what is safe to change (ordering, auto_disk, limits); this edge follows at once, the
+   * others at their next lease of the sequence.
+   */
+  updateSequence: handleUnaryCall<UpdateSequenceRequest, UpdateSequenceResponse>;
 }
 
 export interface DispenserClient extends Client {
@@ -1674,6 +1696,25 @@ export interface DispenserClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteSequenceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Changes what is safe to change (ordering, auto_disk, limits); this edge follows at once, the
+   * others at their next lease of the sequence.
+   */
+  updateSequence(
+    request: UpdateSequenceRequest,
+    callback: (error: ServiceError | null, response: UpdateSequenceResponse) => void,
+  ): ClientUnaryCall;
+  updateSequence(
+    request: UpdateSequenceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateSequenceResponse) => void,
+  ): ClientUnaryCall;
+  updateSequence(
+    request: UpdateSequenceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateSequenceResponse) => void,
   ): ClientUnaryCall;
 }
 
