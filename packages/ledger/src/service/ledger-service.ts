@@ -361,6 +361,7 @@ export class LedgerService {
         const ordering =
           req.ordering === undefined ? undefined : enumIn(ORDERING_FROM_PB, req.ordering, "ordering");
         if (req.expectedRevision !== 0n) await this.checkRevision(req.name, req.expectedRevision);
+        if (autoDisk) await this.checkMemorySwitch(req.name, autoDisk);
         const rec = await this.command(
           {
             type: "UpdateSequence",
@@ -568,6 +569,24 @@ export class LedgerService {
       await this.d.raft.readBarrier();
     } catch (e) {
       throw this.mapRaftError(e);
+    }
+  }
+
+  /**
+   * `memory` ids come from a counter in each edge and never reach the ledger: a sequence switched
+   * to or from it would hand out ids the other mode already did. Refused here, before proposing
+   * (the state machine itself stays as it is, so replicas of every version apply alike).
+   */
+  private async checkMemorySwitch(name: string, autoDisk: AutoDisk): Promise<void> {
+    await this.readBarrier();
+    const rec = this.d.app().state.get(name);
+    if (rec && (rec.def.autoDisk === "memory") !== (autoDisk === "memory")) {
+      throw new CallError(
+        status.FAILED_PRECONDITION,
+        `auto_disk of "${name}" cannot change from ${rec.def.autoDisk} to ${autoDisk}: memory ids ` +
+          `never reach the ledger, so the two would repeat each other's ids (create a new sequence)`,
+        ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+      );
     }
   }
 
