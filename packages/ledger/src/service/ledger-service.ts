@@ -360,8 +360,11 @@ export class LedgerService {
           req.autoDisk === undefined ? undefined : enumIn(AUTO_DISK_FROM_PB, req.autoDisk, "auto_disk");
         const ordering =
           req.ordering === undefined ? undefined : enumIn(ORDERING_FROM_PB, req.ordering, "ordering");
-        if (req.expectedRevision !== 0n) await this.checkRevision(req.name, req.expectedRevision);
-        if (autoDisk) await this.checkMemorySwitch(req.name, autoDisk);
+        if (req.expectedRevision !== 0n || autoDisk) {
+          const rec = await this.current(req.name);
+          if (req.expectedRevision !== 0n) checkRevision(rec, req.name, req.expectedRevision);
+          if (autoDisk) checkMemorySwitch(rec, req.name, autoDisk);
+        }
         const rec = await this.command(
           {
             type: "UpdateSequence",
@@ -378,7 +381,8 @@ export class LedgerService {
       }),
 
       deleteSequence: unary(async (req) => {
-        if (req.expectedRevision !== 0n) await this.checkRevision(req.name, req.expectedRevision);
+        if (req.expectedRevision !== 0n)
+          checkRevision(await this.current(req.name), req.name, req.expectedRevision);
         const revision = await this.command({ type: "DeleteSequence", name: req.name }, (d) =>
           d.type === "DeleteSequence" ? d.revision : undefined,
         );
@@ -386,8 +390,7 @@ export class LedgerService {
       }),
 
       getSequence: unary(async (req) => {
-        await this.readBarrier();
-        const rec = this.d.app().state.get(req.name);
+        const rec = await this.current(req.name);
         if (!rec)
           throw new CallError(
             status.NOT_FOUND,
@@ -572,33 +575,35 @@ export class LedgerService {
     }
   }
 
-  /**
-   * `memory` ids come from a counter in each edge and never reach the ledger: a sequence switched
-   * to or from it would hand out ids the other mode already did. Refused here, before proposing
-   * (the state machine itself stays as it is, so replicas of every version apply alike).
-   */
-  private async checkMemorySwitch(name: string, autoDisk: AutoDisk): Promise<void> {
+  /** The sequence's record as of a linearizable read (undefined if there is none). */
+  private async current(name: string): Promise<SequenceRecord | undefined> {
     await this.readBarrier();
-    const rec = this.d.app().state.get(name);
-    if (rec && (rec.def.autoDisk === "memory") !== (autoDisk === "memory")) {
-      throw new CallError(
-        status.FAILED_PRECONDITION,
-        `auto_disk of "${name}" cannot change from ${rec.def.autoDisk} to ${autoDisk}: memory ids ` +
-          `never reach the ledger, so the two would repeat each other's ids (create a new sequence)`,
-        ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
-      );
-    }
+    return this.d.app().state.get(name);
   }
+}
 
-  private async checkRevision(name: string, expected: bigint): Promise<void> {
-    await this.readBarrier();
-    const rec = this.d.app().state.get(name);
-    if (rec && rec.modRevision !== expected) {
-      throw new CallError(
-        status.ABORTED,
-        `sequence "${name}" is at revision ${rec.modRevision}, not ${expected}`,
-        ErrorReason.ERROR_REASON_REVISION_MISMATCH,
-      );
-    }
+function checkRevision(rec: SequenceRecord | undefined, name: string, expected: bigint): void {
+  if (rec && rec.modRevision !== expected) {
+    throw new CallError(
+      status.ABORTED,
+      `sequence "${name}" is at revision ${rec.modRevision}, not ${expected}`,
+      ErrorReason.ERROR_REASON_REVISION_MISMATCH,
+    );
+  }
+}
+
+/**
+ * `memory` ids come from a counter in each edge and never reach the ledger: a sequence switched
+ * to or from it would hand out ids the other mode already did. Refused before proposing (the
+ * state machine itself stays as it is, so replicas of every version apply alike).
+ */
+function checkMemorySwitch(rec: SequenceRecord | undefined, name: string, autoDisk: AutoDisk): void {
+  if (rec && (rec.def.autoDisk === "memory") !== (autoDisk === "memory")) {
+    throw new CallError(
+      status.FAILED_PRECONDITION,
+      `auto_disk of "${name}" cannot change from ${rec.def.autoDisk} to ${autoDisk}: memory ids ` +
+        `never reach the ledger, so the two would repeat each other's ids (create a new sequence)`,
+      ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+    );
   }
 }
