@@ -395,13 +395,11 @@ export class Dispenser {
 
   /** Takes `s` out of service: counts carried to its successor, unused ids wasted, waiters told. */
   private retire(name: string, s: SequenceIssuer): void {
-    this.issuers.delete(name);
-    let unused = 0n;
-    for (const t of s.tails()) unused += t.end - t.start;
+    for (const t of s.tails()) s.wasted += t.end - t.start;
     s.dropSegments();
-    s.wasted += unused;
     this.carried.set(name, { dc: this.dc, generated: s.generated, wasted: s.wasted, held: [] });
-    s.failWaiters(
+    this.evict(
+      name,
       new EdgeError("unavailable", `the definition of "${name}" changed while the draw waited; retry`),
     );
   }
