@@ -832,6 +832,19 @@ export function edgeDashboard(): Dashboard {
             8,
             { min: 0 },
           ),
+          ts(
+            "Type 1 draws refused: permutation secret mismatch",
+            "Draws of a type 1 sequence refused because the edge's --permutation-secret is not the one the sequence is bound to (DispenserEdgeKeyMismatch).",
+            "short",
+            [
+              q(
+                `sum by (instance, sequence) (increase(dispenser_edge_key_mismatch_total{${E}}[$__rate_interval]))`,
+                "{{instance}} {{sequence}}",
+              ),
+            ],
+            8,
+            { min: 0 },
+          ),
         ],
       },
       {

@@ -64,6 +64,7 @@ const ledger: UntypedServiceImplementation = {
         start,
         end: mark,
         fence: { term: 1n, index: mark },
+        returnToken: "",
         kind: SegmentKind.SEGMENT_KIND_SEGMENT,
       },
       sequenceRevision: 1n,

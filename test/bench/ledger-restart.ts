@@ -59,6 +59,7 @@ try {
             size: 1000n,
             requestId: `r${i}`,
             kind: "segment",
+            returnToken: i.toString(16).padStart(32, "0"),
           }),
         );
         if (!r.ok) throw new Error(r.message);

@@ -63,10 +63,10 @@ export function sequenceView(d: SequenceDefinition): SequenceView {
   return {
     name: d.name,
     type: d.type,
-    length: d.length,
-    starting: d.starting.toString(),
-    step: d.step.toString(),
-    datacenters: d.datacenters,
+    length: d.length ?? 0,
+    starting: (d.starting ?? 0n).toString(),
+    step: (d.step ?? 0n).toString(),
+    datacenters: d.datacenters ?? 0,
     layout: LAYOUT_NAMES.get(d.layout) ?? "unspecified",
     ordering: ORDERING_NAMES.get(d.ordering) ?? "unspecified",
     auto_disk: AUTO_DISK_NAMES.get(d.autoDisk) ?? "unspecified",
@@ -91,5 +91,6 @@ export function idText(id: bigint, def: Pick<SequenceDefinition, "type" | "lengt
   const fixed =
     def?.type === SequenceType.SEQUENCE_TYPE_RANDOM_FIXED_LENGTH ||
     def?.type === SequenceType.SEQUENCE_TYPE_INCREASING_FIXED_LENGTH;
-  return def !== undefined && fixed && def.length > 0 ? s.padStart(def.length, "0") : s;
+  const length = def?.length ?? 0;
+  return fixed && length > 0 ? s.padStart(length, "0") : s;
 }

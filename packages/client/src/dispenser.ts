@@ -493,7 +493,7 @@ export class Dispenser {
         const info: SequenceInfo = {
           name: s.name,
           type,
-          length: s.length,
+          length: s.length ?? 0,
           ordering,
           maxSegmentSize: s.limits?.maxSegmentSize ?? 0n,
         };

@@ -66,7 +66,7 @@ export class FakeEdge {
       limits: { maxSegmentSize: 1_000_000n },
       ...fields,
     });
-    const s: FakeSequence = { def, next: def.starting, end };
+    const s: FakeSequence = { def, next: def.starting ?? 0n, end };
     this.sequences.set(name, s);
     return s;
   }
@@ -123,7 +123,7 @@ export class FakeEdge {
         const s = seq(req.sequence);
         const start = s.next;
         if (this.take(s, 1n, true) === undefined) throw exhausted(req.sequence);
-        return { value: start, str: start.toString().padStart(s.def.length, "0") };
+        return { value: start, str: start.toString().padStart(s.def.length ?? 0, "0") };
       }),
       issueBatch: unary("issueBatch", (req: { sequence: string; count: number }): IssueBatchResponse => {
         const s = seq(req.sequence);
@@ -175,7 +175,7 @@ export class FakeEdge {
       parse: unary("parse", (req: { sequence: string; id?: { $case: string; value: unknown } }) => {
         const s = seq(req.sequence);
         const id = req.id?.$case === "value" ? (req.id.value as bigint) : BigInt(req.id?.value as string);
-        if (id < s.def.starting) {
+        if (id < (s.def.starting ?? 0n)) {
           throw refuse(
             status.INVALID_ARGUMENT,
             `id ${id} cannot belong`,
@@ -183,7 +183,7 @@ export class FakeEdge {
             "id",
           );
         }
-        return { dc: 0, counter: id - s.def.starting };
+        return { dc: 0, counter: id - (s.def.starting ?? 0n) };
       }),
       info: notUsed(),
       createSequence: notUsed(),

@@ -81,6 +81,10 @@ export class EdgeNode {
           log.debug({ sequence: name, start: String(g.start), end: String(g.end) }, "leased");
         }
       },
+      onKeyMismatch: (name, message) => {
+        this.metrics.keyMismatches.inc({ sequence: name });
+        log.error({ sequence: name }, message);
+      },
     });
     this.metrics = new EdgeMetrics(this.registry, () => this.dispenser.samples());
     collectDefaultMetrics({ register: this.registry, prefix: "dispenser_edge_" });

@@ -23,6 +23,7 @@ export class EdgeMetrics {
   readonly leaseErrors: Counter<"code">;
   readonly issueWaitSeconds: Histogram;
   readonly rejected: Counter<"api" | "code">;
+  readonly keyMismatches: Counter<"sequence">;
   readonly respConnections: Gauge;
   readonly runway: Gauge<"sequence">;
   readonly segmentSize: Gauge<"sequence">;
@@ -75,6 +76,12 @@ export class EdgeMetrics {
       name: "dispenser_edge_issue_wait_seconds",
       help: "Time draws waited for a segment (draws served from the buffer are not observed)",
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    });
+    this.keyMismatches = new Counter({
+      name: "dispenser_edge_key_mismatch_total",
+      help: "Draws of a type 1 sequence refused because it is bound to another permutation secret",
+      labelNames: ["sequence"],
       registers,
     });
     this.rejected = new Counter({

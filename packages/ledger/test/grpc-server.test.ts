@@ -28,7 +28,15 @@ type Lease = (
 type Stream = (call: ServerReadableStream<MessageBatch, SendAck>, cb: sendUnaryData<SendAck>) => void;
 
 const grant = (r: LeaseSegmentRequest): LeaseSegmentResponse => ({
-  grant: { sequence: r.sequence, dc: r.dc, start: 0n, end: r.size, fence: { term: 1n, index: 2n }, kind: 1 },
+  grant: {
+    sequence: r.sequence,
+    dc: r.dc,
+    start: 0n,
+    end: r.size,
+    fence: { term: 1n, index: 2n },
+    kind: 1,
+    returnToken: "",
+  },
   sequenceRevision: 7n,
 });
 

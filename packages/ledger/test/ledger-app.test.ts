@@ -4,7 +4,7 @@ import type { AppResult } from "../src/ledger-app.js";
 import { encodeLedgerCommand, LedgerApp } from "../src/ledger-app.js";
 import { LedgerMetrics } from "../src/metrics.js";
 import type { Command } from "../src/state/commands.js";
-import { seqDef } from "./state/harness.js";
+import { seqDef, tokenOf } from "./state/harness.js";
 
 describe("LedgerApp metrics", () => {
   it("exports grants, ids and high-water marks per sequence and DC when scraped", async () => {
@@ -19,7 +19,15 @@ describe("LedgerApp metrics", () => {
       createdAtMs: 1,
     });
     const lease = (dc: number, size: bigint, requestId: string, kind: "segment" | "window" = "segment") =>
-      apply({ type: "LeaseSegment", name: "orders", dc, size, requestId, kind });
+      apply({
+        type: "LeaseSegment",
+        name: "orders",
+        dc,
+        size,
+        requestId,
+        kind,
+        returnToken: tokenOf(requestId),
+      });
     lease(0, 100n, "a");
     lease(0, 50n, "b");
     lease(1, 10n, "c", "window");
@@ -29,7 +37,16 @@ describe("LedgerApp metrics", () => {
     if (!last.ok || last.data.type !== "LeaseSegment") throw new Error("lease failed");
     const fence = last.data.grant.fence;
     // The top-most grant's tail comes back: the mark goes down to where it starts.
-    apply({ type: "ReturnSegment", name: "orders", dc: 0, start: 160n, end: 175n, fence, requestId: "r" });
+    apply({
+      type: "ReturnSegment",
+      name: "orders",
+      dc: 0,
+      start: 160n,
+      end: 175n,
+      fence,
+      returnToken: tokenOf("d"),
+      requestId: "r",
+    });
 
     const text = await registry.metrics();
     const value = (series: string): number | undefined => {

@@ -114,6 +114,8 @@ export const LEDGER: SimAppKind = {
       size: BigInt(size),
       requestId: `r${requestId}`,
       kind: "segment",
+      // Deterministic in the simulator (a real leader draws it from its CSPRNG).
+      returnToken: requestId.toString(16).padStart(32, "0"),
     });
   },
 };

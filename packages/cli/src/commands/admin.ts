@@ -193,18 +193,30 @@ export function definitionFrom(f: Flags): SequenceDefinition {
   return {
     name,
     type,
-    length: length ?? 0,
-    starting: f.uint("starting", INT64_MAX) ?? 0n,
-    step: f.uint("step", INT64_MAX) ?? 0n,
-    datacenters: f.int("datacenters", 1, 1024) ?? 0,
+    ...present("length", length),
+    ...present("starting", f.uint("starting", INT64_MAX)),
+    ...present("step", f.uint("step", INT64_MAX)),
+    ...present("datacenters", f.int("datacenters", 1, 1024)),
     layout: enumFlag(f, "layout", LAYOUT_NAMES, Layout.LAYOUT_UNSPECIFIED),
     ordering: enumFlag(f, "ordering", ORDERING_NAMES, Ordering.ORDERING_UNSPECIFIED),
     autoDisk: enumFlag(f, "auto-disk", AUTO_DISK_NAMES, AutoDisk.AUTO_DISK_UNSPECIFIED),
-    limits: { maxSegmentSize: f.uint("max-segment-size", INT64_MAX) ?? 0n },
+    ...present(
+      "limits",
+      mapUnset(f.uint("max-segment-size", INT64_MAX), (m) => ({ maxSegmentSize: m })),
+    ),
     revision: 0n,
     createdAtMs: 0n,
+    keyFingerprint: "",
   };
 }
+
+/** `{ [k]: v }` when a flag was given, `{}` when not: the server fills in only what is unset. */
+function present<K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
+}
+
+const mapUnset = <T, U>(v: T | undefined, f: (v: T) => U): U | undefined =>
+  v === undefined ? undefined : f(v);
 
 export async function seqCreate(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(SEQ_CREATE, argv, io.env);

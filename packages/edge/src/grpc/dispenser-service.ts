@@ -125,7 +125,7 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
         generated: s.generated,
         wasted: s.wasted,
         wasteRate: total === 0n ? 0 : Number(s.wasted) / Number(total),
-        durable: s.def.autoDisk !== "memory",
+        durable: true,
         runway: s.runway,
       };
     }),

@@ -31,7 +31,7 @@
 // This is a pseudorandom permutation for the purpose of spreading ids, not encryption: without a
 // cluster secret in the key, anyone who knows the sequence name can compute P and predict ids.
 
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 
 /** Feistel rounds. Fixed: changing it changes every type 1 id (see the header). */
 const ROUNDS = 10;
@@ -61,6 +61,18 @@ export function permutationKeyFor(sequenceName: string, clusterSecret?: string):
     h.update(len).update(bytes); // length-prefixed, so ("ab", "c") and ("a", "bc") differ
   }
   return new Uint8Array(h.digest());
+}
+
+/**
+ * What the ledger keeps of a permutation secret: 64 bits of an HMAC under it. Edges whose secrets
+ * differ get different fingerprints (and would map one counter to different ids); the fingerprint
+ * tells nothing useful about the secret itself.
+ */
+export function keyFingerprint(clusterSecret: string): string {
+  return createHmac("sha256", clusterSecret)
+    .update("dispenser/type1-permutation/fingerprint/v1")
+    .digest("hex")
+    .slice(0, 16);
 }
 
 /** The round key words for a domain of size n: SHA-256 in counter mode over key and n. */

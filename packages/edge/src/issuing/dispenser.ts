@@ -12,7 +12,6 @@ import type {
 } from "@dispenser/proto";
 import { MAX_ISSUE_BATCH } from "@dispenser/proto";
 import type { SequenceDef } from "@dispenser/ledger/state";
-import { capacity } from "@dispenser/ledger/state";
 import { EdgeError } from "../errors.js";
 import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
 import type { SequenceSample } from "../metrics.js";
@@ -22,6 +21,7 @@ import type { Drawn, GrantFn } from "./sequence-issuer.js";
 import type { EdgeJournal, JournalEntry } from "./journal.js";
 import { SequenceIssuer } from "./sequence-issuer.js";
 import { STRATEGIES } from "./strategy.js";
+import { keyFingerprint } from "../ids/permutation.js";
 
 export interface DispenserOptions {
   readonly ledger: LedgerPort;
@@ -46,6 +46,8 @@ export interface DispenserOptions {
   readonly onWaited?: (seconds: number) => void;
   /** Called for every lease (latency in seconds) and failed lease, for metrics and logs. */
   readonly onLease?: (name: string, seconds: number, g: SegmentGrant | EdgeError) => void;
+  /** A type 1 sequence is bound to another permutation secret than this edge's: it is refused. */
+  readonly onKeyMismatch?: (name: string, message: string) => void;
 }
 
 export interface ReturnReport {
@@ -63,8 +65,6 @@ export class Dispenser {
   private readonly loading = new Map<string, Promise<SequenceIssuer>>();
   /** Sequences whose definition is being read again after a grant said it changed. */
   private readonly refreshing = new Set<string>();
-  /** Local counters of `memory` sequences: they never reach the ledger. */
-  private readonly memoryMarks = new Map<string, bigint>();
   private readonly incarnation = randomUUID();
   private requestSeq = 0;
   private closing = false;
@@ -75,9 +75,12 @@ export class Dispenser {
   private readonly maxWaiters: number;
   readonly drawTimeoutMs: number;
   private readonly now: () => number;
+  /** The fingerprint of this edge's permutation secret, bound to type 1 sequences by the ledger. */
+  readonly keyFingerprint: string;
 
   constructor(private readonly o: DispenserOptions) {
     this.dc = o.dc;
+    this.keyFingerprint = keyFingerprint(o.permutationSecret ?? "");
     this.edgeId = o.edgeId ?? this.incarnation.slice(0, 8);
     this.maxSequences = o.maxSequences ?? 10_000;
     this.maxWaiters = o.maxWaitersPerSequence ?? 10_000;
@@ -203,7 +206,15 @@ export class Dispenser {
     };
   }
 
+  /** A type 1 sequence created here is bound to this edge's permutation secret at once. */
   async createSequence(req: CreateSequenceRequest): Promise<SequenceInfo> {
+    const s = req.sequence;
+    if (s && Number(s.type) === 1 && !s.keyFingerprint) {
+      return this.o.ledger.createSequence({
+        ...req,
+        sequence: { ...s, keyFingerprint: this.keyFingerprint },
+      });
+    }
     return this.o.ledger.createSequence(req);
   }
 
@@ -253,13 +264,12 @@ export class Dispenser {
       for (const t of tails) {
         const n = t.end - t.start;
         returned += n;
-        if (!strategy.durable) continue;
         if (!strategy.returnOnClose) {
           wasted += n;
           continue;
         }
         try {
-          const r = await this.o.ledger.returnTail(name, this.dc, t, t.grant.fence, this.requestId());
+          const r = await this.o.ledger.returnTail(name, this.dc, t, t.grant, this.requestId());
           if (r.accepted) accepted += n;
           else wasted += n;
         } catch (e) {
@@ -293,6 +303,7 @@ export class Dispenser {
         `sequence "${name}" spans ${def.datacenters} datacenter(s); this edge is dc ${this.dc}`,
       );
     }
+    this.checkKey(def);
     if (def.ordering === "dc") {
       throw new EdgeError(
         "failed-precondition",
@@ -328,24 +339,14 @@ export class Dispenser {
     return issuer;
   }
 
-  /** Leases of `def` in `dc`'s counter space: from the ledger, or a local counter for `memory`. */
+  /** Leases of `def` in `dc`'s counter space, from the ledger (every strategy). */
   private grantFn(def: SequenceDef, dc: number): GrantFn {
     const name = def.name;
-    if (def.autoDisk === "memory") {
-      const cap = capacity(def, dc);
-      return (size) => {
-        const start = this.memoryMarks.get(name) ?? 0n;
-        if (start >= cap)
-          return Promise.reject(new EdgeError("exhausted", `sequence "${name}" is exhausted`));
-        const end = start + size < cap ? start + size : cap;
-        this.memoryMarks.set(name, end);
-        return Promise.resolve({ start, end, fence: { term: 0n, index: 0n }, revision: 0n });
-      };
-    }
     return async (size) => {
       const t0 = this.now();
       try {
-        const g = await this.o.ledger.lease(name, dc, size, this.requestId());
+        const fp = def.type === 1 ? this.keyFingerprint : undefined;
+        const g = await this.o.ledger.lease(name, dc, size, this.requestId(), fp);
         this.o.onLease?.(name, (this.now() - t0) / 1000, g);
         return g;
       } catch (e) {
@@ -382,7 +383,8 @@ export class Dispenser {
       if (
         a.ordering === b.ordering &&
         a.autoDisk === b.autoDisk &&
-        a.limits.maxSegmentSize === b.limits.maxSegmentSize
+        a.limits.maxSegmentSize === b.limits.maxSegmentSize &&
+        (b.keyFingerprint === undefined || b.keyFingerprint === this.keyFingerprint)
       ) {
         s.revision = info.revision;
         return;
@@ -391,6 +393,21 @@ export class Dispenser {
     } finally {
       this.refreshing.delete(name);
     }
+  }
+
+  /**
+   * Type 1 ids are a keyed permutation: serving a sequence bound to another secret would map
+   * counters onto ids other edges already issued. Refused, logged and counted, never served.
+   */
+  private checkKey(def: SequenceDef): void {
+    if (def.type !== 1 || def.keyFingerprint === undefined || def.keyFingerprint === this.keyFingerprint)
+      return;
+    const message =
+      `sequence "${def.name}" is bound to the permutation secret with fingerprint ${def.keyFingerprint}, ` +
+      `but this edge's --permutation-secret has fingerprint ${this.keyFingerprint}: it would issue ` +
+      `colliding ids, so it refuses to serve it (give every edge the same secret)`;
+    this.o.onKeyMismatch?.(def.name, message);
+    throw new EdgeError("failed-precondition", message);
   }
 
   /** Takes `s` out of service: counts carried to its successor, unused ids wasted, waiters told. */

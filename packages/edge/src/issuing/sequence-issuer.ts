@@ -15,9 +15,9 @@ import type { SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
 import type { IdMap } from "./id-map.js";
 import { Segment } from "./segment.js";
 import type { StrategyParams } from "./strategy.js";
-import { SegmentSizer } from "./strategy.js";
+import { MIN_SEGMENT_SIZE, SegmentSizer } from "./strategy.js";
 
-/** Leases `size` counter values for this sequence (from the ledger, or a local counter). */
+/** Leases `size` counter values for this sequence from the ledger. */
 export type GrantFn = (size: bigint) => Promise<SegmentGrant>;
 
 export interface IssuerHooks {
@@ -350,6 +350,8 @@ export class SequenceIssuer {
     if (this.segments.length >= MAX_SEGMENTS) return;
     const limit = this.def.limits.maxSegmentSize;
     if (limit > 0n && size > limit) size = limit;
+    const share = this.capacityLeft / this.o.strategy.spaceDivisor;
+    if (size > share && share >= MIN_SEGMENT_SIZE) size = share;
     if (size > this.capacityLeft && this.capacityLeft > 0n) size = this.capacityLeft;
     this.fetching = true;
     this.inFlight = this.o.grant(size).then(

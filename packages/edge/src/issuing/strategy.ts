@@ -1,12 +1,10 @@
 // How each auto_disk strategy (number-dispenser's names) maps onto segment sizing, prefetch and
-// what happens to unused ids on a clean close. All but `memory` lease from the ledger, so none of
-// them can repeat an id; they differ in how many ids a crash wastes and how often the ledger is
-// called.
+// what happens to unused ids on a clean close. Every strategy, `memory` included, issues only from
+// ranges the ledger granted, so none of them can repeat an id across edges, restarts or a delete
+// and re-create; they differ in how many ids a crash wastes and how often the ledger is called.
 import type { AutoDisk } from "@dispenser/ledger/state";
 
 export interface StrategyParams {
-  /** False for `memory`: ids come from a counter in this process and repeat after a restart. */
-  readonly durable: boolean;
   /** Segment size adapts to the draw rate; false keeps `initialSize`. */
   readonly adaptive: boolean;
   /** A segment lasts about this long at the measured draw rate, when adaptive. */
@@ -16,53 +14,61 @@ export interface StrategyParams {
   readonly prefetchAt: number;
   /** On SIGTERM, hand the unused tails back to the ledger (top-most ones are taken back). */
   readonly returnOnClose: boolean;
+  /**
+   * A segment takes at most this share (1/n) of the DC's space left, so one edge's large fixed
+   * range cannot use up a small fixed-length space that other edges of the DC draw from too.
+   */
+  readonly spaceDivisor: bigint;
 }
 
 export const STRATEGIES: Readonly<Record<AutoDisk, StrategyParams>> = {
-  // Fastest and explicitly not durable: nothing leaves the process.
+  // The cheapest: one large range leased when the sequence is first drawn here and issued from
+  // process memory, never written again (no journal checkpoints matter, nothing returned); the
+  // next range is leased only when 90% of it is used. A restart leases above it: what the old
+  // process had not issued is waste, never issued again.
   memory: {
-    durable: false,
     adaptive: false,
     targetSegmentMs: 0,
     initialSize: 1_000_000n,
-    prefetchAt: 1,
+    prefetchAt: 0.9,
     returnOnClose: false,
+    spaceDivisor: 16n,
   },
   // A base is committed before any id above it is issued: big fixed segments, tails not returned.
   "pre-base": {
-    durable: true,
     adaptive: false,
     targetSegmentMs: 0,
     initialSize: 10_000n,
     prefetchAt: 0.5,
     returnOnClose: false,
+    spaceDivisor: 1n,
   },
   // The default: segments sized to last ~10 s, next one leased at 20% use, tails returned.
   "pre-checkpoint": {
-    durable: true,
     adaptive: true,
     targetSegmentMs: 10_000,
     initialSize: 1_000n,
     prefetchAt: 0.2,
     returnOnClose: true,
+    spaceDivisor: 1n,
   },
   // Long-lived segments (~60 s), relying on a clean close to give the tail back.
   elegant_close: {
-    durable: true,
     adaptive: true,
     targetSegmentMs: 60_000,
     initialSize: 1_000n,
     prefetchAt: 0.2,
     returnOnClose: true,
+    spaceDivisor: 1n,
   },
   // Least waste on a crash: short segments (~1 s), leased early, tails returned.
   pre_close: {
-    durable: true,
     adaptive: true,
     targetSegmentMs: 1_000,
     initialSize: 100n,
     prefetchAt: 0.5,
     returnOnClose: true,
+    spaceDivisor: 1n,
   },
 };
 

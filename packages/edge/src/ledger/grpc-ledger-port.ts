@@ -92,14 +92,33 @@ export class GrpcLedgerPort implements LedgerPort {
     return this.call(async () => info((await this.client.call("getSequence", { name })).sequence));
   }
 
-  lease(name: string, dc: number, size: bigint, requestId: string): Promise<SegmentGrant> {
+  lease(
+    name: string,
+    dc: number,
+    size: bigint,
+    requestId: string,
+    keyFingerprint = "",
+  ): Promise<SegmentGrant> {
     return this.call(async () => {
-      const r = await this.client.call("leaseSegment", { sequence: name, dc, size, requestId, kind: 1 });
+      const r = await this.client.call("leaseSegment", {
+        sequence: name,
+        dc,
+        size,
+        requestId,
+        kind: 1,
+        keyFingerprint,
+      });
       const g = r.grant;
       if (!g?.fence) throw new EdgeError("internal", "the ledger answered a lease without a grant");
       if (g.end <= g.start || g.end - g.start > size)
         throw new EdgeError("internal", `the ledger granted [${g.start}, ${g.end}) for ${size} ids`);
-      return { start: g.start, end: g.end, fence: g.fence, revision: r.sequenceRevision };
+      return {
+        start: g.start,
+        end: g.end,
+        fence: g.fence,
+        revision: r.sequenceRevision,
+        returnToken: g.returnToken,
+      };
     });
   }
 
@@ -107,7 +126,7 @@ export class GrpcLedgerPort implements LedgerPort {
     name: string,
     dc: number,
     tail: { readonly start: bigint; readonly end: bigint },
-    fence: SegmentGrant["fence"],
+    grant: Pick<SegmentGrant, "fence" | "returnToken">,
     requestId: string,
   ): Promise<ReturnOutcome> {
     return this.call(async () => {
@@ -116,7 +135,8 @@ export class GrpcLedgerPort implements LedgerPort {
         dc,
         start: tail.start,
         end: tail.end,
-        fence,
+        fence: grant.fence,
+        returnToken: grant.returnToken,
         requestId,
       });
       return { accepted: r.accepted, wasted: r.wasted };

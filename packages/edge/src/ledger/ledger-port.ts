@@ -27,6 +27,8 @@ export interface SegmentGrant {
   readonly fence: { readonly term: bigint; readonly index: bigint };
   /** The sequence's revision when granted. */
   readonly revision: bigint;
+  /** The secret a return of this grant must present; never shown to anyone else. */
+  readonly returnToken: string;
 }
 
 export interface ReturnOutcome {
@@ -36,12 +38,20 @@ export interface ReturnOutcome {
 
 export interface LedgerPort {
   getSequence(name: string): Promise<SequenceInfo>;
-  lease(name: string, dc: number, size: bigint, requestId: string): Promise<SegmentGrant>;
+  /** `keyFingerprint`: type 1 only, the fingerprint of the secret this edge permutes with. */
+  lease(
+    name: string,
+    dc: number,
+    size: bigint,
+    requestId: string,
+    keyFingerprint?: string,
+  ): Promise<SegmentGrant>;
+  /** Gives `tail` of `grant` back; the grant's return token proves this edge holds it. */
   returnTail(
     name: string,
     dc: number,
     tail: { readonly start: bigint; readonly end: bigint },
-    fence: SegmentGrant["fence"],
+    grant: Pick<SegmentGrant, "fence" | "returnToken">,
     requestId: string,
   ): Promise<ReturnOutcome>;
   createSequence(req: CreateSequenceRequest): Promise<SequenceInfo>;

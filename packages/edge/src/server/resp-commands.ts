@@ -231,10 +231,16 @@ function uintField(fields: Map<string, string>, k: string, max: bigint): bigint 
   return BigInt(v);
 }
 
+function given<K extends string, T>(k: K, v: bigint | undefined, as: (v: bigint) => T): { [P in K]?: T } {
+  return (v === undefined ? {} : { [k]: as(v) }) as { [P in K]?: T };
+}
+
 function enumField<T>(fields: Map<string, string>, k: string, table: Record<string, T>): T | undefined {
   const v = fields.get(k);
   if (v === undefined) return undefined;
-  const t = table[v.toLowerCase()];
+  // Own keys only: "constructor" or "__proto__" must not find Object's.
+  const key = v.toLowerCase();
+  const t = Object.hasOwn(table, key) ? table[key] : undefined;
   if (t === undefined)
     throw new EdgeError("invalid-argument", `${k} must be one of ${Object.keys(table).join(", ")}`, k);
   return t;
@@ -251,16 +257,18 @@ export function createRequest(name: string, fields: Map<string, string>): Create
     sequence: {
       name,
       type: Number(type) as SequenceType,
-      length: Number(uintField(fields, "length", 18n) ?? 0n),
-      starting: uintField(fields, "starting", INT64) ?? 0n,
-      step: uintField(fields, "step", INT64) ?? 0n,
-      datacenters: Number(uintField(fields, "datacenters", 1024n) ?? 0n),
+      // Only fields left out take their defaults: a value given (0 included) is checked as given.
+      ...given("length", uintField(fields, "length", 18n), Number),
+      ...given("starting", uintField(fields, "starting", INT64), (v) => v),
+      ...given("step", uintField(fields, "step", INT64), (v) => v),
+      ...given("datacenters", uintField(fields, "datacenters", 1024n), Number),
       layout: enumField(fields, "layout", LAYOUT_BY_NAME) ?? Layout.LAYOUT_UNSPECIFIED,
       ordering: enumField(fields, "ordering", ORDERING_BY_NAME) ?? Ordering.ORDERING_UNSPECIFIED,
       autoDisk: enumField(fields, "auto_disk", AUTO_DISK_BY_NAME) ?? AutoDisk.AUTO_DISK_UNSPECIFIED,
-      limits: { maxSegmentSize: uintField(fields, "max_segment_size", 100_000_000n) ?? 0n },
+      ...given("limits", uintField(fields, "max_segment_size", 100_000_000n), (m) => ({ maxSegmentSize: m })),
       revision: 0n,
       createdAtMs: 0n,
+      keyFingerprint: "",
     },
   };
 }
@@ -271,8 +279,10 @@ const del: Handler = (d, args, r) => {
   return settle(
     (async () => {
       let n = 0;
-      for (const name of args.slice(1)) {
-        checkSequenceName(name);
+      const names = args.slice(1);
+      // Every name is checked before any is deleted: a bad one fails the command and deletes none.
+      for (const name of names) checkSequenceName(name);
+      for (const name of names) {
         try {
           await d.deleteSequence({ name, expectedRevision: 0n });
           n++;
@@ -352,10 +362,8 @@ const info: Handler = (d, args, r, _c, s) => {
         `datacenters:${def.datacenters}`,
         `ordering:${def.ordering}`,
         `layout:${def.layout}`,
-        `durable:${def.autoDisk === "memory" ? 0 : 1}`,
-        ...(def.autoDisk === "memory"
-          ? ["warning:auto_disk memory is not durable: ids repeat after a restart of this edge"]
-          : []),
+        // Every strategy issues from ledger grants only (memory included): none can repeat an id.
+        "durable:1",
         `runway:${i.runway}`,
         `segment_size:${i.segmentSize}`,
         `revision:${i.revision}`,

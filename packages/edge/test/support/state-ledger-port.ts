@@ -1,6 +1,7 @@
 // A LedgerPort that applies commands to the ledger's own pure state machine in process: the same
 // grant, return and catalog rules as a real ledger, without Raft or gRPC. Faults are injected per
 // call to drive the issuer's waiting and error paths.
+import { randomBytes } from "node:crypto";
 import { fromPbSequence, toPbSequence } from "@dispenser/ledger";
 import type { Command } from "@dispenser/ledger/state";
 import { LedgerState, normalizeSequenceDef } from "@dispenser/ledger/state";
@@ -38,13 +39,28 @@ export class StateLedgerPort implements LedgerPort {
     return Promise.resolve({ def: fromPbSequence(pb), revision: pb.revision, pb });
   }
 
-  async lease(name: string, dc: number, size: bigint, requestId: string): Promise<SegmentGrant> {
+  async lease(
+    name: string,
+    dc: number,
+    size: bigint,
+    requestId: string,
+    keyFingerprint?: string,
+  ): Promise<SegmentGrant> {
     const rec = { name, dc, size } as (typeof this.leases)[number];
     this.leases.push(rec);
     if (this.hold) await this.hold;
     if (this.failLeases) throw this.failLeases;
     const r = this.state.apply(
-      { type: "LeaseSegment", name, dc, size, requestId, kind: "segment" },
+      {
+        type: "LeaseSegment",
+        name,
+        dc,
+        size,
+        requestId,
+        kind: "segment",
+        returnToken: randomBytes(16).toString("hex"),
+        ...(keyFingerprint === undefined ? {} : { keyFingerprint }),
+      },
       this.at(),
     );
     if (!r.ok) throw new EdgeError(this.code(r.code), r.message);
@@ -54,6 +70,7 @@ export class StateLedgerPort implements LedgerPort {
       end: g.end,
       fence: { term: BigInt(g.fence.term), index: BigInt(g.fence.index) },
       revision: this.state.get(name)!.modRevision,
+      returnToken: g.returnToken,
     };
     rec.grant = grant;
     return grant;
@@ -63,9 +80,10 @@ export class StateLedgerPort implements LedgerPort {
     name: string,
     dc: number,
     tail: { start: bigint; end: bigint },
-    fence: SegmentGrant["fence"],
+    grant: Pick<SegmentGrant, "fence" | "returnToken">,
     requestId: string,
   ): Promise<ReturnOutcome> {
+    const { fence, returnToken } = grant;
     const r = this.state.apply(
       {
         type: "ReturnSegment",
@@ -74,6 +92,7 @@ export class StateLedgerPort implements LedgerPort {
         start: tail.start,
         end: tail.end,
         fence: { term: Number(fence.term), index: Number(fence.index) },
+        returnToken,
         requestId,
       },
       this.at(),

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { LedgerServer, Member, SequenceDefinition } from "@dispenser/proto";
 import {
   AutoDisk as PbAutoDisk,
@@ -55,7 +56,11 @@ const STATE_CODES: Record<ErrorCode, [status, ErrorReason]> = {
   "already-exists": [status.ALREADY_EXISTS, ErrorReason.ERROR_REASON_ALREADY_EXISTS],
   exhausted: [status.RESOURCE_EXHAUSTED, ErrorReason.ERROR_REASON_SEQUENCE_EXHAUSTED],
   "failed-precondition": [status.FAILED_PRECONDITION, ErrorReason.ERROR_REASON_UNSPECIFIED],
+  aborted: [status.ABORTED, ErrorReason.ERROR_REASON_REVISION_MISMATCH],
 };
+
+/** A grant's return token: 128 bits from the leader's CSPRNG, proposed with the lease. */
+const mintReturnToken = (): string => randomBytes(16).toString("hex");
 
 const LAYOUT_TO_PB: Record<Layout, PbLayout> = {
   interleaved: PbLayout.LAYOUT_INTERLEAVED,
@@ -84,7 +89,7 @@ export function toPbSequence(r: SequenceRecord): SequenceDefinition {
   return {
     name: d.name,
     type: d.type,
-    length: d.length ?? 0,
+    ...(d.length === undefined ? {} : { length: d.length }),
     starting: d.starting,
     step: d.step,
     datacenters: d.datacenters,
@@ -94,6 +99,7 @@ export function toPbSequence(r: SequenceRecord): SequenceDefinition {
     limits: { maxSegmentSize: d.limits.maxSegmentSize },
     revision: r.modRevision,
     createdAtMs: BigInt(r.createdAtMs),
+    keyFingerprint: d.keyFingerprint ?? "",
   };
 }
 
@@ -109,14 +115,15 @@ export function fromPbSequence(pb: SequenceDefinition): SequenceDef {
   return {
     name: pb.name,
     type,
-    ...(pb.length !== 0 ? { length: pb.length } : {}),
-    starting: pb.starting,
-    step: pb.step,
-    datacenters: pb.datacenters,
+    ...(pb.length === undefined ? {} : { length: pb.length }),
+    starting: pb.starting ?? 0n,
+    step: pb.step ?? 0n,
+    datacenters: pb.datacenters ?? 0,
     layout,
     ordering,
     autoDisk,
     limits: { maxSegmentSize: pb.limits?.maxSegmentSize ?? 0n },
+    ...(pb.keyFingerprint ? { keyFingerprint: pb.keyFingerprint } : {}),
   };
 }
 
@@ -326,19 +333,20 @@ export class LedgerService {
         const layout = enumIn(LAYOUT_FROM_PB, s.layout, "layout");
         const ordering = enumIn(ORDERING_FROM_PB, s.ordering, "ordering");
         const autoDisk = enumIn(AUTO_DISK_FROM_PB, s.autoDisk, "auto_disk");
+        // A field given is used as given (0 included: validation says what is wrong with it);
+        // only a field left unset takes its default.
         const spec = normalizeSequenceDef({
           name: s.name,
           type: s.type,
-          ...(s.length !== 0 ? { length: s.length } : {}),
-          ...(s.starting !== 0n ? { starting: s.starting } : {}),
-          ...(s.step !== 0n ? { step: s.step } : {}),
-          ...(s.datacenters !== 0 ? { datacenters: s.datacenters } : {}),
+          ...(s.length !== undefined ? { length: s.length } : {}),
+          ...(s.starting !== undefined ? { starting: s.starting } : {}),
+          ...(s.step !== undefined ? { step: s.step } : {}),
+          ...(s.datacenters !== undefined ? { datacenters: s.datacenters } : {}),
           ...(layout ? { layout } : {}),
           ...(ordering ? { ordering } : {}),
           ...(autoDisk ? { autoDisk } : {}),
-          ...(s.limits && s.limits.maxSegmentSize !== 0n
-            ? { limits: { maxSegmentSize: s.limits.maxSegmentSize } }
-            : {}),
+          ...(s.limits ? { limits: { maxSegmentSize: s.limits.maxSegmentSize } } : {}),
+          ...(s.keyFingerprint ? { keyFingerprint: s.keyFingerprint } : {}),
         });
         if (!spec.ok) {
           throw new CallError(
@@ -360,11 +368,8 @@ export class LedgerService {
           req.autoDisk === undefined ? undefined : enumIn(AUTO_DISK_FROM_PB, req.autoDisk, "auto_disk");
         const ordering =
           req.ordering === undefined ? undefined : enumIn(ORDERING_FROM_PB, req.ordering, "ordering");
-        if (req.expectedRevision !== 0n || autoDisk) {
-          const rec = await this.current(req.name);
-          if (req.expectedRevision !== 0n) checkRevision(rec, req.name, req.expectedRevision);
-          if (autoDisk) checkMemorySwitch(rec, req.name, autoDisk);
-        }
+        // The expected revision is checked by the state machine as it applies the entry, so two
+        // racing updates cannot both pass it.
         const rec = await this.command(
           {
             type: "UpdateSequence",
@@ -374,6 +379,7 @@ export class LedgerService {
               ...(ordering ? { ordering } : {}),
               ...(req.limits ? { limits: { maxSegmentSize: req.limits.maxSegmentSize } } : {}),
             },
+            ...expected(req.expectedRevision),
           },
           (d) => (d.type === "UpdateSequence" ? d.sequence : undefined),
         );
@@ -381,10 +387,9 @@ export class LedgerService {
       }),
 
       deleteSequence: unary(async (req) => {
-        if (req.expectedRevision !== 0n)
-          checkRevision(await this.current(req.name), req.name, req.expectedRevision);
-        const revision = await this.command({ type: "DeleteSequence", name: req.name }, (d) =>
-          d.type === "DeleteSequence" ? d.revision : undefined,
+        const revision = await this.command(
+          { type: "DeleteSequence", name: req.name, ...expected(req.expectedRevision) },
+          (d) => (d.type === "DeleteSequence" ? d.revision : undefined),
         );
         return { revision };
       }),
@@ -440,6 +445,8 @@ export class LedgerService {
             size: req.size,
             requestId: req.requestId,
             kind,
+            returnToken: mintReturnToken(),
+            ...(req.keyFingerprint ? { keyFingerprint: req.keyFingerprint } : {}),
           },
           (d) => (d.type === "LeaseSegment" ? d : undefined),
         );
@@ -452,6 +459,8 @@ export class LedgerService {
             end: g.end,
             fence: { term: BigInt(g.fence.term), index: BigInt(g.fence.index) },
             kind: g.kind === "window" ? SegmentKind.SEGMENT_KIND_WINDOW : SegmentKind.SEGMENT_KIND_SEGMENT,
+            // A replay answers the token of the first grant: the retrier is the requester.
+            returnToken: g.returnToken,
           },
           sequenceRevision: this.d.app().state.get(g.name)?.modRevision ?? 0n,
         };
@@ -467,6 +476,7 @@ export class LedgerService {
             start: req.start,
             end: req.end,
             fence: { term: Number(fence.term), index: Number(fence.index) },
+            returnToken: req.returnToken,
             requestId: req.requestId,
           },
           (d) => (d.type === "ReturnSegment" ? d : undefined),
@@ -582,28 +592,5 @@ export class LedgerService {
   }
 }
 
-function checkRevision(rec: SequenceRecord | undefined, name: string, expected: bigint): void {
-  if (rec && rec.modRevision !== expected) {
-    throw new CallError(
-      status.ABORTED,
-      `sequence "${name}" is at revision ${rec.modRevision}, not ${expected}`,
-      ErrorReason.ERROR_REASON_REVISION_MISMATCH,
-    );
-  }
-}
-
-/**
- * `memory` ids come from a counter in each edge and never reach the ledger: a sequence switched
- * to or from it would hand out ids the other mode already did. Refused before proposing (the
- * state machine itself stays as it is, so replicas of every version apply alike).
- */
-function checkMemorySwitch(rec: SequenceRecord | undefined, name: string, autoDisk: AutoDisk): void {
-  if (rec && (rec.def.autoDisk === "memory") !== (autoDisk === "memory")) {
-    throw new CallError(
-      status.FAILED_PRECONDITION,
-      `auto_disk of "${name}" cannot change from ${rec.def.autoDisk} to ${autoDisk}: memory ids ` +
-        `never reach the ledger, so the two would repeat each other's ids (create a new sequence)`,
-      ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
-    );
-  }
-}
+const expected = (rev: bigint): { expectedRevision?: bigint } =>
+  rev === 0n ? {} : { expectedRevision: rev };

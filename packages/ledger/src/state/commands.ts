@@ -1,7 +1,10 @@
-// The ledger's Raft commands and their encoding: one format byte (1), then canonical UTF-8 JSON with
+// The ledger's Raft commands and their encoding: one format byte, then canonical UTF-8 JSON with
 // bigints as decimal strings. Decoding is strict (unknown fields, wrong types and out-of-range values
 // are rejected with a reason) and never throws, so a malformed entry fails the same way everywhere.
 // A new field therefore needs a new format byte: old replicas must not silently ignore it.
+// Format 2 added the return token of a lease and a return, the key fingerprint of a type 1 lease
+// and the expected revision of an update or delete; entries of format 1 (written before) still
+// decode, with no token (their grants can never be returned) and no expectation.
 
 import type { Fields, Json } from "./json.js";
 import {
@@ -53,11 +56,14 @@ export interface UpdateSequence {
   readonly type: "UpdateSequence";
   readonly name: string;
   readonly changes: SequenceChanges;
+  /** Applies only if the sequence is at this revision (a compare-and-set decided by the log). */
+  readonly expectedRevision?: bigint;
 }
 
 export interface DeleteSequence {
   readonly type: "DeleteSequence";
   readonly name: string;
+  readonly expectedRevision?: bigint;
 }
 
 export interface LeaseSegment {
@@ -67,6 +73,14 @@ export interface LeaseSegment {
   readonly size: bigint;
   readonly requestId: string;
   readonly kind: LeaseKind;
+  /**
+   * A secret minted by the proposing leader (RETURN_TOKEN_PATTERN), kept with the grant and
+   * answered only to the lease's requester: a return must present it. Empty in entries of format 1:
+   * such a grant is never taken back.
+   */
+  readonly returnToken: string;
+  /** Type 1: the fingerprint of the permutation secret the leasing edge maps counters with. */
+  readonly keyFingerprint?: string;
 }
 
 export interface ReturnSegment {
@@ -78,15 +92,23 @@ export interface ReturnSegment {
   readonly end: bigint;
   /** The fence of the grant the range comes from. */
   readonly fence: Fence;
+  /** The grant's return token: only its holder can give a range back. */
+  readonly returnToken: string;
   readonly requestId: string;
 }
 
 export type Command = CreateSequence | UpdateSequence | DeleteSequence | LeaseSegment | ReturnSegment;
 export type CommandType = Command["type"];
 
-export const COMMAND_FORMAT = 1;
+export const COMMAND_FORMAT = 2;
+/** Formats a replica decodes: the current one and those written before it. */
+const DECODABLE_FORMATS = new Set([1, COMMAND_FORMAT]);
 export const MAX_COMMAND_BYTES = 16 * 1024;
 export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
+/** 128 random bits in hex; the empty token (format 1) authorises nothing. */
+export const RETURN_TOKEN_PATTERN = /^([0-9a-f]{32})?$/;
+/** 64 bits of an HMAC of the permutation secret, in hex. */
+export const KEY_FINGERPRINT_PATTERN = /^[0-9a-f]{16}$/;
 
 const isFenceNumber = (n: unknown): boolean => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 
@@ -102,13 +124,21 @@ export function validateCommand(cmd: Command): string | undefined {
   switch (cmd.type) {
     case "UpdateSequence": {
       const errors = validateChanges(cmd.changes);
-      return errors.length > 0 ? describeErrors(errors) : undefined;
+      if (errors.length > 0) return describeErrors(errors);
+      return checkExpected(cmd.expectedRevision);
     }
     case "DeleteSequence":
-      return undefined;
+      return checkExpected(cmd.expectedRevision);
     case "LeaseSegment":
       if (typeof cmd.size !== "bigint" || cmd.size < 1n) return "size must be >= 1";
       if (!LEASE_KINDS.includes(cmd.kind)) return `kind must be one of ${LEASE_KINDS.join(", ")}`;
+      if (typeof cmd.returnToken !== "string" || !RETURN_TOKEN_PATTERN.test(cmd.returnToken))
+        return "returnToken must be 32 hex digits";
+      if (
+        cmd.keyFingerprint !== undefined &&
+        (typeof cmd.keyFingerprint !== "string" || !KEY_FINGERPRINT_PATTERN.test(cmd.keyFingerprint))
+      )
+        return "keyFingerprint must be 16 hex digits";
       return checkDcAndRequest(cmd.dc, cmd.requestId);
     case "ReturnSegment":
       if (
@@ -123,8 +153,16 @@ export function validateCommand(cmd: Command): string | undefined {
       if (!isFenceNumber(cmd.fence.term) || !isFenceNumber(cmd.fence.index)) {
         return "fence term and index must be non-negative safe integers";
       }
+      if (typeof cmd.returnToken !== "string" || !RETURN_TOKEN_PATTERN.test(cmd.returnToken))
+        return "returnToken must be 32 hex digits";
       return checkDcAndRequest(cmd.dc, cmd.requestId);
   }
+}
+
+function checkExpected(rev: bigint | undefined): string | undefined {
+  return rev === undefined || (typeof rev === "bigint" && rev >= 1n && rev <= INT64_MAX)
+    ? undefined
+    : "expectedRevision must be between 1 and 2^63-1";
 }
 
 function checkDcAndRequest(dc: number, requestId: string): string | undefined {
@@ -148,6 +186,7 @@ export function defToJson(def: SequenceDef): Json {
     ordering: def.ordering,
     autoDisk: def.autoDisk,
     limits: limitsToJson(def.limits),
+    ...(def.keyFingerprint === undefined ? {} : { keyFingerprint: def.keyFingerprint }),
   };
 }
 
@@ -165,11 +204,17 @@ export function fenceToJson(f: Fence): Json {
  * frequent command.
  */
 export function leaseJson(cmd: LeaseSegment): string {
+  const fp =
+    cmd.keyFingerprint === undefined ? "" : `"keyFingerprint":${JSON.stringify(cmd.keyFingerprint)},`;
   return (
-    `{"dc":${JSON.stringify(cmd.dc)},"kind":${JSON.stringify(cmd.kind)},"name":${JSON.stringify(cmd.name)},` +
-    `"requestId":${JSON.stringify(cmd.requestId)},"size":"${bigJson(cmd.size)}","type":"LeaseSegment"}`
+    `{"dc":${JSON.stringify(cmd.dc)},${fp}"kind":${JSON.stringify(cmd.kind)},"name":${JSON.stringify(cmd.name)},` +
+    `"requestId":${JSON.stringify(cmd.requestId)},"returnToken":${JSON.stringify(cmd.returnToken)},` +
+    `"size":"${bigJson(cmd.size)}","type":"LeaseSegment"}`
   );
 }
+
+const expectedJson = (rev: bigint | undefined): Record<string, Json> =>
+  rev === undefined ? {} : { expectedRevision: bigJson(rev) };
 
 function commandToJson(cmd: Command): Json {
   switch (cmd.type) {
@@ -181,10 +226,10 @@ function commandToJson(cmd: Command): Json {
       if (c.autoDisk !== undefined) changes["autoDisk"] = c.autoDisk;
       if (c.ordering !== undefined) changes["ordering"] = c.ordering;
       if (c.limits !== undefined) changes["limits"] = limitsToJson(c.limits);
-      return { type: cmd.type, name: cmd.name, changes };
+      return { type: cmd.type, name: cmd.name, changes, ...expectedJson(cmd.expectedRevision) };
     }
     case "DeleteSequence":
-      return { type: cmd.type, name: cmd.name };
+      return { type: cmd.type, name: cmd.name, ...expectedJson(cmd.expectedRevision) };
     case "LeaseSegment":
       return {
         type: cmd.type,
@@ -193,6 +238,8 @@ function commandToJson(cmd: Command): Json {
         size: bigJson(cmd.size),
         requestId: cmd.requestId,
         kind: cmd.kind,
+        returnToken: cmd.returnToken,
+        ...(cmd.keyFingerprint === undefined ? {} : { keyFingerprint: cmd.keyFingerprint }),
       };
     case "ReturnSegment":
       return {
@@ -202,6 +249,7 @@ function commandToJson(cmd: Command): Json {
         start: bigJson(cmd.start),
         end: bigJson(cmd.end),
         fence: fenceToJson(cmd.fence),
+        returnToken: cmd.returnToken,
         requestId: cmd.requestId,
       };
   }
@@ -223,10 +271,11 @@ export function decodeCommand(data: Uint8Array): DecodeResult {
   if (data.length > MAX_COMMAND_BYTES) {
     return { ok: false, message: `command is ${data.length} bytes, more than ${MAX_COMMAND_BYTES}` };
   }
-  if (data[0] !== COMMAND_FORMAT) return { ok: false, message: `unknown command format ${data[0]}` };
+  const format = data[0]!;
+  if (!DECODABLE_FORMATS.has(format)) return { ok: false, message: `unknown command format ${format}` };
   let command: Command;
   try {
-    command = commandFromJson(parseJson(data.subarray(1), "command"));
+    command = commandFromJson(parseJson(data.subarray(1), "command"), format);
   } catch (e) {
     if (e instanceof DecodeError) return { ok: false, message: e.message };
     throw e;
@@ -260,7 +309,7 @@ export function defFromJson(v: unknown, path: string): SequenceDef {
     "autoDisk",
     "limits",
   ];
-  const o = readObject(v, path, keys, ["length"]);
+  const o = readObject(v, path, keys, ["length", "keyFingerprint"]);
   return {
     name: str(o, "name", path),
     type: readInt(o["type"], `${path}.type`) as SequenceType,
@@ -272,18 +321,39 @@ export function defFromJson(v: unknown, path: string): SequenceDef {
     ordering: str(o, "ordering", path) as Ordering,
     autoDisk: str(o, "autoDisk", path) as AutoDisk,
     limits: readLimits(o["limits"], `${path}.limits`),
+    ...(o["keyFingerprint"] === undefined ? {} : { keyFingerprint: str(o, "keyFingerprint", path, 16) }),
   };
 }
 
-function commandFromJson(v: unknown): Command {
+const optionalBig = (o: Fields, k: string, path: string): { expectedRevision?: bigint } =>
+  o[k] === undefined ? {} : { expectedRevision: readBigint(o[k], `${path}.${k}`) };
+
+function commandFromJson(v: unknown, format: number): Command {
   const head = readObject(
     v,
     "command",
     ["type"],
-    ["def", "createdAtMs", "name", "changes", "dc", "size", "requestId", "kind", "start", "end", "fence"],
+    [
+      "def",
+      "createdAtMs",
+      "name",
+      "changes",
+      "dc",
+      "size",
+      "requestId",
+      "kind",
+      "start",
+      "end",
+      "fence",
+      "returnToken",
+      "keyFingerprint",
+      "expectedRevision",
+    ],
   );
   const type = head["type"];
   const p = "command";
+  // Format 1 knew none of the fields format 2 added: such an entry must not carry them.
+  const v2 = <T extends string>(...keys: T[]): T[] => (format >= 2 ? keys : []);
   switch (type) {
     case "CreateSequence": {
       const o = readObject(v, p, ["type", "def", "createdAtMs"]);
@@ -294,21 +364,22 @@ function commandFromJson(v: unknown): Command {
       };
     }
     case "UpdateSequence": {
-      const o = readObject(v, p, ["type", "name", "changes"]);
+      const o = readObject(v, p, ["type", "name", "changes"], v2("expectedRevision"));
       const c = readObject(o["changes"], `${p}.changes`, [], ["autoDisk", "ordering", "limits"]);
       const changes: SequenceChanges = {
         ...(c["autoDisk"] === undefined ? {} : { autoDisk: str(c, "autoDisk", `${p}.changes`) as AutoDisk }),
         ...(c["ordering"] === undefined ? {} : { ordering: str(c, "ordering", `${p}.changes`) as Ordering }),
         ...(c["limits"] === undefined ? {} : { limits: readLimits(c["limits"], `${p}.changes.limits`) }),
       };
-      return { type, name: str(o, "name", p), changes };
+      return { type, name: str(o, "name", p), changes, ...optionalBig(o, "expectedRevision", p) };
     }
     case "DeleteSequence": {
-      const o = readObject(v, p, ["type", "name"]);
-      return { type, name: str(o, "name", p) };
+      const o = readObject(v, p, ["type", "name"], v2("expectedRevision"));
+      return { type, name: str(o, "name", p), ...optionalBig(o, "expectedRevision", p) };
     }
     case "LeaseSegment": {
-      const o = readObject(v, p, ["type", "name", "dc", "size", "requestId", "kind"]);
+      const base = ["type", "name", "dc", "size", "requestId", "kind"];
+      const o = readObject(v, p, format >= 2 ? [...base, "returnToken"] : base, v2("keyFingerprint"));
       return {
         type,
         name: str(o, "name", p),
@@ -316,10 +387,13 @@ function commandFromJson(v: unknown): Command {
         size: readBigint(o["size"], `${p}.size`),
         requestId: str(o, "requestId", p),
         kind: str(o, "kind", p) as LeaseKind,
+        returnToken: format >= 2 ? str(o, "returnToken", p, 32) : "",
+        ...(o["keyFingerprint"] === undefined ? {} : { keyFingerprint: str(o, "keyFingerprint", p, 16) }),
       };
     }
     case "ReturnSegment": {
-      const o = readObject(v, p, ["type", "name", "dc", "start", "end", "fence", "requestId"]);
+      const base = ["type", "name", "dc", "start", "end", "fence", "requestId"];
+      const o = readObject(v, p, format >= 2 ? [...base, "returnToken"] : base);
       return {
         type,
         name: str(o, "name", p),
@@ -327,6 +401,7 @@ function commandFromJson(v: unknown): Command {
         start: readBigint(o["start"], `${p}.start`),
         end: readBigint(o["end"], `${p}.end`),
         fence: readFence(o["fence"], `${p}.fence`),
+        returnToken: format >= 2 ? str(o, "returnToken", p, 32) : "",
         requestId: str(o, "requestId", p),
       };
     }

@@ -6,6 +6,11 @@
 //   increasing. Once the top grant came back whole, the grant below it (found in the memo by its
 //   fence, ending at the mark) is the top-most one. Any other returned range stays burnt and is
 //   counted as waste.
+// - A return names its grant by fence, which is public (ClusterStatus shows terms and indexes), so
+//   it must also carry the grant's return token, a secret the leader minted into the lease and
+//   answered only to the requester. A return whose token does not match, or whose grant is no
+//   longer known here, is refused and changes nothing; a grant without a token (leased before
+//   tokens existed) is never taken back.
 // - The memo keeps the last MEMO_LIMIT request ids (leases and returns together, insertion order,
 //   oldest evicted first): a retry within that horizon gets the first answer back. A retry older
 //   than that is treated as new: a lease gets a fresh (disjoint) grant, a return is counted as waste.
@@ -13,6 +18,7 @@
 //   so evicting an old one can only make the pool refuse, never repeat.
 
 import type { Fence, LeaseKind } from "./commands.js";
+import { RETURN_TOKEN_PATTERN } from "./commands.js";
 import type { Json } from "./json.js";
 import {
   bigJson,
@@ -37,6 +43,8 @@ export interface GrantRecord {
   readonly fence: Fence;
   readonly kind: LeaseKind;
   readonly requestId: string;
+  /** The secret a return of this grant must present; "" for grants that cannot be returned. */
+  readonly returnToken: string;
 }
 
 export interface WindowRecord {
@@ -73,7 +81,7 @@ export interface ReturnAnswer {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 type Memo =
-  | { op: "lease"; size: bigint; kind: LeaseKind; start: bigint; end: bigint; fence: Fence }
+  | { op: "lease"; size: bigint; kind: LeaseKind; start: bigint; end: bigint; fence: Fence; token: string }
   | { op: "return"; start: bigint; end: bigint; fence: Fence; accepted: boolean; message: string };
 
 const sameFence = (a: Fence, b: Fence): boolean => a.term === b.term && a.index === b.index;
@@ -104,12 +112,17 @@ export class DcLedger {
   }
 
   lease(
-    req: { readonly size: bigint; readonly requestId: string; readonly kind: LeaseKind },
+    req: {
+      readonly size: bigint;
+      readonly requestId: string;
+      readonly kind: LeaseKind;
+      readonly returnToken: string;
+    },
     limits: { readonly maxSegmentSize: bigint; readonly capacity: bigint },
     at: Fence,
     label: string,
   ): Result<LeaseAnswer> {
-    const { size, requestId, kind } = req;
+    const { size, requestId, kind, returnToken } = req;
     const seen = this.memo.get(requestId);
     if (seen) {
       if (seen.op !== "lease" || seen.size !== size || seen.kind !== kind) {
@@ -124,7 +137,14 @@ export class DcLedger {
           `the grant of request "${requestId}" on ${label} was returned in full`,
         );
       }
-      const grant = { start: seen.start, end: seen.end, fence: seen.fence, kind, requestId };
+      const grant = {
+        start: seen.start,
+        end: seen.end,
+        fence: seen.fence,
+        kind,
+        requestId,
+        returnToken: seen.token,
+      };
       return ok({ grant, replayed: true, capped: seen.end - seen.start < size });
     }
     if (size > limits.maxSegmentSize) {
@@ -144,22 +164,32 @@ export class DcLedger {
     const end = start + min(size, remaining);
     const fence = { term: at.term, index: at.index };
     this.hwmValue = end;
-    this.topGrant = { start, end, fence, kind, requestId };
-    this.remember(requestId, { op: "lease", size, kind, start, end, fence });
+    this.topGrant = { start, end, fence, kind, requestId, returnToken };
+    this.remember(requestId, { op: "lease", size, kind, start, end, fence, token: returnToken });
     if (kind === "window") {
       this.windowList.push({ start, end, fence, requestId });
       if (this.windowList.length > WINDOW_LIMIT) this.windowList.shift();
     }
     this.counts.granted += end - start;
     this.counts.grants += 1n;
-    return ok({ grant: { start, end, fence, kind, requestId }, replayed: false, capped: end - start < size });
+    return ok({
+      grant: { start, end, fence, kind, requestId, returnToken },
+      replayed: false,
+      capped: end - start < size,
+    });
   }
 
   giveBack(
-    req: { readonly start: bigint; readonly end: bigint; readonly fence: Fence; readonly requestId: string },
+    req: {
+      readonly start: bigint;
+      readonly end: bigint;
+      readonly fence: Fence;
+      readonly requestId: string;
+      readonly returnToken: string;
+    },
     label: string,
   ): Result<ReturnAnswer> {
-    const { start, end, fence, requestId } = req;
+    const { start, end, fence, requestId, returnToken } = req;
     const range = `[${start}, ${end})`;
     const seen = this.memo.get(requestId);
     if (seen) {
@@ -175,6 +205,22 @@ export class DcLedger {
       return fail(
         "failed-precondition",
         `range ${range} reaches above the high-water mark ${this.hwmValue} of ${label}: it was never granted`,
+      );
+    }
+    // Only the holder of the grant may give any of it back: its token, not its public fence, says so.
+    const held =
+      this.topGrant && sameFence(this.topGrant.fence, fence) ? this.topGrant : this.leaseByFence(fence);
+    if (!held) {
+      return fail(
+        "failed-precondition",
+        `no grant with fence ${fence.term}/${fence.index} is known on ${label}: range ${range} is not taken back`,
+      );
+    }
+    if (held.returnToken === "" || held.returnToken !== returnToken) {
+      return fail(
+        "failed-precondition",
+        `the return token does not match the grant with fence ${fence.term}/${fence.index} on ${label}: ` +
+          `only the holder of a grant can return it`,
       );
     }
     let top = this.topGrant;
@@ -208,7 +254,7 @@ export class DcLedger {
   private leaseByFence(fence: Fence): Mutable<GrantRecord> | undefined {
     for (const [requestId, m] of this.memo) {
       if (m.op === "lease" && sameFence(m.fence, fence)) {
-        return { start: m.start, end: m.end, fence: m.fence, kind: m.kind, requestId };
+        return { start: m.start, end: m.end, fence: m.fence, kind: m.kind, requestId, returnToken: m.token };
       }
     }
     return undefined;
@@ -248,7 +294,9 @@ export class DcLedger {
     const t = this.topGrant;
     return {
       hwm: bigJson(this.hwmValue),
-      top: t ? [bigJson(t.start), bigJson(t.end), t.fence.term, t.fence.index, t.kind, t.requestId] : null,
+      top: t
+        ? [bigJson(t.start), bigJson(t.end), t.fence.term, t.fence.index, t.kind, t.requestId, t.returnToken]
+        : null,
       memo: [...this.memo].map(([id, m]): Json =>
         m.op === "lease"
           ? [
@@ -260,6 +308,7 @@ export class DcLedger {
               bigJson(m.end),
               m.fence.term,
               m.fence.index,
+              m.token,
             ]
           : [
               "return",
@@ -288,27 +337,38 @@ export class DcLedger {
     };
   }
 
-  static fromJson(v: unknown, path: string): DcLedger {
+  /** `format` 1 snapshots were written before return tokens: their grants get none. */
+  static fromJson(v: unknown, path: string, format: number): DcLedger {
     const o = readObject(v, path, ["hwm", "top", "memo", "windows", "stats"]);
     const d = new DcLedger();
+    const tokens = format >= 2;
     d.hwmValue = readBigint(o["hwm"], `${path}.hwm`);
     if (o["top"] !== null) {
-      const t = tuple(o["top"], `${path}.top`, 6);
+      const t = tuple(o["top"], `${path}.top`, tokens ? 7 : 6);
       d.topGrant = {
         start: big(t, 0),
         end: big(t, 1),
         fence: fence(t, 2),
         kind: kind(t, 4),
         requestId: text(t, 5),
+        returnToken: tokens ? token(t, 6) : "",
       };
     }
     for (const [i, item] of readArray(o["memo"], `${path}.memo`, MEMO_LIMIT).entries()) {
       const p = `${path}.memo[${i}]`;
-      const op = readArray(item, p, 8)[0];
-      const t = tuple(item, p, 8);
+      const op = readArray(item, p, 9)[0];
+      const t = tuple(item, p, op === "lease" && tokens ? 9 : 8);
       const m: Memo =
         op === "lease"
-          ? { op, size: big(t, 2), kind: kind(t, 3), start: big(t, 4), end: big(t, 5), fence: fence(t, 6) }
+          ? {
+              op,
+              size: big(t, 2),
+              kind: kind(t, 3),
+              start: big(t, 4),
+              end: big(t, 5),
+              fence: fence(t, 6),
+              token: tokens ? token(t, 8) : "",
+            }
           : op === "return"
             ? {
                 op,
@@ -346,6 +406,11 @@ function tuple(v: unknown, path: string, n: number): Tuple {
 
 const big = (t: Tuple, i: number): bigint => readBigint(t.at(i), `${t.path}[${i}]`);
 const text = (t: Tuple, i: number): string => readString(t.at(i), `${t.path}[${i}]`, 4096);
+const token = (t: Tuple, i: number): string => {
+  const s = readString(t.at(i), `${t.path}[${i}]`, 32);
+  if (!RETURN_TOKEN_PATTERN.test(s)) throw new DecodeError(`${t.path}[${i}] is not a return token`);
+  return s;
+};
 const fence = (t: Tuple, i: number): Fence => ({
   term: readInt(t.at(i), `${t.path}[${i}]`),
   index: readInt(t.at(i + 1), `${t.path}[${i + 1}]`),

@@ -23,7 +23,7 @@ import {
   readObject,
   utf8,
 } from "./json.js";
-import type { Result } from "./result.js";
+import type { Failure, Result } from "./result.js";
 import { fail, ok } from "./result.js";
 import type { SequenceDef } from "./sequence.js";
 import { describeErrors, identityDiff, validateSequenceDef } from "./sequence.js";
@@ -31,7 +31,9 @@ import { capacity } from "./space.js";
 
 export const MAX_SEQUENCES = 100_000;
 export const MAX_LIST_LIMIT = 1000;
-export const SNAPSHOT_FORMAT = 1;
+/** 2: grants carry their return token (format 1 snapshots still load, their grants without one). */
+export const SNAPSHOT_FORMAT = 2;
+const LOADABLE_SNAPSHOT_FORMATS = new Set([1, SNAPSHOT_FORMAT]);
 
 export interface SequenceRecord {
   readonly def: SequenceDef;
@@ -177,7 +179,7 @@ export class LedgerState {
       case "UpdateSequence":
         return this.update(cmd);
       case "DeleteSequence":
-        return this.delete(cmd.name);
+        return this.delete(cmd.name, cmd.expectedRevision);
       case "LeaseSegment":
         return this.lease(cmd, at);
       case "ReturnSegment":
@@ -186,9 +188,15 @@ export class LedgerState {
   }
 
   private create(input: SequenceDef, createdAtMs: number): Result<CreateOutcome> {
-    const def = freezeDef(input);
-    const prev = this.entries.get(def.name);
-    if (prev && !prev.deleted) return fail("already-exists", `sequence "${def.name}" already exists`);
+    const prev = this.entries.get(input.name);
+    if (prev && !prev.deleted) return fail("already-exists", `sequence "${input.name}" already exists`);
+    // A re-created type 1 name keeps the key its ids were permuted with (given again or inherited).
+    const inherited = prev?.def.keyFingerprint;
+    const def = freezeDef(
+      inherited !== undefined && input.keyFingerprint === undefined
+        ? { ...input, keyFingerprint: inherited }
+        : input,
+    );
     if (prev) {
       const diff = identityDiff(prev.def, def);
       if (diff.length > 0) {
@@ -227,6 +235,8 @@ export class LedgerState {
   private update(cmd: Extract<Command, { type: "UpdateSequence" }>): Result<UpdateOutcome> {
     const entry = this.live(cmd.name);
     if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
+    const stale = revisionMismatch(entry, cmd.name, cmd.expectedRevision);
+    if (stale) return stale;
     const { autoDisk, ordering, limits } = cmd.changes;
     const prev = entry.def;
     const next = freezeDef({
@@ -247,9 +257,11 @@ export class LedgerState {
     return ok({ type: "UpdateSequence", sequence: record(entry), revision: this.rev, changed });
   }
 
-  private delete(name: string): Result<DeleteOutcome> {
+  private delete(name: string, expectedRevision: bigint | undefined): Result<DeleteOutcome> {
     const entry = this.live(name);
     if (!entry) return fail("not-found", `sequence "${name}" does not exist`);
+    const stale = revisionMismatch(entry, name, expectedRevision);
+    if (stale) return stale;
     this.rev += 1n;
     entry.deleted = true;
     entry.modRevision = this.rev;
@@ -263,6 +275,17 @@ export class LedgerState {
     if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
     const { def } = entry;
     if (cmd.dc >= def.datacenters) return fail("invalid-argument", dcRangeMessage(def, cmd.dc));
+    // Type 1 ids are a keyed permutation of the counter: edges mapping with different keys would
+    // collide. The first lease that names a key binds it to the sequence; any other is refused.
+    const fp = cmd.keyFingerprint;
+    const bind = def.type === 1 && fp !== undefined && def.keyFingerprint === undefined;
+    if (def.type === 1 && fp !== undefined && def.keyFingerprint !== undefined && fp !== def.keyFingerprint) {
+      return fail(
+        "failed-precondition",
+        `the permutation secret of this edge (fingerprint ${fp}) is not the one sequence "${cmd.name}" ` +
+          `was bound to (fingerprint ${def.keyFingerprint}): its ids would collide with those already issued`,
+      );
+    }
     // A DC's state is stored only once something succeeded, so a failed lease leaves no trace.
     const existing = entry.dcs.get(cmd.dc);
     const d = existing ?? new DcLedger();
@@ -270,6 +293,11 @@ export class LedgerState {
     const r = d.lease(cmd, limits, at, label(cmd.name, cmd.dc));
     if (!r.ok) return r;
     if (!existing) entry.dcs.set(cmd.dc, d);
+    if (bind && !r.data.replayed) {
+      this.rev += 1n;
+      entry.def = freezeDef({ ...def, keyFingerprint: fp });
+      entry.modRevision = this.rev;
+    }
     const { grant, replayed, capped } = r.data;
     return ok({ type: "LeaseSegment", grant: { ...grant, name: cmd.name, dc: cmd.dc }, replayed, capped });
   }
@@ -379,8 +407,9 @@ export class LedgerState {
 
   private static fromJson(v: unknown): LedgerState {
     const o = readObject(v, "snapshot", ["format", "revision", "sequences"]);
-    if (o["format"] !== SNAPSHOT_FORMAT)
-      throw new DecodeError(`unknown snapshot format ${String(o["format"])}`);
+    const format = o["format"];
+    if (typeof format !== "number" || !LOADABLE_SNAPSHOT_FORMATS.has(format))
+      throw new DecodeError(`unknown snapshot format ${String(format)}`);
     const s = new LedgerState();
     s.rev = readBigint(o["revision"], "revision");
     for (const [i, item] of readArray(o["sequences"], "sequences", MAX_SEQUENCES).entries()) {
@@ -415,7 +444,7 @@ export class LedgerState {
         if (dc <= prevDc || dc >= def.datacenters)
           throw new DecodeError(`${dp}.dc ${dc} is out of range or order`);
         prevDc = dc;
-        entry.dcs.set(dc, DcLedger.fromJson(dco["state"], `${dp}.state`));
+        entry.dcs.set(dc, DcLedger.fromJson(dco["state"], `${dp}.state`, format));
       }
       s.entries.set(def.name, entry);
       s.names.push(def.name);
@@ -437,6 +466,11 @@ function record(e: Entry): SequenceRecord {
 function info(def: SequenceDef, dc: number, d: DcLedger): DcInfo {
   const cap = capacity(def, dc);
   return { dc, hwm: d.hwm, capacity: cap, remaining: cap - d.hwm, top: d.top, stats: d.stats };
+}
+
+function revisionMismatch(e: Entry, name: string, expected: bigint | undefined): Failure | undefined {
+  if (expected === undefined || e.modRevision === expected) return undefined;
+  return fail("aborted", `sequence "${name}" is at revision ${e.modRevision}, not ${expected}`);
 }
 
 function dcRangeMessage(def: SequenceDef, dc: number): string {

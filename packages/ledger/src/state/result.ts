@@ -1,9 +1,9 @@
 // The outcome of applying a command. Codes are stable: the gRPC layer maps them to status codes
 // (invalid-argument → INVALID_ARGUMENT, not-found → NOT_FOUND, already-exists → ALREADY_EXISTS,
-// exhausted → RESOURCE_EXHAUSTED, failed-precondition → FAILED_PRECONDITION).
+// exhausted → RESOURCE_EXHAUSTED, failed-precondition → FAILED_PRECONDITION, aborted → ABORTED).
 
 export type ErrorCode =
-  "invalid-argument" | "not-found" | "already-exists" | "exhausted" | "failed-precondition";
+  "invalid-argument" | "not-found" | "already-exists" | "exhausted" | "failed-precondition" | "aborted";
 
 export interface Failure {
   readonly ok: false;

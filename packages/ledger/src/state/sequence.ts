@@ -46,6 +46,11 @@ export interface SequenceDef {
   readonly ordering: Ordering;
   readonly autoDisk: AutoDisk;
   readonly limits: SequenceLimits;
+  /**
+   * Type 1: the fingerprint of the permutation secret its ids are mapped with, bound when the
+   * sequence is created through an edge or by its first lease, and kept across delete and re-create.
+   */
+  readonly keyFingerprint?: string;
 }
 
 /** What a user asks for: everything but name and type may be left to its default. */
@@ -60,6 +65,7 @@ export interface SequenceSpec {
   readonly ordering?: string;
   readonly autoDisk?: string;
   readonly limits?: { readonly maxSegmentSize?: bigint };
+  readonly keyFingerprint?: string;
 }
 
 /** The fields UpdateSequence may change: none of them moves an id. */
@@ -70,7 +76,15 @@ export interface SequenceChanges {
 }
 
 /** The fields that fix where ids land; a re-created name must keep them. */
-export const IDENTITY_FIELDS = ["type", "length", "starting", "step", "datacenters", "layout"] as const;
+export const IDENTITY_FIELDS = [
+  "type",
+  "length",
+  "starting",
+  "step",
+  "datacenters",
+  "layout",
+  "keyFingerprint",
+] as const;
 
 export interface FieldError {
   readonly field: string;
@@ -106,6 +120,7 @@ export function normalizeSequenceDef(spec: SequenceSpec): DefResult {
     ordering: (spec.ordering ?? "edge") as Ordering,
     autoDisk: (spec.autoDisk ?? "pre-checkpoint") as AutoDisk,
     limits: { maxSegmentSize: spec.limits?.maxSegmentSize ?? DEFAULT_MAX_SEGMENT_SIZE },
+    ...(spec.keyFingerprint === undefined ? {} : { keyFingerprint: spec.keyFingerprint }),
   };
   const errors = validateSequenceDef(def);
   return errors.length === 0 ? { ok: true, def } : { ok: false, errors };
@@ -194,6 +209,11 @@ export function validateSequenceDef(def: SequenceDef): FieldError[] {
   if (!isIn(AUTO_DISKS, def.autoDisk)) bad("autoDisk", `autoDisk must be one of ${AUTO_DISKS.join(", ")}`);
   if (typeof def.limits !== "object" || def.limits === null) bad("limits", "limits must be an object");
   else errors.push(...validateLimits(def.limits));
+  if (def.keyFingerprint !== undefined) {
+    if (def.type !== 1) bad("keyFingerprint", "keyFingerprint is only for type 1 (keyed permutation)");
+    else if (typeof def.keyFingerprint !== "string" || !/^[0-9a-f]{16}$/.test(def.keyFingerprint))
+      bad("keyFingerprint", "keyFingerprint must be 16 hex digits");
+  }
 
   const s = def.starting;
   if (typeof s !== "bigint" || s < 0n) {

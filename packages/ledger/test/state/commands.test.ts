@@ -27,8 +27,27 @@ const samples: Command[] = [
     changes: { ordering: "global", autoDisk: "pre_close", limits: { maxSegmentSize: 500n } },
   },
   { type: "DeleteSequence", name: "orders" },
-  { type: "LeaseSegment", name: "orders", dc: 2, size: 1000n, requestId: "edge-1:42", kind: "segment" },
-  { type: "LeaseSegment", name: "orders", dc: 0, size: 100_000_000n, requestId: "w", kind: "window" },
+  { type: "DeleteSequence", name: "orders", expectedRevision: 7n },
+  { type: "UpdateSequence", name: "orders", changes: { ordering: "edge" }, expectedRevision: 3n },
+  {
+    type: "LeaseSegment",
+    name: "orders",
+    dc: 2,
+    size: 1000n,
+    requestId: "edge-1:42",
+    kind: "segment",
+    returnToken: "0123456789abcdef0123456789abcdef",
+  },
+  {
+    type: "LeaseSegment",
+    name: "orders",
+    dc: 0,
+    size: 100_000_000n,
+    requestId: "w",
+    kind: "window",
+    returnToken: "0123456789abcdef0123456789abcdef",
+    keyFingerprint: "00ff00ff00ff00ff",
+  },
   {
     type: "ReturnSegment",
     name: "orders",
@@ -36,6 +55,7 @@ const samples: Command[] = [
     start: 500n,
     end: 9_223_372_036_854_775_807n,
     fence: { term: 3, index: 1234 },
+    returnToken: "0123456789abcdef0123456789abcdef",
     requestId: "edge-1:43",
   },
 ];
@@ -51,7 +71,7 @@ function rejected(data: Uint8Array): string {
 describe("encoding", () => {
   test.each(samples.map((c, i) => [`${i}: ${c.type}`, c] as const))("%s round-trips", (_, cmd) => {
     const bytes = encodeCommand(cmd);
-    expect(bytes[0]).toBe(1);
+    expect(bytes[0]).toBe(2);
     expect(decodeCommand(bytes)).toEqual({ ok: true, command: cmd });
     expect(encodeCommand(cmd)).toEqual(bytes);
   });
@@ -68,6 +88,8 @@ describe("encoding", () => {
         size: BigInt(rng.range(1, 1_000_000)) * BigInt(rng.range(1, 1_000_000)),
         requestId: i % 3 === 0 ? `r"\\${i}` : text(rng.range(0, 64)),
         kind: i % 2 === 0 ? ("segment" as const) : ("window" as const),
+        returnToken: rng.range(0, 1) === 0 ? "" : "ab".repeat(16),
+        ...(i % 5 === 0 ? { keyFingerprint: "0123456789abcdef" } : {}),
       };
       const canonical = canonicalJson({
         type: cmd.type,
@@ -76,18 +98,60 @@ describe("encoding", () => {
         size: cmd.size.toString(),
         requestId: cmd.requestId,
         kind: cmd.kind,
+        returnToken: cmd.returnToken,
+        ...(cmd.keyFingerprint === undefined ? {} : { keyFingerprint: cmd.keyFingerprint }),
       });
       expect(leaseJson(cmd)).toBe(canonical);
     }
   });
 
   test("bytes do not depend on the order fields were written in", () => {
-    const a: Command = { type: "LeaseSegment", name: "o", dc: 1, size: 5n, requestId: "r", kind: "segment" };
-    const b: Command = { kind: "segment", requestId: "r", size: 5n, dc: 1, name: "o", type: "LeaseSegment" };
+    const returnToken = "ab".repeat(16);
+    const a: Command = {
+      type: "LeaseSegment",
+      name: "o",
+      dc: 1,
+      size: 5n,
+      requestId: "r",
+      kind: "segment",
+      returnToken,
+    };
+    const b: Command = {
+      returnToken,
+      kind: "segment",
+      requestId: "r",
+      size: 5n,
+      dc: 1,
+      name: "o",
+      type: "LeaseSegment",
+    };
     expect(encodeCommand(a)).toEqual(encodeCommand(b));
     expect(new TextDecoder().decode(encodeCommand(a).subarray(1))).toBe(
-      '{"dc":1,"kind":"segment","name":"o","requestId":"r","size":"5","type":"LeaseSegment"}',
+      `{"dc":1,"kind":"segment","name":"o","requestId":"r","returnToken":"${returnToken}","size":"5","type":"LeaseSegment"}`,
     );
+  });
+
+  test("entries of format 1 (before return tokens) still decode, without a token", () => {
+    const v1 = new TextEncoder().encode(
+      '\x01{"dc":1,"kind":"segment","name":"o","requestId":"r","size":"5","type":"LeaseSegment"}',
+    );
+    expect(decodeCommand(v1)).toEqual({
+      ok: true,
+      command: {
+        type: "LeaseSegment",
+        name: "o",
+        dc: 1,
+        size: 5n,
+        requestId: "r",
+        kind: "segment",
+        returnToken: "",
+      },
+    });
+    // A format 1 entry cannot carry a field format 2 added.
+    const bad = new TextEncoder().encode(
+      '\x01{"dc":1,"kind":"segment","name":"o","requestId":"r","returnToken":"","size":"5","type":"LeaseSegment"}',
+    );
+    expect(decodeCommand(bad)).toMatchObject({ ok: false });
   });
 });
 
@@ -107,7 +171,7 @@ describe("malformed input is rejected with a reason", () => {
 
   test.each([
     ["empty", new Uint8Array(), "command is empty"],
-    ["unknown format byte", new Uint8Array([2, 123, 125]), "unknown command format 2"],
+    ["unknown format byte", new Uint8Array([3, 123, 125]), "unknown command format 3"],
     ["invalid UTF-8", new Uint8Array([1, 0xff, 0xfe]), "command is not valid UTF-8"],
     ["not JSON", text("{type:"), "command is not valid JSON"],
     ["JSON array", text("[1,2]"), "command must be an object"],

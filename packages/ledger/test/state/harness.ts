@@ -1,5 +1,6 @@
 // A tiny driver for LedgerState tests: stamps each command with the next (term, index).
 
+import { createHash } from "node:crypto";
 import type { Command, Fence } from "../../src/state/commands.js";
 import type { OutcomeByType } from "../../src/state/ledger-state.js";
 import { LedgerState } from "../../src/state/ledger-state.js";
@@ -39,11 +40,34 @@ export class Driver {
     return this.must({ type: "CreateSequence", def: seqDef(spec), createdAtMs });
   }
 
+  /** The return token of each grant by its fence, as the holder of the grant keeps it. */
+  readonly tokens = new Map<string, string>();
+
   lease(name: string, dc: number, size: bigint, requestId: string, kind: "segment" | "window" = "segment") {
-    return this.run({ type: "LeaseSegment", name, dc, size, requestId, kind });
+    const returnToken = tokenOf(requestId);
+    const r = this.run({ type: "LeaseSegment", name, dc, size, requestId, kind, returnToken });
+    if (r.ok) this.tokens.set(fenceKey(r.data.grant.fence), r.data.grant.returnToken);
+    return r;
   }
 
-  giveBack(name: string, dc: number, start: bigint, end: bigint, fence: Fence, requestId: string) {
-    return this.run({ type: "ReturnSegment", name, dc, start, end, fence, requestId });
+  /** Returns with the grant's own token (a holder's return); `token` overrides it (a stranger's). */
+  giveBack(
+    name: string,
+    dc: number,
+    start: bigint,
+    end: bigint,
+    fence: Fence,
+    requestId: string,
+    token?: string,
+  ) {
+    const returnToken = token ?? this.tokens.get(fenceKey(fence)) ?? "f".repeat(32);
+    return this.run({ type: "ReturnSegment", name, dc, start, end, fence, returnToken, requestId });
   }
+}
+
+const fenceKey = (f: Fence): string => `${f.term}/${f.index}`;
+
+/** A token that differs per request id, deterministically (a leader draws it at random). */
+export function tokenOf(requestId: string): string {
+  return createHash("sha256").update(requestId).digest("hex").slice(0, 32);
 }

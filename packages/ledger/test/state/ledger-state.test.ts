@@ -4,7 +4,7 @@ import { MEMO_LIMIT, WINDOW_LIMIT } from "../../src/state/dc-ledger.js";
 import type { LeaseOutcome } from "../../src/state/ledger-state.js";
 import { LedgerState, MAX_SEQUENCES } from "../../src/state/ledger-state.js";
 import type { Result } from "../../src/state/result.js";
-import { Driver, seqDef } from "./harness.js";
+import { Driver, seqDef, tokenOf } from "./harness.js";
 
 function granted(r: Result<LeaseOutcome>): LeaseOutcome {
   if (!r.ok) throw new Error(`lease failed: ${r.code}: ${r.message}`);
@@ -169,6 +169,7 @@ describe("LeaseSegment", () => {
         fence: { term: 4, index: 2 },
         kind: "segment",
         requestId: "r1",
+        returnToken: tokenOf("r1"),
       },
       replayed: false,
       capped: false,
@@ -281,6 +282,7 @@ describe("ReturnSegment", () => {
       start: 150n,
       end: 200n,
       fence: g2.fence,
+      returnToken: g2.returnToken,
       requestId: "ret",
     });
     expect(r).toEqual({
@@ -470,11 +472,12 @@ describe("delete and re-create", () => {
     });
     expect(range(d.lease("a", 0, 10n, "r1"))).toEqual([100n, 110n]); // old request ids are forgotten
     expect(d.state.windows("a", 1)).toEqual([]);
-    // The old incarnation's top grant is gone: its return cannot lower the mark any more.
+    // The old incarnation's top grant is gone: its return is refused and cannot lower the mark.
     expect(d.giveBack("a", 1, 0n, 30n, w.fence, "ret")).toMatchObject({
-      ok: true,
-      data: { accepted: false, hwm: 30n },
+      ok: false,
+      code: "failed-precondition",
     });
+    expect(d.state.dcInfo("a", 1)?.hwm).toBe(30n);
     expect(range(d.lease("a", 1, 1n, "r3"))).toEqual([30n, 31n]);
   });
 
@@ -557,14 +560,14 @@ describe("snapshot", () => {
     const text = new TextDecoder().decode(a);
     expect(text.indexOf('"name":"alpha"')).toBeLessThan(text.indexOf('"name":"gone"'));
     expect(text.indexOf('"name":"mid"')).toBeLessThan(text.indexOf('"name":"zeta"'));
-    expect(text.startsWith('{"format":1,"revision":"6","sequences":[')).toBe(true);
+    expect(text.startsWith('{"format":2,"revision":"6","sequences":[')).toBe(true);
   });
 
   test("a corrupt snapshot is refused loudly", () => {
     const good = new TextDecoder().decode(busy().state.snapshot());
     const bad = (s: string) => () => LedgerState.restore(new TextEncoder().encode(s));
     expect(bad("")).toThrow("corrupt ledger snapshot: snapshot is not valid JSON");
-    expect(bad('{"format":2,"revision":"0","sequences":[]}')).toThrow("unknown snapshot format 2");
+    expect(bad('{"format":3,"revision":"0","sequences":[]}')).toThrow("unknown snapshot format 3");
     expect(bad(good.replace('"hwm":"450"', '"hwm":450'))).toThrow("must be a decimal integer string");
     expect(bad(good.replace('"step":"5"', '"step":"0"'))).toThrow("step must be > 0");
     expect(bad(good.replace('"name":"alpha"', '"name":"zzz"'))).toThrow("out of name order");
@@ -597,6 +600,7 @@ describe("applying raw entries", () => {
       size: 5n,
       requestId: "r",
       kind: "segment",
+      returnToken: "ab".repeat(16),
     });
     expect(d.state.applyBytes(bytes, { term: 2, index: 7 })).toMatchObject({
       ok: true,
@@ -610,5 +614,131 @@ describe("applying raw entries", () => {
       RangeError,
     );
     expect(() => d.state.applyBytes(new Uint8Array(), { term: 1, index: 0.5 })).toThrow(RangeError);
+  });
+});
+
+describe("only the holder of a grant can give it back", () => {
+  test("a return with the public fence and the wrong token, or none, is refused and changes nothing", () => {
+    const d = new Driver();
+    d.create({ name: "a", type: 3 });
+    const g = granted(d.lease("a", 0, 100n, "g")).grant;
+    for (const token of ["", "0".repeat(32), tokenOf("someone else")]) {
+      unchanged(d, () => {
+        const r = d.giveBack("a", 0, 50n, 100n, g.fence, `stranger-${token}`, token);
+        expect(r).toMatchObject({ ok: false, code: "failed-precondition" });
+        expect(!r.ok && r.message).toMatch(/only the holder of a grant can return it/);
+      });
+    }
+    // The holder's own token takes the tail back.
+    expect(d.giveBack("a", 0, 50n, 100n, g.fence, "holder")).toMatchObject({
+      ok: true,
+      data: { accepted: true, hwm: 50n },
+    });
+  });
+
+  test("a replayed lease answers the first grant's token, not the retry's", () => {
+    const d = new Driver();
+    d.create({ name: "a", type: 3 });
+    const first = granted(d.lease("a", 0, 10n, "r")).grant;
+    const again = d.run({
+      type: "LeaseSegment",
+      name: "a",
+      dc: 0,
+      size: 10n,
+      requestId: "r",
+      kind: "segment",
+      returnToken: tokenOf("a retry proposes another"),
+    });
+    expect(again).toMatchObject({
+      ok: true,
+      data: { replayed: true, grant: { returnToken: first.returnToken } },
+    });
+  });
+
+  test("grants of a format 1 snapshot carry no token and are never taken back", () => {
+    const d = new Driver();
+    d.create({ name: "a", type: 3 });
+    const g = granted(d.lease("a", 0, 10n, "r")).grant;
+    // The same state as a format 1 snapshot wrote it: tuples without tokens.
+    const v2 = new TextDecoder().decode(d.state.snapshot());
+    const v1 = v2.replace('"format":2', '"format":1').replaceAll(`,"${g.returnToken}"`, "");
+    const old = new Driver(LedgerState.restore(new TextEncoder().encode(v1)));
+    old.index = d.index;
+    expect(old.giveBack("a", 0, 0n, 10n, g.fence, "ret", "")).toMatchObject({ ok: false });
+    expect(old.giveBack("a", 0, 0n, 10n, g.fence, "ret2", g.returnToken)).toMatchObject({ ok: false });
+    expect(old.state.dcInfo("a", 0)?.hwm).toBe(10n);
+  });
+});
+
+describe("expected revisions are decided by the state machine", () => {
+  test("an update or delete at another revision is aborted and changes nothing", () => {
+    const d = new Driver();
+    const rev = d.create({ name: "a", type: 3 }).revision;
+    unchanged(d, () => {
+      expect(
+        d.run({
+          type: "UpdateSequence",
+          name: "a",
+          changes: { ordering: "global" },
+          expectedRevision: rev + 1n,
+        }),
+      ).toMatchObject({ ok: false, code: "aborted" });
+      expect(d.run({ type: "DeleteSequence", name: "a", expectedRevision: rev + 5n })).toMatchObject({
+        ok: false,
+        code: "aborted",
+      });
+    });
+    // Two updates that both expect `rev`: the first applies, the second is aborted.
+    const upd = { type: "UpdateSequence", name: "a", expectedRevision: rev } as const;
+    expect(d.run({ ...upd, changes: { autoDisk: "memory" } })).toMatchObject({ ok: true });
+    expect(d.run({ ...upd, changes: { autoDisk: "pre-base" } })).toMatchObject({
+      ok: false,
+      code: "aborted",
+    });
+    expect(d.state.get("a")?.def.autoDisk).toBe("memory");
+  });
+});
+
+describe("type 1 permutation keys", () => {
+  const lease = (d: Driver, requestId: string, keyFingerprint?: string) =>
+    d.run({
+      type: "LeaseSegment",
+      name: "t",
+      dc: 0,
+      size: 10n,
+      requestId,
+      kind: "segment",
+      returnToken: tokenOf(requestId),
+      ...(keyFingerprint === undefined ? {} : { keyFingerprint }),
+    });
+
+  test("the first lease binds its key; a lease with another key is refused and changes nothing", () => {
+    const d = new Driver();
+    d.create({ name: "t", type: 1, length: 6 });
+    expect(lease(d, "a", "aaaaaaaaaaaaaaaa")).toMatchObject({ ok: true });
+    const bound = d.state.get("t")!;
+    expect(bound.def.keyFingerprint).toBe("aaaaaaaaaaaaaaaa");
+    expect(bound.modRevision).toBe(2n);
+    unchanged(d, () => {
+      const r = lease(d, "b", "bbbbbbbbbbbbbbbb");
+      expect(r).toMatchObject({ ok: false, code: "failed-precondition" });
+      expect(!r.ok && r.message).toMatch(/permutation secret .* is not the one sequence "t" was bound to/);
+    });
+    expect(lease(d, "c", "aaaaaaaaaaaaaaaa")).toMatchObject({ ok: true });
+  });
+
+  test("a key given at creation is kept; a re-creation inherits it or must give the same", () => {
+    const d = new Driver();
+    d.create({ name: "t", type: 1, length: 6, keyFingerprint: "cccccccccccccccc" });
+    expect(lease(d, "a", "dddddddddddddddd")).toMatchObject({ ok: false, code: "failed-precondition" });
+    d.must({ type: "DeleteSequence", name: "t" });
+    expect(
+      d.run({
+        type: "CreateSequence",
+        def: seqDef({ name: "t", type: 1, length: 6, keyFingerprint: "dddddddddddddddd" }),
+        createdAtMs: 1,
+      }),
+    ).toMatchObject({ ok: false, code: "failed-precondition" });
+    expect(d.create({ name: "t", type: 1, length: 6 }).sequence.def.keyFingerprint).toBe("cccccccccccccccc");
   });
 });

@@ -12,7 +12,7 @@ import { LedgerState } from "../../src/state/ledger-state.js";
 import type { Result } from "../../src/state/result.js";
 import type { SequenceDef } from "../../src/state/sequence.js";
 import { capacity, idOf, slotOf } from "../../src/state/space.js";
-import { seqDef } from "./harness.js";
+import { seqDef, tokenOf } from "./harness.js";
 import { Rng } from "./rng.js";
 
 const VARIANTS: Record<string, { ok: SequenceDef[]; moved: SequenceDef }> = {
@@ -70,6 +70,8 @@ interface Holder {
   readonly size: bigint;
   readonly kind: LeaseKind;
   readonly fence: Fence;
+  /** The grant's return token, as the ledger answered it to the holder. */
+  readonly token: string;
   readonly start: bigint;
   /** What the holder still has: [start, end). */
   end: bigint;
@@ -193,7 +195,15 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
         const size = rng.chance(0.03) ? 0n : rng.chance(0.03) ? m.limit + 1n : BigInt(rng.range(1, 20));
         const kind = rng.chance(0.3) ? "window" : "segment";
         const requestId = `req-${++counter}`;
-        const r = apply({ type: "LeaseSegment", name, dc, size, requestId, kind });
+        const r = apply({
+          type: "LeaseSegment",
+          name,
+          dc,
+          size,
+          requestId,
+          kind,
+          returnToken: tokenOf(requestId),
+        });
         if (size === 0n) {
           expect(r, where).toMatchObject({ ok: false, code: "invalid-argument" }); // checked before any state
           break;
@@ -230,6 +240,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
           size,
           kind,
           fence: g.fence,
+          token: g.returnToken,
           start: g.start,
           end: g.end,
           grantEnd: g.end,
@@ -253,6 +264,8 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
           size: h.size,
           requestId: h.requestId,
           kind: h.kind,
+          // A retry is proposed with a fresh token; a replay answers the first grant's.
+          returnToken: tokenOf(`${h.requestId}#retry`),
         });
         if (!hm.live) expect(r, where).toMatchObject({ ok: false, code: "not-found" });
         else if (h.incarnation === hm.incarnation) {
@@ -280,6 +293,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
           holders.push({
             ...h,
             fence: g.fence,
+            token: g.returnToken,
             start: g.start,
             end: g.end,
             grantEnd: g.end,
@@ -296,7 +310,10 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
         // Now and then a buggy edge reaches below its own grant, into ranges others hold.
         const overreach = h.start > 0n && rng.chance(0.05);
         const cut = overreach ? rng.below(h.start) : h.start + rng.below(h.end - h.start);
-        const fence = rng.chance(0.1) ? { term: h.fence.term, index: h.fence.index + 1 } : h.fence;
+        const wrongFence = rng.chance(0.1);
+        const fence = wrongFence ? { term: h.fence.term, index: h.fence.index + 1 } : h.fence;
+        // Now and then a stranger tries with the public fence and a guessed token.
+        const stranger = !wrongFence && rng.chance(0.05);
         const cmd: Command = {
           type: "ReturnSegment",
           name: h.name,
@@ -304,12 +321,22 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
           start: cut,
           end: h.end,
           fence,
+          returnToken: stranger ? "0".repeat(32) : h.token,
           requestId: `ret-${++counter}`,
         };
+        const before = snap(state);
         const r = apply(cmd);
         if (!hm.live) {
           expect(r, where).toMatchObject({ ok: false, code: "not-found" });
           break; // the holder keeps its range and may try again later
+        }
+        // A grant of an earlier incarnation of the name was forgotten with its deletion: no one can
+        // prove they hold it any more, so it is never taken back (its ids stay below the kept marks).
+        if (wrongFence || stranger || h.incarnation !== hm.incarnation) {
+          // Not the grant's holder (another grant's fence, or no token): refused, nothing changes.
+          expect(r, where).toMatchObject({ ok: false, code: "failed-precondition" });
+          expect(snap(state), where).toEqual(before);
+          break;
         }
         const d = dcModel(hm, h.dc);
         if (d.top !== undefined && d.top.start === d.hwm && !sameFence(d.top.fence, fence)) {

@@ -126,7 +126,10 @@ export interface InfoResponse {
   wasted: bigint;
   /** wasted / (generated + wasted), 0 when both are 0. */
   wasteRate: number;
-  /** False for AUTO_DISK_MEMORY: ids may repeat after a crash of this edge. */
+  /**
+   * Every strategy issues only from ranges the ledger granted: always true (kept for clients that
+   * read it).
+   */
   durable: boolean;
   /** Ids left in this edge's current and prefetched segments. */
   runway: bigint;

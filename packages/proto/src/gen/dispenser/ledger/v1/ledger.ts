@@ -293,7 +293,10 @@ export function orderingToJSON(object: Ordering): string {
  */
 export enum AutoDisk {
   AUTO_DISK_UNSPECIFIED = 0,
-  /** AUTO_DISK_MEMORY - Not durable: may repeat ids after a crash, and INFO says so. */
+  /**
+   * AUTO_DISK_MEMORY - The cheapest: one large range leased on first use, issued from memory, never returned; a
+   * restart leases above it (what was not issued is waste). Never repeats an id.
+   */
   AUTO_DISK_MEMORY = 1,
   AUTO_DISK_PRE_BASE = 2,
   AUTO_DISK_PRE_CHECKPOINT = 3,
@@ -545,7 +548,10 @@ export interface ErrorDetail {
 }
 
 export interface Limits {
-  /** The largest segment one LeaseSegment may grant; 0 on create means the server's default. */
+  /**
+   * The largest segment one LeaseSegment may grant, 1..100,000,000. Leave `limits` unset on create
+   * for the server's default; a value given is checked (0 is an error).
+   */
   maxSegmentSize: bigint;
 }
 
@@ -553,14 +559,21 @@ export interface SequenceDefinition {
   /** 1..64 characters of [A-Za-z0-9_.:-], starting with a letter or digit. */
   name: string;
   type: SequenceType;
-  /** Digits of every id, 1..18, for types 1 and 2. 0 for type 3 (then bounded by 2^64 - 1). */
-  length: number;
-  /** The first id (type 2: inside the length; type 3: any). */
-  starting: bigint;
+  /**
+   * Digits of every id, 1..18, for types 1 and 2; unset for type 3 (then bounded by 2^63 - 1).
+   * On create an unset field takes its default; a value given is checked, never replaced (0 is
+   * an error where it is out of range, not a request for the default).
+   */
+  length?: number | undefined;
+  /**
+   * The first id (type 1: unset; type 2: inside the length, default its smallest id; type 3: any,
+   * default 1).
+   */
+  starting?: bigint | undefined;
   /** Distance between consecutive ids of one datacenter counter, > 0 (type 3; 1 otherwise). */
-  step: bigint;
-  /** Number of datacenters D, 1..1024; 0 on create means 1. */
-  datacenters: number;
+  step?: bigint | undefined;
+  /** Number of datacenters D, 1..1024; unset on create means 1. */
+  datacenters?: number | undefined;
   layout: Layout;
   ordering: Ordering;
   autoDisk: AutoDisk;
@@ -569,6 +582,11 @@ export interface SequenceDefinition {
   revision: bigint;
   /** Output only: creation time, milliseconds since the Unix epoch (the leader's clock). */
   createdAtMs: bigint;
+  /**
+   * Type 1: the fingerprint of the permutation secret its ids are mapped with (16 hex digits). An
+   * edge sets it on create; unset, the first lease binds it. Kept when the name is re-created.
+   */
+  keyFingerprint?: string | undefined;
 }
 
 export interface CreateSequenceRequest {
@@ -644,6 +662,11 @@ export interface LeaseSegmentRequest {
   /** Idempotency key, 1..128 bytes, unique per lease the caller means (a UUID, say). */
   requestId: string;
   kind: SegmentKind;
+  /**
+   * Type 1 only: the fingerprint (16 hex digits) of the permutation secret the caller maps counters
+   * with. The first lease that names one binds it to the sequence; a different one is refused.
+   */
+  keyFingerprint?: string | undefined;
 }
 
 /** Counter values [start, end) of the (sequence, dc) counter space; ids follow from the layout. */
@@ -655,6 +678,12 @@ export interface Grant {
   end: bigint;
   fence?: Fence | undefined;
   kind: SegmentKind;
+  /**
+   * A secret (32 hex digits) a ReturnSegment of this grant must present: keep it to yourself. The
+   * fence names a grant but is public (ClusterStatus shows terms and indexes); the token proves
+   * the caller holds it.
+   */
+  returnToken: string;
 }
 
 export interface LeaseSegmentResponse {
@@ -673,6 +702,8 @@ export interface ReturnSegmentRequest {
   fence?: Fence | undefined;
   /** Idempotency key, as in LeaseSegmentRequest. */
   requestId: string;
+  /** The grant's return_token. A return without the right one is refused and changes nothing. */
+  returnToken: string;
 }
 
 export interface ReturnSegmentResponse {
@@ -970,16 +1001,17 @@ function createBaseSequenceDefinition(): SequenceDefinition {
   return {
     name: "",
     type: 0,
-    length: 0,
-    starting: 0n,
-    step: 0n,
-    datacenters: 0,
+    length: undefined,
+    starting: undefined,
+    step: undefined,
+    datacenters: undefined,
     layout: 0,
     ordering: 0,
     autoDisk: 0,
     limits: undefined,
     revision: 0n,
     createdAtMs: 0n,
+    keyFingerprint: undefined,
   };
 }
 
@@ -991,22 +1023,22 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     if (message.type !== 0) {
       writer.uint32(16).int32(message.type);
     }
-    if (message.length !== 0) {
+    if (message.length !== undefined) {
       writer.uint32(24).uint32(message.length);
     }
-    if (message.starting !== 0n) {
+    if (message.starting !== undefined) {
       if (BigInt.asUintN(64, message.starting) !== message.starting) {
         throw new globalThis.Error("value provided for field message.starting of type uint64 too large");
       }
       writer.uint32(32).uint64(message.starting);
     }
-    if (message.step !== 0n) {
+    if (message.step !== undefined) {
       if (BigInt.asUintN(64, message.step) !== message.step) {
         throw new globalThis.Error("value provided for field message.step of type uint64 too large");
       }
       writer.uint32(40).uint64(message.step);
     }
-    if (message.datacenters !== 0) {
+    if (message.datacenters !== undefined) {
       writer.uint32(48).uint32(message.datacenters);
     }
     if (message.layout !== 0) {
@@ -1032,6 +1064,9 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
         throw new globalThis.Error("value provided for field message.createdAtMs of type uint64 too large");
       }
       writer.uint32(96).uint64(message.createdAtMs);
+    }
+    if (message.keyFingerprint !== undefined) {
+      writer.uint32(106).string(message.keyFingerprint);
     }
     return writer;
   },
@@ -1145,6 +1180,14 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
             message.createdAtMs = reader.uint64() as bigint;
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.keyFingerprint = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1161,10 +1204,10 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       type: isSet(object.type) ? sequenceTypeFromJSON(object.type) : 0,
-      length: isSet(object.length) ? globalThis.Number(object.length) : 0,
-      starting: isSet(object.starting) ? BigInt(object.starting) : 0n,
-      step: isSet(object.step) ? BigInt(object.step) : 0n,
-      datacenters: isSet(object.datacenters) ? globalThis.Number(object.datacenters) : 0,
+      length: isSet(object.length) ? globalThis.Number(object.length) : undefined,
+      starting: isSet(object.starting) ? BigInt(object.starting) : undefined,
+      step: isSet(object.step) ? BigInt(object.step) : undefined,
+      datacenters: isSet(object.datacenters) ? globalThis.Number(object.datacenters) : undefined,
       layout: isSet(object.layout) ? layoutFromJSON(object.layout) : 0,
       ordering: isSet(object.ordering) ? orderingFromJSON(object.ordering) : 0,
       autoDisk: isSet(object.autoDisk)
@@ -1179,6 +1222,11 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
         : isSet(object.created_at_ms)
           ? BigInt(object.created_at_ms)
           : 0n,
+      keyFingerprint: isSet(object.keyFingerprint)
+        ? globalThis.String(object.keyFingerprint)
+        : isSet(object.key_fingerprint)
+          ? globalThis.String(object.key_fingerprint)
+          : undefined,
     };
   },
 
@@ -1190,16 +1238,16 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     if (message.type !== 0) {
       obj.type = sequenceTypeToJSON(message.type);
     }
-    if (message.length !== 0) {
+    if (message.length !== undefined) {
       obj.length = Math.round(message.length);
     }
-    if (message.starting !== 0n) {
+    if (message.starting !== undefined) {
       obj.starting = message.starting.toString();
     }
-    if (message.step !== 0n) {
+    if (message.step !== undefined) {
       obj.step = message.step.toString();
     }
-    if (message.datacenters !== 0) {
+    if (message.datacenters !== undefined) {
       obj.datacenters = Math.round(message.datacenters);
     }
     if (message.layout !== 0) {
@@ -1220,6 +1268,9 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     if (message.createdAtMs !== 0n) {
       obj.createdAtMs = message.createdAtMs.toString();
     }
+    if (message.keyFingerprint !== undefined) {
+      obj.keyFingerprint = message.keyFingerprint;
+    }
     return obj;
   },
 
@@ -1230,11 +1281,11 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     const message = createBaseSequenceDefinition();
     message.name = object.name ?? "";
     message.type = object.type ?? 0;
-    message.length = object.length ?? 0;
+    message.length = object.length ?? undefined;
     message.starting =
-      object.starting !== undefined && object.starting !== null ? BigInt(object.starting) : 0n;
-    message.step = object.step !== undefined && object.step !== null ? BigInt(object.step) : 0n;
-    message.datacenters = object.datacenters ?? 0;
+      object.starting !== undefined && object.starting !== null ? BigInt(object.starting) : undefined;
+    message.step = object.step !== undefined && object.step !== null ? BigInt(object.step) : undefined;
+    message.datacenters = object.datacenters ?? undefined;
     message.layout = object.layout ?? 0;
     message.ordering = object.ordering ?? 0;
     message.autoDisk = object.autoDisk ?? 0;
@@ -1244,6 +1295,7 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
       object.revision !== undefined && object.revision !== null ? BigInt(object.revision) : 0n;
     message.createdAtMs =
       object.createdAtMs !== undefined && object.createdAtMs !== null ? BigInt(object.createdAtMs) : 0n;
+    message.keyFingerprint = object.keyFingerprint ?? undefined;
     return message;
   },
 };
@@ -2209,7 +2261,7 @@ export const Fence: MessageFns<Fence> = {
 };
 
 function createBaseLeaseSegmentRequest(): LeaseSegmentRequest {
-  return { sequence: "", dc: 0, size: 0n, requestId: "", kind: 0 };
+  return { sequence: "", dc: 0, size: 0n, requestId: "", kind: 0, keyFingerprint: undefined };
 }
 
 export const LeaseSegmentRequest: MessageFns<LeaseSegmentRequest> = {
@@ -2231,6 +2283,9 @@ export const LeaseSegmentRequest: MessageFns<LeaseSegmentRequest> = {
     }
     if (message.kind !== 0) {
       writer.uint32(40).int32(message.kind);
+    }
+    if (message.keyFingerprint !== undefined) {
+      writer.uint32(50).string(message.keyFingerprint);
     }
     return writer;
   },
@@ -2288,6 +2343,14 @@ export const LeaseSegmentRequest: MessageFns<LeaseSegmentRequest> = {
             message.kind = reader.int32() as any;
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.keyFingerprint = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2311,6 +2374,11 @@ export const LeaseSegmentRequest: MessageFns<LeaseSegmentRequest> = {
           ? globalThis.String(object.request_id)
           : "",
       kind: isSet(object.kind) ? segmentKindFromJSON(object.kind) : 0,
+      keyFingerprint: isSet(object.keyFingerprint)
+        ? globalThis.String(object.keyFingerprint)
+        : isSet(object.key_fingerprint)
+          ? globalThis.String(object.key_fingerprint)
+          : undefined,
     };
   },
 
@@ -2331,6 +2399,9 @@ export const LeaseSegmentRequest: MessageFns<LeaseSegmentRequest> = {
     if (message.kind !== 0) {
       obj.kind = segmentKindToJSON(message.kind);
     }
+    if (message.keyFingerprint !== undefined) {
+      obj.keyFingerprint = message.keyFingerprint;
+    }
     return obj;
   },
 
@@ -2344,12 +2415,13 @@ export const LeaseSegmentRequest: MessageFns<LeaseSegmentRequest> = {
     message.size = object.size !== undefined && object.size !== null ? BigInt(object.size) : 0n;
     message.requestId = object.requestId ?? "";
     message.kind = object.kind ?? 0;
+    message.keyFingerprint = object.keyFingerprint ?? undefined;
     return message;
   },
 };
 
 function createBaseGrant(): Grant {
-  return { sequence: "", dc: 0, start: 0n, end: 0n, fence: undefined, kind: 0 };
+  return { sequence: "", dc: 0, start: 0n, end: 0n, fence: undefined, kind: 0, returnToken: "" };
 }
 
 export const Grant: MessageFns<Grant> = {
@@ -2377,6 +2449,9 @@ export const Grant: MessageFns<Grant> = {
     }
     if (message.kind !== 0) {
       writer.uint32(48).int32(message.kind);
+    }
+    if (message.returnToken !== "") {
+      writer.uint32(58).string(message.returnToken);
     }
     return writer;
   },
@@ -2442,6 +2517,14 @@ export const Grant: MessageFns<Grant> = {
             message.kind = reader.int32() as any;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.returnToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2462,6 +2545,11 @@ export const Grant: MessageFns<Grant> = {
       end: isSet(object.end) ? BigInt(object.end) : 0n,
       fence: isSet(object.fence) ? Fence.fromJSON(object.fence) : undefined,
       kind: isSet(object.kind) ? segmentKindFromJSON(object.kind) : 0,
+      returnToken: isSet(object.returnToken)
+        ? globalThis.String(object.returnToken)
+        : isSet(object.return_token)
+          ? globalThis.String(object.return_token)
+          : "",
     };
   },
 
@@ -2485,6 +2573,9 @@ export const Grant: MessageFns<Grant> = {
     if (message.kind !== 0) {
       obj.kind = segmentKindToJSON(message.kind);
     }
+    if (message.returnToken !== "") {
+      obj.returnToken = message.returnToken;
+    }
     return obj;
   },
 
@@ -2500,6 +2591,7 @@ export const Grant: MessageFns<Grant> = {
     message.fence =
       object.fence !== undefined && object.fence !== null ? Fence.fromPartial(object.fence) : undefined;
     message.kind = object.kind ?? 0;
+    message.returnToken = object.returnToken ?? "";
     return message;
   },
 };
@@ -2603,7 +2695,7 @@ export const LeaseSegmentResponse: MessageFns<LeaseSegmentResponse> = {
 };
 
 function createBaseReturnSegmentRequest(): ReturnSegmentRequest {
-  return { sequence: "", dc: 0, start: 0n, end: 0n, fence: undefined, requestId: "" };
+  return { sequence: "", dc: 0, start: 0n, end: 0n, fence: undefined, requestId: "", returnToken: "" };
 }
 
 export const ReturnSegmentRequest: MessageFns<ReturnSegmentRequest> = {
@@ -2631,6 +2723,9 @@ export const ReturnSegmentRequest: MessageFns<ReturnSegmentRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(50).string(message.requestId);
+    }
+    if (message.returnToken !== "") {
+      writer.uint32(58).string(message.returnToken);
     }
     return writer;
   },
@@ -2696,6 +2791,14 @@ export const ReturnSegmentRequest: MessageFns<ReturnSegmentRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.returnToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2720,6 +2823,11 @@ export const ReturnSegmentRequest: MessageFns<ReturnSegmentRequest> = {
         : isSet(object.request_id)
           ? globalThis.String(object.request_id)
           : "",
+      returnToken: isSet(object.returnToken)
+        ? globalThis.String(object.returnToken)
+        : isSet(object.return_token)
+          ? globalThis.String(object.return_token)
+          : "",
     };
   },
 
@@ -2743,6 +2851,9 @@ export const ReturnSegmentRequest: MessageFns<ReturnSegmentRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.returnToken !== "") {
+      obj.returnToken = message.returnToken;
+    }
     return obj;
   },
 
@@ -2758,6 +2869,7 @@ export const ReturnSegmentRequest: MessageFns<ReturnSegmentRequest> = {
     message.fence =
       object.fence !== undefined && object.fence !== null ? Fence.fromPartial(object.fence) : undefined;
     message.requestId = object.requestId ?? "";
+    message.returnToken = object.returnToken ?? "";
     return message;
   },
 };
