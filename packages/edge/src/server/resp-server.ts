@@ -2,8 +2,10 @@
 // arrival order (a draw that waits for a segment holds the commands behind it, so replies stay in
 // request order), and the replies of one read batch leave in one socket write (or several, once
 // 64 KiB are pending). Limits: the parser bounds frame size, argument count and buffered input; a
-// connection stops reading while its replies are not being consumed or while too many commands
-// wait behind a pending one.
+// connection stops reading while a command waits; and it stops *executing* while more than
+// maxPendingOutputBytes of its replies are unsent (input already parsed waits, so a pipeline of
+// GETNs cannot draw millions of ids into memory for a client that does not read), and is closed
+// when it has not read for slowClientTimeoutMs.
 import type { Socket } from "node:net";
 import { createServer } from "node:net";
 import type { Server } from "node:net";
@@ -31,8 +33,10 @@ export interface RespServerOptions {
   readonly dcStats?: ServerInfo["dcStats"];
   /** Open connections at once; more are closed on accept. Default 10,000. */
   readonly maxConnections?: number;
-  /** Output bytes buffered per connection before it stops reading. Default 4 MiB. */
+  /** Unsent reply bytes per connection above which its commands wait. Default 4 MiB. */
   readonly maxPendingOutputBytes?: number;
+  /** A connection whose replies stay above that bound this long is closed. Default 30 s. */
+  readonly slowClientTimeoutMs?: number;
 }
 
 /** A reply bigger than this is a bug: the largest (GETN of 10,000 ids, ECHO) are far below it. */
@@ -94,6 +98,8 @@ class Connection {
   private readonly state: ConnState;
   /** A command is waiting on a promise: the ones behind it wait too. */
   private busy = false;
+  /** Too many replies are unsent: nothing more runs until the socket drains. */
+  private blocked: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -116,13 +122,17 @@ class Connection {
       this.parser.feed(chunk);
       this.run();
     });
-    socket.on("drain", () => this.socket.resume());
+    socket.on("drain", () => this.unblock());
+    socket.on("close", () => {
+      this.closed = true;
+      if (this.blocked !== undefined) clearTimeout(this.blocked);
+    });
     socket.on("error", () => this.socket.destroy());
   }
 
   /** Runs parsed commands until one is pending or input runs out, then writes the batch. */
   private run(): void {
-    while (!this.busy && !this.closed) {
+    while (!this.busy && !this.closed && this.blocked === undefined) {
       const ev = this.parser.next();
       if (ev === undefined) break;
       if (ev.kind === "error") {
@@ -179,7 +189,7 @@ class Connection {
 
   private resumeAfter(): void {
     this.busy = false;
-    if (!this.closed) this.socket.resume();
+    if (!this.closed && this.blocked === undefined) this.socket.resume();
     if (this.state.quit) {
       this.flush();
       this.end();
@@ -191,13 +201,39 @@ class Connection {
   private flush(): void {
     const out = this.reply.w.take();
     if (out === undefined || this.closed) return;
-    const ok = this.socket.write(out);
+    this.socket.write(out);
     const max = this.o.maxPendingOutputBytes ?? 4 * 1024 * 1024;
-    if (!ok && this.socket.writableLength > max) this.socket.pause();
+    if (this.socket.writableLength > max && this.blocked === undefined) this.block();
+  }
+
+  /** Stop reading and executing until the client reads; close it if it does not in time. */
+  private block(): void {
+    this.socket.pause();
+    const ms = this.o.slowClientTimeoutMs ?? 30_000;
+    this.blocked = setTimeout(() => {
+      this.o.metrics?.rejected.inc({ api: "resp", code: "slow-client" });
+      this.o.logger?.warn(
+        { client: this.state.id, unsent: this.socket.writableLength },
+        `closing a RESP client that read none of its replies for ${ms} ms`,
+      );
+      this.closed = true;
+      this.socket.destroy();
+    }, ms);
+    this.blocked.unref();
+  }
+
+  private unblock(): void {
+    if (this.blocked === undefined) return;
+    clearTimeout(this.blocked);
+    this.blocked = undefined;
+    if (this.closed) return;
+    if (!this.busy) this.socket.resume();
+    this.run();
   }
 
   private end(): void {
     this.closed = true;
+    if (this.blocked !== undefined) clearTimeout(this.blocked);
     this.socket.end();
   }
 
@@ -245,6 +281,11 @@ export class RespServer {
       this.conns.delete(c);
       this.o.metrics?.respConnections.dec();
     });
+  }
+
+  /** Open connections. */
+  get connections(): number {
+    return this.conns.size;
   }
 
   /** Starts listening; resolves with the bound port. */

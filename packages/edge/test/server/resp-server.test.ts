@@ -123,3 +123,35 @@ describe("RespServer", () => {
     expect(ledger.leases).toHaveLength(0);
   });
 });
+
+describe("a client that does not read its replies", () => {
+  it("stops being served at the output bound and is closed after the timeout: few ids are drawn", async () => {
+    const ledger = new StateLedgerPort();
+    ledger.create({ name: "s", type: 3 });
+    const d = new Dispenser({ ledger, dc: 0 });
+    const maxPendingOutputBytes = 1024 * 1024;
+    const s = new RespServer(d, {
+      host: "127.0.0.1",
+      port: 0,
+      password: undefined,
+      maxPendingOutputBytes,
+      slowClientTimeoutMs: 300,
+    });
+    servers.push(s);
+    const port = await s.listen();
+    // 64.8 KB of pipelined GETN of 10,000 ids each: 3,600 commands, 36 M ids if all were run.
+    const cmd = "GETN s 10000\r\n";
+    const pipeline = cmd.repeat(Math.floor(64_800 / cmd.length));
+    const sock = connect(port, "127.0.0.1");
+    sock.pause(); // never reads (so it would not notice the close either)
+    sock.on("error", () => undefined);
+    await new Promise<void>((r) => sock.write(pipeline, () => r()));
+    while (s.connections > 0) await new Promise((r) => setTimeout(r, 20));
+    sock.destroy();
+    const generated = [...d.samples()].reduce((n, x) => n + x.generated, 0n);
+    // What ran is what the socket buffers and the bound hold: each GETN reply is about 110 KB
+    // (10,000 ids of 1..7 digits), so a few megabytes of kernel buffers plus 1 MiB, not 36 M ids.
+    expect(generated).toBeGreaterThan(0n);
+    expect(generated).toBeLessThan(2_000_000n);
+  });
+});

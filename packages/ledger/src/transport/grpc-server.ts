@@ -15,6 +15,46 @@ export interface GrpcServerOptions {
   maxReceiveBytes: number;
   /** Largest response message sent; a larger one ends the call with RESOURCE_EXHAUSTED instead. */
   maxSendBytes: number;
+  /**
+   * Answer bytes of one connection not yet taken by its client above which new calls on it are
+   * refused with RESOURCE_EXHAUSTED before their handler runs (so a client that does not read
+   * cannot make the server draw ids into memory for it). Default 16 MiB.
+   */
+  maxUnsentAnswerBytes?: number;
+  /** A connection that stays above that bound this long is closed. Default 30 s. */
+  slowClientTimeoutMs?: number;
+}
+
+/** Answers of one connection still in flight, and the timer that closes it if they stay unread. */
+class SessionLoad {
+  unsent = 0;
+  stall: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly session: ServerHttp2Session,
+    readonly max: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get over(): boolean {
+    return this.unsent > this.max;
+  }
+
+  add(n: number): void {
+    this.unsent += n;
+    if (this.over && this.stall === undefined) {
+      this.stall = setTimeout(() => this.session.destroy(), this.timeoutMs);
+      this.stall.unref();
+    }
+  }
+
+  remove(n: number): void {
+    this.unsent -= n;
+    if (!this.over && this.stall !== undefined) {
+      clearTimeout(this.stall);
+      this.stall = undefined;
+    }
+  }
 }
 
 /** What a handler may answer with: a status code, its message, and trailing metadata. */
@@ -64,7 +104,7 @@ const OK_TRAILERS = { "grpc-status": "0" } as const;
  */
 export class GrpcServer {
   private readonly routes = new Map<string, Route>();
-  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly sessions = new Map<ServerHttp2Session, SessionLoad>();
   private server: Http2Server | undefined;
 
   constructor(private readonly o: GrpcServerOptions) {}
@@ -97,9 +137,17 @@ export class GrpcServer {
     });
     this.server = server;
     server.on("session", (s) => {
-      this.sessions.add(s);
+      const load = new SessionLoad(
+        s,
+        this.o.maxUnsentAnswerBytes ?? 16 * 1024 * 1024,
+        this.o.slowClientTimeoutMs ?? 30_000,
+      );
+      this.sessions.set(s, load);
       s.on("error", () => {}); // A peer's broken connection: its calls see "close".
-      s.once("close", () => this.sessions.delete(s));
+      s.once("close", () => {
+        if (load.stall) clearTimeout(load.stall);
+        this.sessions.delete(s);
+      });
     });
     server.on("stream", (stream, headers) => this.onStream(stream, headers));
     return new Promise((resolve, reject) => {
@@ -120,9 +168,9 @@ export class GrpcServer {
     if (!server) return;
     this.server = undefined;
     const closed = new Promise<void>((r) => server.close(() => r()));
-    for (const s of this.sessions) s.close();
+    for (const s of this.sessions.keys()) s.close();
     const cut = setTimeout(() => {
-      for (const s of this.sessions) s.destroy();
+      for (const s of this.sessions.keys()) s.destroy();
     }, graceMs);
     await closed;
     clearTimeout(cut);
@@ -145,6 +193,16 @@ export class GrpcServer {
       sendStatus(stream, status.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
+    const load = this.sessions.get(stream.session as ServerHttp2Session);
+    if (load?.over) {
+      sendStatus(
+        stream,
+        status.RESOURCE_EXHAUSTED,
+        `this connection has ${load.unsent} bytes of answers its client has not read (more than ` +
+          `${load.max}): calls are refused, and change nothing, until it reads them`,
+      );
+      return;
+    }
     const encoding = headers["grpc-encoding"];
     const call = new ServerCall(
       stream,
@@ -152,6 +210,7 @@ export class GrpcServer {
       route,
       this.o,
       encoding === undefined || encoding === "identity",
+      load,
     );
     call.start();
   }
@@ -173,6 +232,8 @@ export class ServerCall extends EventEmitter {
   private body: Buffer | undefined;
   private bodyFill = 0;
   private received = 0;
+  /** Bytes of the answer written and not yet known to be sent. */
+  private unsent = 0;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -180,6 +241,7 @@ export class ServerCall extends EventEmitter {
     private readonly route: Route,
     private readonly o: GrpcServerOptions,
     private readonly identity: boolean,
+    private readonly load?: SessionLoad,
   ) {
     super();
   }
@@ -215,6 +277,7 @@ export class ServerCall extends EventEmitter {
     }
     this.stream.once("close", () => {
       if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+      if (this.unsent > 0) this.load?.remove(this.unsent);
       if (!this.finished) this.cancel();
     });
     const callback: Callback = (err, value) => this.answer(err, value);
@@ -364,6 +427,10 @@ export class ServerCall extends EventEmitter {
     s.respond(RESPONSE_HEADERS, ANSWER);
     s.once("wantTrailers", () => s.sendTrailers(OK_TRAILERS));
     s.end(frame);
+    // The stream closes once its trailers are out, which is after its data: until then the
+    // answer counts as unsent (see the close listener in start()).
+    this.unsent = frame.byteLength;
+    this.load?.add(frame.byteLength);
   }
 
   private fail(code: status, details: string, metadata?: Metadata): void {
