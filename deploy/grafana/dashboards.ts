@@ -833,6 +833,19 @@ export function edgeDashboard(): Dashboard {
             { min: 0 },
           ),
           ts(
+            "Grants refused: the ledger forgot",
+            "Grants an edge refused because the ledger answered with another cluster identity or below what it had granted this edge (DispenserEdgeLedgerForgot).",
+            "short",
+            [
+              q(
+                `sum by (instance, reason) (increase(dispenser_edge_grants_refused_total{${E}}[$__rate_interval]))`,
+                "{{instance}} {{reason}}",
+              ),
+            ],
+            8,
+            { min: 0 },
+          ),
+          ts(
             "Type 1 draws refused: permutation secret mismatch",
             "Draws of a type 1 sequence refused because the edge's --permutation-secret is not the one the sequence is bound to (DispenserEdgeKeyMismatch).",
             "short",

@@ -67,6 +67,7 @@ const ledger: UntypedServiceImplementation = {
         returnToken: "",
         kind: SegmentKind.SEGMENT_KIND_SEGMENT,
       },
+      clusterIdentity: "",
       sequenceRevision: 1n,
     });
   },

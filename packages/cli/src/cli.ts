@@ -6,6 +6,7 @@ import type { CommandSpec } from "./flags.js";
 import { helpText } from "./flags.js";
 import type { Io } from "./io.js";
 import type * as AdminModule from "./commands/admin.js";
+import type * as RecoveryModule from "./commands/recovery.js";
 
 interface Command {
   readonly spec: CommandSpec;
@@ -15,12 +16,19 @@ interface Command {
 // Loaded on use: the servers and the Redis client take a while to import, and admin commands
 // should start fast.
 const admin = (): Promise<typeof AdminModule> => import("./commands/admin.js");
+const recovery = (): Promise<typeof RecoveryModule> => import("./commands/recovery.js");
 const SEQ: Readonly<Record<string, () => Promise<Command>>> = {
   create: async () => admin().then((m) => ({ spec: m.SEQ_CREATE, run: m.seqCreate })),
   list: async () => admin().then((m) => ({ spec: m.SEQ_LIST, run: m.seqList })),
   describe: async () => admin().then((m) => ({ spec: m.SEQ_DESCRIBE, run: m.seqDescribe })),
   update: async () => admin().then((m) => ({ spec: m.SEQ_UPDATE, run: m.seqUpdate })),
   delete: async () => admin().then((m) => ({ spec: m.SEQ_DELETE, run: m.seqDelete })),
+  "raise-mark": async () => recovery().then((m) => ({ spec: m.SEQ_RAISE_MARK, run: m.seqRaiseMark })),
+};
+/** `dispenser ledger <sub>`; any other `dispenser ledger ...` runs a ledger node. */
+const LEDGER: Readonly<Record<string, () => Promise<Command>>> = {
+  backup: async () => recovery().then((m) => ({ spec: m.LEDGER_BACKUP, run: m.ledgerBackup })),
+  restore: async () => recovery().then((m) => ({ spec: m.LEDGER_RESTORE, run: m.ledgerRestore })),
 };
 const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   dev: async () => import("./commands/dev.js").then((m) => ({ spec: m.DEV, run: m.runDev })),
@@ -57,6 +65,13 @@ Admin, over gRPC to an edge (--edge host:port, default 127.0.0.1:50051, env DISP
   status                      ledger members, leader, terms, lag; the edge's runway per sequence
   bench [sequence]            load an edge over RESP or gRPC, report ids/s and latency
 
+Recovery, over gRPC to the ledger (--ledger host:port,..., env DISPENSER_LEDGER):
+  ledger backup --out FILE    the replicated state (catalog, marks, cluster identity) to a file
+  ledger restore --from FILE --data-dir DIR --id N [--members 1,2,3]
+                              an empty node directory started from a backup (offline, per node)
+  seq raise-mark <name> --dc D --to C
+                              nothing below counter C of (name, D) is granted again
+
 Every admin command takes --json for one JSON document on stdout.
 Every command takes --help, and --config file.json (keys are flag names).
 Precedence: flags on the command line, then the --config file, then environment variables, then defaults.
@@ -92,21 +107,29 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number | "runn
     io.out(`${version()}\n`);
     return 0;
   }
-  if (name === "ledger" || name === "edge")
+  const ledgerSub = name === "ledger" && rest[0] !== undefined ? LEDGER[rest[0]] : undefined;
+  if ((name === "ledger" && ledgerSub === undefined) || name === "edge")
     return (await import("./commands/processes.js")).runProcess(name, rest, io);
   let load = COMMANDS[name];
   let args = rest;
-  if (name === "seq") {
+  if (ledgerSub !== undefined) {
+    load = ledgerSub;
+    args = rest.slice(1);
+  } else if (name === "seq") {
     const sub = rest[0];
     if (sub === undefined || sub === "--help" || sub === "-h") {
-      if (sub === undefined) throw usageError("missing subcommand: create, list, describe or delete", "seq");
+      if (sub === undefined)
+        throw usageError("missing subcommand: create, list, describe, update, delete or raise-mark", "seq");
       const all = await Promise.all(Object.values(SEQ).map((l) => l()));
       io.out(all.map((c) => helpText(c.spec)).join("\n"));
       return 0;
     }
     load = SEQ[sub];
     if (load === undefined)
-      throw usageError(`unknown subcommand "seq ${sub}" (create, list, describe, delete)`, "seq");
+      throw usageError(
+        `unknown subcommand "seq ${sub}" (create, list, describe, update, delete, raise-mark)`,
+        "seq",
+      );
     args = rest.slice(1);
   } else if (load === undefined) {
     throw usageError(`unknown command "${name}"`);

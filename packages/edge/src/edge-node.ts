@@ -81,6 +81,10 @@ export class EdgeNode {
           log.debug({ sequence: name, start: String(g.start), end: String(g.end) }, "leased");
         }
       },
+      onGrantRefused: (name, reason, message) => {
+        this.metrics.grantsRefused.inc({ reason });
+        log.error({ sequence: name, reason }, message);
+      },
       onKeyMismatch: (name, message) => {
         this.metrics.keyMismatches.inc({ sequence: name });
         log.error({ sequence: name }, message);

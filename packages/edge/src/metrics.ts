@@ -24,6 +24,7 @@ export class EdgeMetrics {
   readonly issueWaitSeconds: Histogram;
   readonly rejected: Counter<"api" | "code">;
   readonly keyMismatches: Counter<"sequence">;
+  readonly grantsRefused: Counter<"reason">;
   readonly respConnections: Gauge;
   readonly runway: Gauge<"sequence">;
   readonly segmentSize: Gauge<"sequence">;
@@ -76,6 +77,12 @@ export class EdgeMetrics {
       name: "dispenser_edge_issue_wait_seconds",
       help: "Time draws waited for a segment (draws served from the buffer are not observed)",
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    });
+    this.grantsRefused = new Counter({
+      name: "dispenser_edge_grants_refused_total",
+      help: "Grants refused because the ledger forgot what it granted: another cluster identity, or a range below this edge's mark",
+      labelNames: ["reason"],
       registers,
     });
     this.keyMismatches = new Counter({

@@ -1,5 +1,7 @@
 export type { AppResult } from "./ledger-app.js";
-export { LedgerApp, encodeLedgerCommand, encodeMemberAddress } from "./ledger-app.js";
+export { LedgerApp, appSnapshot, encodeLedgerCommand, encodeMemberAddress } from "./ledger-app.js";
+export type { RestoreOptions, RestoreSummary } from "./restore.js";
+export { restoreDataDir } from "./restore.js";
 export { LedgerMetrics } from "./metrics.js";
 export type { LedgerNodeOptions } from "./node.js";
 export { LedgerNode, splitHostPort, StartupError } from "./node.js";

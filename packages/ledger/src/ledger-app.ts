@@ -111,15 +111,7 @@ export class LedgerApp implements Application<AppResult> {
   }
 
   snapshot(): Uint8Array {
-    const state = this.state.snapshot();
-    const book = enc.encode(JSON.stringify([...this.addresses].sort((a, b) => a[0] - b[0])));
-    const out = new Uint8Array(8 + book.byteLength + state.byteLength);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, book.byteLength);
-    out.set(book, 4);
-    v.setUint32(4 + book.byteLength, state.byteLength);
-    out.set(state, 8 + book.byteLength);
-    return out;
+    return appSnapshot(this.state.snapshot(), [...this.addresses]);
   }
 
   restore(data: Uint8Array): void {
@@ -138,4 +130,19 @@ export class LedgerApp implements Application<AppResult> {
       this.onAddress(id, addr);
     }
   }
+}
+
+/**
+ * The application snapshot: the members' address book, then the state machine's snapshot, each
+ * length-prefixed. Also what a restore from a backup starts every node with.
+ */
+export function appSnapshot(state: Uint8Array, addresses: readonly (readonly [NodeId, string])[]): Uint8Array {
+  const book = enc.encode(JSON.stringify([...addresses].sort((a, b) => a[0] - b[0])));
+  const out = new Uint8Array(8 + book.byteLength + state.byteLength);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, book.byteLength);
+  out.set(book, 4);
+  v.setUint32(4 + book.byteLength, state.byteLength);
+  out.set(state, 8 + book.byteLength);
+  return out;
 }

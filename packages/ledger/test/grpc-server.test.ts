@@ -38,6 +38,7 @@ const grant = (r: LeaseSegmentRequest): LeaseSegmentResponse => ({
     returnToken: "",
   },
   sequenceRevision: 7n,
+  clusterIdentity: "",
 });
 
 /** A GrpcServer with the Ledger service (only LeaseSegment does anything) and the Peer service. */
@@ -57,6 +58,8 @@ async function serve(
     listSequences: unused,
     leaseSegment: lease,
     returnSegment: unused,
+    raiseMark: unused,
+    backup: unused,
     clusterStatus: unused,
     addMember: unused,
     removeMember: unused,

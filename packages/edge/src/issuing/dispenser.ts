@@ -22,6 +22,8 @@ import type { EdgeJournal, JournalEntry } from "./journal.js";
 import { SequenceIssuer } from "./sequence-issuer.js";
 import { STRATEGIES } from "./strategy.js";
 import { keyFingerprint } from "../ids/permutation.js";
+import type { GuardRefusal } from "./grant-guard.js";
+import { GrantGuard } from "./grant-guard.js";
 
 export interface DispenserOptions {
   readonly ledger: LedgerPort;
@@ -48,6 +50,8 @@ export interface DispenserOptions {
   readonly onLease?: (name: string, seconds: number, g: SegmentGrant | EdgeError) => void;
   /** A type 1 sequence is bound to another permutation secret than this edge's: it is refused. */
   readonly onKeyMismatch?: (name: string, message: string) => void;
+  /** A grant was refused: the ledger is another cluster, or granted below this edge's mark. */
+  readonly onGrantRefused?: (name: string, reason: GuardRefusal, message: string) => void;
 }
 
 export interface ReturnReport {
@@ -77,6 +81,8 @@ export class Dispenser {
   private readonly now: () => number;
   /** The fingerprint of this edge's permutation secret, bound to type 1 sequences by the ledger. */
   readonly keyFingerprint: string;
+  /** What this edge remembers of the ledger, to refuse one that forgot (see grant-guard.ts). */
+  readonly guard: GrantGuard;
 
   constructor(private readonly o: DispenserOptions) {
     this.dc = o.dc;
@@ -86,14 +92,16 @@ export class Dispenser {
     this.maxWaiters = o.maxWaitersPerSequence ?? 10_000;
     this.drawTimeoutMs = o.drawTimeoutMs ?? 5_000;
     this.now = o.now ?? Date.now;
-    if (o.journal) {
+    const loaded = o.journal?.load();
+    this.guard = new GrantGuard(loaded?.guard, o.onGrantRefused);
+    if (o.journal && loaded) {
       // Whatever the last process held above its checkpoint was never issued by anyone now.
-      for (const [name, e] of o.journal.load()) {
+      for (const [name, e] of loaded.sequences) {
         let lost = 0n;
         for (const s of e.held) lost += s.end - s.next;
         this.carried.set(name, { ...e, wasted: e.wasted + lost, held: [] });
       }
-      o.journal.save(this.carried);
+      o.journal.save(this.carried, this.guard.state);
       this.checkpointTimer = setInterval(() => this.checkpoint(), o.checkpointMs ?? 1_000);
       this.checkpointTimer.unref();
     }
@@ -107,7 +115,7 @@ export class Dispenser {
     for (const [name, s] of this.issuers) {
       entries.set(name, { dc: this.dc, generated: s.generated, wasted: s.wasted, held: s.held() });
     }
-    j.save(entries);
+    j.save(entries, this.guard.state);
   }
 
   get draining(): boolean {
@@ -269,9 +277,11 @@ export class Dispenser {
           continue;
         }
         try {
-          const r = await this.o.ledger.returnTail(name, this.dc, t, t.grant, this.requestId());
-          if (r.accepted) accepted += n;
-          else wasted += n;
+          const r = await this.o.ledger.returnTail(name, s.dc, t, t.grant, this.requestId());
+          if (r.accepted) {
+            accepted += n;
+            this.guard.returned(name, s.dc, t.start);
+          } else wasted += n;
         } catch (e) {
           wasted += n;
           error = e instanceof Error ? e.message : String(e);
@@ -344,9 +354,11 @@ export class Dispenser {
     const name = def.name;
     return async (size) => {
       const t0 = this.now();
+      const markAtAsk = this.guard.markOf(name, dc);
       try {
         const fp = def.type === 1 ? this.keyFingerprint : undefined;
         const g = await this.o.ledger.lease(name, dc, size, this.requestId(), fp);
+        this.guard.admit(name, dc, { start: g.start, end: g.end, identity: g.clusterIdentity }, markAtAsk);
         this.o.onLease?.(name, (this.now() - t0) / 1000, g);
         return g;
       } catch (e) {

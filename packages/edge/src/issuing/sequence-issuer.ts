@@ -107,6 +107,11 @@ export class SequenceIssuer {
     return this.o.map;
   }
 
+  /** The counter space it draws from: the edge's DC, or 0 under global ordering. */
+  get dc(): number {
+    return this.o.dc;
+  }
+
   /** Ids held and not yet issued. */
   get runway(): bigint {
     let n = 0n;

@@ -118,6 +118,7 @@ export class GrpcLedgerPort implements LedgerPort {
         fence: g.fence,
         revision: r.sequenceRevision,
         returnToken: g.returnToken,
+        clusterIdentity: r.clusterIdentity,
       };
     });
   }

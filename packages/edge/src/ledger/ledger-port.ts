@@ -29,6 +29,8 @@ export interface SegmentGrant {
   readonly revision: bigint;
   /** The secret a return of this grant must present; never shown to anyone else. */
   readonly returnToken: string;
+  /** The identity of the ledger cluster that granted it ("" from a ledger that sends none). */
+  readonly clusterIdentity: string;
 }
 
 export interface ReturnOutcome {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { LedgerState } from "@dispenser/ledger/state";
 import { EdgeJournal } from "../../src/issuing/journal.js";
 import { EdgeError } from "../../src/errors.js";
 import { Dispenser } from "../../src/issuing/dispenser.js";
@@ -306,6 +307,52 @@ describe("Dispenser", () => {
       const sc = await c.issuer("j");
       expect(sc.generated).toBe(260n);
       expect(sc.wasted).toBe(held);
+      await c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses grants from a ledger that forgot, across a restart of the edge (journal)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edge-guard-"));
+    try {
+      const ledger = new StateLedgerPort();
+      ledger.create({ name: "g", type: 3 });
+      const refusals: string[] = [];
+      const edge = (l: StateLedgerPort) =>
+        new Dispenser({
+          ledger: l,
+          dc: 0,
+          drawTimeoutMs: 200,
+          journal: new EdgeJournal(dir),
+          onGrantRefused: (name, reason) => refusals.push(`${name} ${reason}`),
+        });
+      const a = edge(ledger);
+      const first = await draw(a, "g", 1500);
+      a.checkpoint();
+      // Killed (no close), and the ledger lost every volume: a fresh cluster, fresh identity.
+      const fresh = new StateLedgerPort();
+      fresh.create({ name: "g", type: 3 });
+      const b = edge(fresh);
+      await expect(b.issueOne("g")).rejects.toThrow(
+        /answered as cluster [0-9a-f]{32}, but this edge has drawn ids from cluster/,
+      );
+      expect(refusals).toEqual(["g identity"]);
+      await b.close();
+      // The same cluster restored from an old backup: its identity, but its marks from before.
+      const snapshot = new TextDecoder().decode(ledger.state.snapshot());
+      const backup = new StateLedgerPort(
+        LedgerState.restore(new TextEncoder().encode(snapshot.replace(/"hwm":"\d+"/, '"hwm":"0"'))),
+      );
+      const c = edge(backup);
+      await expect(c.issueOne("g")).rejects.toThrow(
+        /below \d+, the end of what it had already granted this edge/,
+      );
+      expect(refusals).toEqual(["g identity", "g below-mark"]);
+      // The operator raises the mark above what was issued: grants are accepted again, above.
+      backup.state.apply({ type: "RaiseMark", name: "g", dc: 0, to: 10_000n }, { term: 9, index: 2 });
+      const next = await c.issueOne("g");
+      expect(next).toBeGreaterThan(first.at(-1)!);
       await c.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

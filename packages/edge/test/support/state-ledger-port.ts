@@ -17,7 +17,8 @@ import { EdgeError } from "../../src/errors.js";
 import type { LedgerPort, ReturnOutcome, SegmentGrant, SequenceInfo } from "../../src/ledger/ledger-port.js";
 
 export class StateLedgerPort implements LedgerPort {
-  readonly state = new LedgerState();
+  constructor(readonly state = new LedgerState()) {}
+
   private index = 0;
   leases: { name: string; dc: number; size: bigint; grant?: SegmentGrant }[] = [];
   /** Set to make the next lease calls fail (or hang until released). */
@@ -50,6 +51,9 @@ export class StateLedgerPort implements LedgerPort {
     this.leases.push(rec);
     if (this.hold) await this.hold;
     if (this.failLeases) throw this.failLeases;
+    // As the ledger service does: the first lease gives the cluster its identity.
+    if (this.state.identity === "")
+      this.state.apply({ type: "InitCluster", identity: randomBytes(16).toString("hex") }, this.at());
     const r = this.state.apply(
       {
         type: "LeaseSegment",
@@ -71,6 +75,7 @@ export class StateLedgerPort implements LedgerPort {
       fence: { term: BigInt(g.fence.term), index: BigInt(g.fence.index) },
       revision: this.state.get(name)!.modRevision,
       returnToken: g.returnToken,
+      clusterIdentity: this.state.identity,
     };
     rec.grant = grant;
     return grant;

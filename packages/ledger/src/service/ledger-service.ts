@@ -160,9 +160,27 @@ function nodeIdOf(v: bigint, field: string): NodeId {
  */
 export class LedgerService {
   private readonly now: () => number;
+  /** The InitCluster in flight, if any: concurrent first leases share it. */
+  private initializing: Promise<void> | undefined;
 
   constructor(private readonly d: LedgerServiceDeps) {
     this.now = d.now ?? Date.now;
+  }
+
+  /**
+   * The cluster gets its identity from the first leader that grants anything: one InitCluster
+   * with 128 random bits. The first committed wins (the state machine ignores later ones), so two
+   * leaders racing cannot give it two.
+   */
+  private async ensureIdentity(): Promise<void> {
+    if (this.d.app().state.identity !== "") return;
+    this.initializing ??= this.command(
+      { type: "InitCluster", identity: randomBytes(16).toString("hex") },
+      (d) => (d.type === "InitCluster" ? d : undefined),
+    )
+      .then(() => undefined)
+      .finally(() => (this.initializing = undefined));
+    await this.initializing;
   }
 
   private notLeader(leader: NodeId): CallError {
@@ -437,6 +455,7 @@ export class LedgerService {
             "kind",
           );
         }
+        await this.ensureIdentity();
         const out = await this.command(
           {
             type: "LeaseSegment",
@@ -463,6 +482,26 @@ export class LedgerService {
             returnToken: g.returnToken,
           },
           sequenceRevision: this.d.app().state.get(g.name)?.modRevision ?? 0n,
+          clusterIdentity: this.d.app().state.identity,
+        };
+      }),
+
+      raiseMark: unary(async (req) => {
+        const out = await this.command(
+          { type: "RaiseMark", name: req.sequence, dc: req.dc, to: req.to },
+          (d) => (d.type === "RaiseMark" ? d : undefined),
+        );
+        return { hwm: out.hwm, raised: out.raised };
+      }),
+
+      backup: unary(async () => {
+        await this.readBarrier();
+        const st = this.d.raft.status();
+        const state = this.d.app().state;
+        return {
+          state: state.snapshot(),
+          appliedIndex: BigInt(st.applied),
+          clusterIdentity: state.identity,
         };
       }),
 
@@ -500,6 +539,7 @@ export class LedgerService {
           applied: BigInt(st.applied),
           lastIndex: BigInt(st.lastIndex),
           members: this.members(),
+          clusterIdentity: this.d.app().state.identity,
         };
       }),
 

@@ -2,9 +2,10 @@
 // bigints as decimal strings. Decoding is strict (unknown fields, wrong types and out-of-range values
 // are rejected with a reason) and never throws, so a malformed entry fails the same way everywhere.
 // A new field therefore needs a new format byte: old replicas must not silently ignore it.
-// Format 2 added the return token of a lease and a return, the key fingerprint of a type 1 lease
-// and the expected revision of an update or delete; entries of format 1 (written before) still
-// decode, with no token (their grants can never be returned) and no expectation.
+// Format 2 added the return token of a lease and a return, the key fingerprint of a type 1 lease,
+// the expected revision of an update or delete, and the InitCluster and RaiseMark commands;
+// entries of format 1 (written before) still decode, with no token (their grants can never be
+// returned) and no expectation.
 
 import type { Fields, Json } from "./json.js";
 import {
@@ -97,7 +98,26 @@ export interface ReturnSegment {
   readonly requestId: string;
 }
 
-export type Command = CreateSequence | UpdateSequence | DeleteSequence | LeaseSegment | ReturnSegment;
+/** Gives the cluster its identity, once: the first InitCluster committed wins, later ones change nothing. */
+export interface InitCluster {
+  readonly type: "InitCluster";
+  /** Drawn at random by the leader that proposes it (IDENTITY_PATTERN). */
+  readonly identity: string;
+}
+
+/**
+ * Raises a (sequence, dc) mark to at least `to` (counter space): nothing below it is granted
+ * again. The way out after restoring an old backup: restart above everything issued since.
+ */
+export interface RaiseMark {
+  readonly type: "RaiseMark";
+  readonly name: string;
+  readonly dc: number;
+  readonly to: bigint;
+}
+
+export type Command =
+  CreateSequence | UpdateSequence | DeleteSequence | LeaseSegment | ReturnSegment | InitCluster | RaiseMark;
 export type CommandType = Command["type"];
 
 export const COMMAND_FORMAT = 2;
@@ -107,6 +127,8 @@ export const MAX_COMMAND_BYTES = 16 * 1024;
 export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
 /** 128 random bits in hex; the empty token (format 1) authorises nothing. */
 export const RETURN_TOKEN_PATTERN = /^([0-9a-f]{32})?$/;
+/** A cluster identity: 128 random bits in hex. */
+export const IDENTITY_PATTERN = /^[0-9a-f]{32}$/;
 /** 64 bits of an HMAC of the permutation secret, in hex. */
 export const KEY_FINGERPRINT_PATTERN = /^[0-9a-f]{16}$/;
 
@@ -114,6 +136,11 @@ const isFenceNumber = (n: unknown): boolean => typeof n === "number" && Number.i
 
 /** Checks everything that does not depend on ledger state. Undefined when valid. */
 export function validateCommand(cmd: Command): string | undefined {
+  if (cmd.type === "InitCluster") {
+    return typeof cmd.identity === "string" && IDENTITY_PATTERN.test(cmd.identity)
+      ? undefined
+      : "identity must be 32 hex digits";
+  }
   if (cmd.type === "CreateSequence") {
     const errors = validateSequenceDef(cmd.def);
     if (errors.length > 0) return `invalid sequence definition: ${describeErrors(errors)}`;
@@ -129,6 +156,10 @@ export function validateCommand(cmd: Command): string | undefined {
     }
     case "DeleteSequence":
       return checkExpected(cmd.expectedRevision);
+    case "RaiseMark":
+      if (typeof cmd.to !== "bigint" || cmd.to < 0n || cmd.to > INT64_MAX)
+        return "to must lie within 0..2^63-1";
+      return checkDcAndRequest(cmd.dc, "raise");
     case "LeaseSegment":
       if (typeof cmd.size !== "bigint" || cmd.size < 1n) return "size must be >= 1";
       if (!LEASE_KINDS.includes(cmd.kind)) return `kind must be one of ${LEASE_KINDS.join(", ")}`;
@@ -252,6 +283,10 @@ function commandToJson(cmd: Command): Json {
         returnToken: cmd.returnToken,
         requestId: cmd.requestId,
       };
+    case "InitCluster":
+      return { type: cmd.type, identity: cmd.identity };
+    case "RaiseMark":
+      return { type: cmd.type, name: cmd.name, dc: cmd.dc, to: bigJson(cmd.to) };
   }
 }
 
@@ -348,6 +383,8 @@ function commandFromJson(v: unknown, format: number): Command {
       "returnToken",
       "keyFingerprint",
       "expectedRevision",
+      "identity",
+      "to",
     ],
   );
   const type = head["type"];
@@ -405,9 +442,23 @@ function commandFromJson(v: unknown, format: number): Command {
         requestId: str(o, "requestId", p),
       };
     }
-    default:
-      throw new DecodeError(
-        `unknown command type ${typeof type === "string" ? JSON.stringify(type.slice(0, 64)) : typeof type}`,
-      );
+    case "InitCluster": {
+      if (format < 2) break;
+      const o = readObject(v, p, ["type", "identity"]);
+      return { type, identity: str(o, "identity", p, 32) };
+    }
+    case "RaiseMark": {
+      if (format < 2) break;
+      const o = readObject(v, p, ["type", "name", "dc", "to"]);
+      return {
+        type,
+        name: str(o, "name", p),
+        dc: readInt(o["dc"], `${p}.dc`),
+        to: readBigint(o["to"], `${p}.to`),
+      };
+    }
   }
+  throw new DecodeError(
+    `unknown command type ${typeof type === "string" ? JSON.stringify(type.slice(0, 64)) : typeof type}`,
+  );
 }

@@ -275,6 +275,18 @@ export class DcLedger {
     }
   }
 
+  /**
+   * Raises the mark to `to` if it is below (an operator's RaiseMark). The top grant is no longer
+   * top-most: a return of its tail can no longer end at the mark, so it is recorded as waste.
+   */
+  raise(to: bigint): boolean {
+    if (to <= this.hwmValue) return false;
+    this.counts.waste += to - this.hwmValue;
+    this.hwmValue = to;
+    this.topGrant = undefined;
+    return true;
+  }
+
   /** On delete: keep the mark and stats (so a re-created name resumes above), drop the rest. */
   forget(): void {
     this.topGrant = undefined;

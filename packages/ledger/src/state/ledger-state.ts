@@ -7,7 +7,7 @@
 // above the old marks, so no id is ever issued twice. Tombstones count toward MAX_SEQUENCES.
 
 import type { Command, CommandType, Fence } from "./commands.js";
-import { decodeCommand, defFromJson, defToJson, validateCommand } from "./commands.js";
+import { decodeCommand, defFromJson, defToJson, IDENTITY_PATTERN, validateCommand } from "./commands.js";
 import type { DcStats, GrantRecord, WindowRecord } from "./dc-ledger.js";
 import { DcLedger } from "./dc-ledger.js";
 import type { Json } from "./json.js";
@@ -21,6 +21,7 @@ import {
   readBool,
   readInt,
   readObject,
+  readString,
   utf8,
 } from "./json.js";
 import type { Failure, Result } from "./result.js";
@@ -91,7 +92,26 @@ export interface ReturnOutcome {
   readonly hwm: bigint;
 }
 
+export interface InitOutcome {
+  readonly type: "InitCluster";
+  /** The cluster's identity: the first one committed. */
+  readonly identity: string;
+  /** False when an identity was already in place (this command changed nothing). */
+  readonly changed: boolean;
+}
+
+export interface RaiseOutcome {
+  readonly type: "RaiseMark";
+  readonly name: string;
+  readonly dc: number;
+  readonly hwm: bigint;
+  /** False when the mark was already at or above `to`. */
+  readonly raised: boolean;
+}
+
 export interface OutcomeByType {
+  readonly InitCluster: InitOutcome;
+  readonly RaiseMark: RaiseOutcome;
   readonly CreateSequence: CreateOutcome;
   readonly UpdateSequence: UpdateOutcome;
   readonly DeleteSequence: DeleteOutcome;
@@ -141,10 +161,16 @@ function checkAt(at: Fence): void {
 
 export class LedgerState {
   private rev = 0n;
+  private id = "";
   private readonly entries = new Map<string, Entry>();
   /** All names, live and deleted, sorted by UTF-16 code units (names are ASCII). */
   private readonly names: string[] = [];
   private liveCount = 0;
+
+  /** The cluster's identity, created once by its first leader; "" before. */
+  get identity(): string {
+    return this.id;
+  }
 
   /** The catalog revision: bumped by every successful catalog change. */
   get revision(): bigint {
@@ -174,6 +200,13 @@ export class LedgerState {
 
   private dispatch(cmd: Command, at: Fence): Result<Outcome> {
     switch (cmd.type) {
+      case "InitCluster": {
+        const changed = this.id === "";
+        if (changed) this.id = cmd.identity;
+        return ok({ type: "InitCluster", identity: this.id, changed });
+      }
+      case "RaiseMark":
+        return this.raise(cmd);
       case "CreateSequence":
         return this.create(cmd.def, cmd.createdAtMs);
       case "UpdateSequence":
@@ -314,6 +347,24 @@ export class LedgerState {
     return ok({ type: "ReturnSegment", name: cmd.name, dc: cmd.dc, ...r.data, hwm: d.hwm });
   }
 
+  /** Also for a deleted name: raising its marks before it is re-created is what restores need. */
+  private raise(cmd: Extract<Command, { type: "RaiseMark" }>): Result<RaiseOutcome> {
+    const entry = this.entries.get(cmd.name);
+    if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
+    if (cmd.dc >= entry.def.datacenters) return fail("invalid-argument", dcRangeMessage(entry.def, cmd.dc));
+    const cap = capacity(entry.def, cmd.dc);
+    if (cmd.to > cap) {
+      return fail(
+        "invalid-argument",
+        `to ${cmd.to} is above the ${cap} counter values of ${label(cmd.name, cmd.dc)}`,
+      );
+    }
+    const d = entry.dcs.get(cmd.dc) ?? new DcLedger();
+    const raised = d.raise(cmd.to);
+    if (raised) entry.dcs.set(cmd.dc, d);
+    return ok({ type: "RaiseMark", name: cmd.name, dc: cmd.dc, hwm: d.hwm, raised });
+  }
+
   private live(name: string): Entry | undefined {
     const e = this.entries.get(name);
     return e && !e.deleted ? e : undefined;
@@ -392,7 +443,14 @@ export class LedgerState {
         dcs,
       };
     });
-    return utf8(canonicalJson({ format: SNAPSHOT_FORMAT, revision: bigJson(this.rev), sequences }));
+    return utf8(
+      canonicalJson({
+        format: SNAPSHOT_FORMAT,
+        revision: bigJson(this.rev),
+        sequences,
+        ...(this.id === "" ? {} : { identity: this.id }),
+      }),
+    );
   }
 
   /** Rebuilds a state from snapshot(); throws on anything malformed (a corrupt snapshot must stop the node). */
@@ -406,12 +464,16 @@ export class LedgerState {
   }
 
   private static fromJson(v: unknown): LedgerState {
-    const o = readObject(v, "snapshot", ["format", "revision", "sequences"]);
+    const o = readObject(v, "snapshot", ["format", "revision", "sequences"], ["identity"]);
     const format = o["format"];
     if (typeof format !== "number" || !LOADABLE_SNAPSHOT_FORMATS.has(format))
       throw new DecodeError(`unknown snapshot format ${String(format)}`);
     const s = new LedgerState();
     s.rev = readBigint(o["revision"], "revision");
+    if (o["identity"] !== undefined) {
+      s.id = readString(o["identity"], "identity", 32);
+      if (!IDENTITY_PATTERN.test(s.id)) throw new DecodeError("identity must be 32 hex digits");
+    }
     for (const [i, item] of readArray(o["sequences"], "sequences", MAX_SEQUENCES).entries()) {
       const p = `sequences[${i}]`;
       const so = readObject(item, p, [

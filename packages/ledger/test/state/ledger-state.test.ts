@@ -742,3 +742,62 @@ describe("type 1 permutation keys", () => {
     expect(d.create({ name: "t", type: 1, length: 6 }).sequence.def.keyFingerprint).toBe("cccccccccccccccc");
   });
 });
+
+describe("the cluster identity and raised marks", () => {
+  test("the first InitCluster gives the identity; later ones change nothing; snapshots keep it", () => {
+    const d = new Driver();
+    expect(d.state.identity).toBe("");
+    expect(d.must({ type: "InitCluster", identity: "a".repeat(32) })).toEqual({
+      type: "InitCluster",
+      identity: "a".repeat(32),
+      changed: true,
+    });
+    unchanged(d, () => {
+      expect(d.must({ type: "InitCluster", identity: "b".repeat(32) })).toMatchObject({
+        identity: "a".repeat(32),
+        changed: false,
+      });
+    });
+    expect(LedgerState.restore(d.state.snapshot()).identity).toBe("a".repeat(32));
+    expect(d.run({ type: "InitCluster", identity: "not hex" })).toMatchObject({
+      ok: false,
+      code: "invalid-argument",
+    });
+  });
+
+  test("RaiseMark lifts a mark (also of a deleted name), never lowers it, and grants resume above", () => {
+    const d = new Driver();
+    d.create({ name: "a", type: 2, length: 3, datacenters: 2 });
+    const g = granted(d.lease("a", 0, 10n, "r")).grant;
+    expect(d.must({ type: "RaiseMark", name: "a", dc: 0, to: 100n })).toMatchObject({
+      hwm: 100n,
+      raised: true,
+    });
+    unchanged(d, () => {
+      expect(d.must({ type: "RaiseMark", name: "a", dc: 0, to: 50n })).toMatchObject({
+        hwm: 100n,
+        raised: false,
+      });
+    });
+    // The old top grant is no longer top-most: its tail comes back as waste, the mark stays.
+    expect(d.giveBack("a", 0, 5n, 10n, g.fence, "ret")).toMatchObject({
+      ok: true,
+      data: { accepted: false },
+    });
+    expect(range(d.lease("a", 0, 5n, "r2"))).toEqual([100n, 105n]);
+    d.must({ type: "DeleteSequence", name: "a" });
+    expect(d.must({ type: "RaiseMark", name: "a", dc: 1, to: 300n })).toMatchObject({ raised: true });
+    d.create({ name: "a", type: 2, length: 3, datacenters: 2 });
+    expect(range(d.lease("a", 1, 5n, "r3"))).toEqual([300n, 305n]);
+    // Bad input changes nothing.
+    unchanged(d, () => {
+      expect(d.run({ type: "RaiseMark", name: "a", dc: 2, to: 1n })).toMatchObject({
+        code: "invalid-argument",
+      });
+      expect(d.run({ type: "RaiseMark", name: "a", dc: 0, to: 451n })).toMatchObject({
+        code: "invalid-argument",
+      });
+      expect(d.run({ type: "RaiseMark", name: "nope", dc: 0, to: 1n })).toMatchObject({ code: "not-found" });
+    });
+  });
+});

@@ -690,6 +690,35 @@ export interface LeaseSegmentResponse {
   grant?: Grant | undefined;
   /** The sequence's revision when granted: an edge holding an older definition re-reads it. */
   sequenceRevision: bigint;
+  /**
+   * The cluster's identity (32 hex digits), created once by its first leader. An edge remembers
+   * it and refuses grants from a ledger with another one: a cluster that lost all its data and
+   * started afresh would grant again ids already issued.
+   */
+  clusterIdentity: string;
+}
+
+export interface RaiseMarkRequest {
+  sequence: string;
+  dc: number;
+  to: bigint;
+}
+
+export interface RaiseMarkResponse {
+  /** The mark after the call. */
+  hwm: bigint;
+  /** False when it already was at or above `to`. */
+  raised: boolean;
+}
+
+export interface BackupRequest {}
+
+export interface BackupResponse {
+  /** The state machine's snapshot (canonical JSON), as `dispenser ledger restore` reads it. */
+  state: Uint8Array;
+  /** The log index the state is applied up to. */
+  appliedIndex: bigint;
+  clusterIdentity: string;
 }
 
 export interface ReturnSegmentRequest {
@@ -749,6 +778,8 @@ export interface ClusterStatusResponse {
   lastIndex: bigint;
   /** Voters first, then learners, each by id. */
   members: Member[];
+  /** The cluster's identity as this node applied it ("" before the first leader created it). */
+  clusterIdentity: string;
 }
 
 export interface AddMemberRequest {
@@ -2597,7 +2628,7 @@ export const Grant: MessageFns<Grant> = {
 };
 
 function createBaseLeaseSegmentResponse(): LeaseSegmentResponse {
-  return { grant: undefined, sequenceRevision: 0n };
+  return { grant: undefined, sequenceRevision: 0n, clusterIdentity: "" };
 }
 
 export const LeaseSegmentResponse: MessageFns<LeaseSegmentResponse> = {
@@ -2612,6 +2643,9 @@ export const LeaseSegmentResponse: MessageFns<LeaseSegmentResponse> = {
         );
       }
       writer.uint32(16).uint64(message.sequenceRevision);
+    }
+    if (message.clusterIdentity !== "") {
+      writer.uint32(26).string(message.clusterIdentity);
     }
     return writer;
   },
@@ -2645,6 +2679,14 @@ export const LeaseSegmentResponse: MessageFns<LeaseSegmentResponse> = {
             message.sequenceRevision = reader.uint64() as bigint;
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clusterIdentity = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2665,6 +2707,11 @@ export const LeaseSegmentResponse: MessageFns<LeaseSegmentResponse> = {
         : isSet(object.sequence_revision)
           ? BigInt(object.sequence_revision)
           : 0n,
+      clusterIdentity: isSet(object.clusterIdentity)
+        ? globalThis.String(object.clusterIdentity)
+        : isSet(object.cluster_identity)
+          ? globalThis.String(object.cluster_identity)
+          : "",
     };
   },
 
@@ -2675,6 +2722,9 @@ export const LeaseSegmentResponse: MessageFns<LeaseSegmentResponse> = {
     }
     if (message.sequenceRevision !== 0n) {
       obj.sequenceRevision = message.sequenceRevision.toString();
+    }
+    if (message.clusterIdentity !== "") {
+      obj.clusterIdentity = message.clusterIdentity;
     }
     return obj;
   },
@@ -2690,6 +2740,364 @@ export const LeaseSegmentResponse: MessageFns<LeaseSegmentResponse> = {
       object.sequenceRevision !== undefined && object.sequenceRevision !== null
         ? BigInt(object.sequenceRevision)
         : 0n;
+    message.clusterIdentity = object.clusterIdentity ?? "";
+    return message;
+  },
+};
+
+function createBaseRaiseMarkRequest(): RaiseMarkRequest {
+  return { sequence: "", dc: 0, to: 0n };
+}
+
+export const RaiseMarkRequest: MessageFns<RaiseMarkRequest> = {
+  encode(message: RaiseMarkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== "") {
+      writer.uint32(10).string(message.sequence);
+    }
+    if (message.dc !== 0) {
+      writer.uint32(16).uint32(message.dc);
+    }
+    if (message.to !== 0n) {
+      if (BigInt.asUintN(64, message.to) !== message.to) {
+        throw new globalThis.Error("value provided for field message.to of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.to);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RaiseMarkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRaiseMarkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sequence = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dc = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.to = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RaiseMarkRequest {
+    return {
+      sequence: isSet(object.sequence) ? globalThis.String(object.sequence) : "",
+      dc: isSet(object.dc) ? globalThis.Number(object.dc) : 0,
+      to: isSet(object.to) ? BigInt(object.to) : 0n,
+    };
+  },
+
+  toJSON(message: RaiseMarkRequest): unknown {
+    const obj: any = {};
+    if (message.sequence !== "") {
+      obj.sequence = message.sequence;
+    }
+    if (message.dc !== 0) {
+      obj.dc = Math.round(message.dc);
+    }
+    if (message.to !== 0n) {
+      obj.to = message.to.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RaiseMarkRequest>): RaiseMarkRequest {
+    return RaiseMarkRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RaiseMarkRequest>): RaiseMarkRequest {
+    const message = createBaseRaiseMarkRequest();
+    message.sequence = object.sequence ?? "";
+    message.dc = object.dc ?? 0;
+    message.to = object.to !== undefined && object.to !== null ? BigInt(object.to) : 0n;
+    return message;
+  },
+};
+
+function createBaseRaiseMarkResponse(): RaiseMarkResponse {
+  return { hwm: 0n, raised: false };
+}
+
+export const RaiseMarkResponse: MessageFns<RaiseMarkResponse> = {
+  encode(message: RaiseMarkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hwm !== 0n) {
+      if (BigInt.asUintN(64, message.hwm) !== message.hwm) {
+        throw new globalThis.Error("value provided for field message.hwm of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.hwm);
+    }
+    if (message.raised !== false) {
+      writer.uint32(16).bool(message.raised);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RaiseMarkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRaiseMarkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hwm = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.raised = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RaiseMarkResponse {
+    return {
+      hwm: isSet(object.hwm) ? BigInt(object.hwm) : 0n,
+      raised: isSet(object.raised) ? globalThis.Boolean(object.raised) : false,
+    };
+  },
+
+  toJSON(message: RaiseMarkResponse): unknown {
+    const obj: any = {};
+    if (message.hwm !== 0n) {
+      obj.hwm = message.hwm.toString();
+    }
+    if (message.raised !== false) {
+      obj.raised = message.raised;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RaiseMarkResponse>): RaiseMarkResponse {
+    return RaiseMarkResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RaiseMarkResponse>): RaiseMarkResponse {
+    const message = createBaseRaiseMarkResponse();
+    message.hwm = object.hwm !== undefined && object.hwm !== null ? BigInt(object.hwm) : 0n;
+    message.raised = object.raised ?? false;
+    return message;
+  },
+};
+
+function createBaseBackupRequest(): BackupRequest {
+  return {};
+}
+
+export const BackupRequest: MessageFns<BackupRequest> = {
+  encode(_: BackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): BackupRequest {
+    return {};
+  },
+
+  toJSON(_: BackupRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupRequest>): BackupRequest {
+    return BackupRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<BackupRequest>): BackupRequest {
+    const message = createBaseBackupRequest();
+    return message;
+  },
+};
+
+function createBaseBackupResponse(): BackupResponse {
+  return { state: new Uint8Array(0), appliedIndex: 0n, clusterIdentity: "" };
+}
+
+export const BackupResponse: MessageFns<BackupResponse> = {
+  encode(message: BackupResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state.length !== 0) {
+      writer.uint32(10).bytes(message.state);
+    }
+    if (message.appliedIndex !== 0n) {
+      if (BigInt.asUintN(64, message.appliedIndex) !== message.appliedIndex) {
+        throw new globalThis.Error("value provided for field message.appliedIndex of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.appliedIndex);
+    }
+    if (message.clusterIdentity !== "") {
+      writer.uint32(26).string(message.clusterIdentity);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.state = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.appliedIndex = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clusterIdentity = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupResponse {
+    return {
+      state: isSet(object.state) ? bytesFromBase64(object.state) : new Uint8Array(0),
+      appliedIndex: isSet(object.appliedIndex)
+        ? BigInt(object.appliedIndex)
+        : isSet(object.applied_index)
+          ? BigInt(object.applied_index)
+          : 0n,
+      clusterIdentity: isSet(object.clusterIdentity)
+        ? globalThis.String(object.clusterIdentity)
+        : isSet(object.cluster_identity)
+          ? globalThis.String(object.cluster_identity)
+          : "",
+    };
+  },
+
+  toJSON(message: BackupResponse): unknown {
+    const obj: any = {};
+    if (message.state.length !== 0) {
+      obj.state = base64FromBytes(message.state);
+    }
+    if (message.appliedIndex !== 0n) {
+      obj.appliedIndex = message.appliedIndex.toString();
+    }
+    if (message.clusterIdentity !== "") {
+      obj.clusterIdentity = message.clusterIdentity;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupResponse>): BackupResponse {
+    return BackupResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupResponse>): BackupResponse {
+    const message = createBaseBackupResponse();
+    message.state = object.state ?? new Uint8Array(0);
+    message.appliedIndex =
+      object.appliedIndex !== undefined && object.appliedIndex !== null ? BigInt(object.appliedIndex) : 0n;
+    message.clusterIdentity = object.clusterIdentity ?? "";
     return message;
   },
 };
@@ -3284,6 +3692,7 @@ function createBaseClusterStatusResponse(): ClusterStatusResponse {
     applied: 0n,
     lastIndex: 0n,
     members: [],
+    clusterIdentity: "",
   };
 }
 
@@ -3333,6 +3742,9 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
     }
     for (const v of message.members) {
       Member.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.clusterIdentity !== "") {
+      writer.uint32(82).string(message.clusterIdentity);
     }
     return writer;
   },
@@ -3422,6 +3834,14 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
             message.members.push(Member.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.clusterIdentity = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3467,6 +3887,11 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
       members: globalThis.Array.isArray(object?.members)
         ? object.members.map((e: any) => Member.fromJSON(e))
         : [],
+      clusterIdentity: isSet(object.clusterIdentity)
+        ? globalThis.String(object.clusterIdentity)
+        : isSet(object.cluster_identity)
+          ? globalThis.String(object.cluster_identity)
+          : "",
     };
   },
 
@@ -3499,6 +3924,9 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
     if (message.members?.length) {
       obj.members = message.members.map((e) => Member.toJSON(e));
     }
+    if (message.clusterIdentity !== "") {
+      obj.clusterIdentity = message.clusterIdentity;
+    }
     return obj;
   },
 
@@ -3518,6 +3946,7 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
     message.lastIndex =
       object.lastIndex !== undefined && object.lastIndex !== null ? BigInt(object.lastIndex) : 0n;
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    message.clusterIdentity = object.clusterIdentity ?? "";
     return message;
   },
 };
@@ -4289,6 +4718,37 @@ export const LedgerService = {
     responseDeserialize: (value: Buffer): ReturnSegmentResponse => ReturnSegmentResponse.decode(value),
   },
   /**
+   * Raises the mark of a (sequence, dc) to at least `to` (a counter value: PARSE on an edge gives
+   * the counter of an id), so nothing below it is granted again: after restoring an old backup,
+   * raise every mark above what was issued since. Also for a deleted name (its marks are kept).
+   * Changes nothing when the mark is already there.
+   * NOT_FOUND: no such name. INVALID_ARGUMENT: dc out of range, `to` above the DC's space.
+   */
+  raiseMark: {
+    path: "/dispenser.ledger.v1.Ledger/RaiseMark" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RaiseMarkRequest): Buffer =>
+      Buffer.from(RaiseMarkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RaiseMarkRequest => RaiseMarkRequest.decode(value),
+    responseSerialize: (value: RaiseMarkResponse): Buffer =>
+      Buffer.from(RaiseMarkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RaiseMarkResponse => RaiseMarkResponse.decode(value),
+  },
+  /**
+   * The whole replicated state (catalog, marks, the cluster identity) as of a linearizable read,
+   * for `dispenser ledger backup`; `dispenser ledger restore` starts a cluster from it.
+   */
+  backup: {
+    path: "/dispenser.ledger.v1.Ledger/Backup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupRequest): Buffer => Buffer.from(BackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupRequest => BackupRequest.decode(value),
+    responseSerialize: (value: BackupResponse): Buffer => Buffer.from(BackupResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupResponse => BackupResponse.decode(value),
+  },
+  /**
    * The cluster as this node sees it. Answered locally by any node, leader or not, so it is
    * the call to find the leader with; it never answers "not leader" and does not need a quorum.
    */
@@ -4422,6 +4882,19 @@ export interface LedgerServer extends UntypedServiceImplementation {
    * NOT_FOUND: no such sequence. ALREADY_EXISTS (REQUEST_ID_REUSED): as in LeaseSegment.
    */
   returnSegment: handleUnaryCall<ReturnSegmentRequest, ReturnSegmentResponse>;
+  /**
+   * Raises the mark of a (sequence, dc) to at least `to` (a counter value: PARSE on an edge gives
+   * the counter of an id), so nothing below it is granted again: after restoring an old backup,
+   * raise every mark above what was issued since. Also for a deleted name (its marks are kept).
+   * Changes nothing when the mark is already there.
+   * NOT_FOUND: no such name. INVALID_ARGUMENT: dc out of range, `to` above the DC's space.
+   */
+  raiseMark: handleUnaryCall<RaiseMarkRequest, RaiseMarkResponse>;
+  /**
+   * The whole replicated state (catalog, marks, the cluster identity) as of a linearizable read,
+   * for `dispenser ledger backup`; `dispenser ledger restore` starts a cluster from it.
+   */
+  backup: handleUnaryCall<BackupRequest, BackupResponse>;
   /**
    * The cluster as this node sees it. Answered locally by any node, leader or not, so it is
    * the call to find the leader with; it never answers "not leader" and does not need a quorum.
@@ -4605,6 +5078,47 @@ export interface LedgerClient extends Client {
     callback: (error: ServiceError | null, response: ReturnSegmentResponse) => void,
   ): ClientUnaryCall;
   /**
+   * Raises the mark of a (sequence, dc) to at least `to` (a counter value: PARSE on an edge gives
+   * the counter of an id), so nothing below it is granted again: after restoring an old backup,
+   * raise every mark above what was issued since. Also for a deleted name (its marks are kept).
+   * Changes nothing when the mark is already there.
+   * NOT_FOUND: no such name. INVALID_ARGUMENT: dc out of range, `to` above the DC's space.
+   */
+  raiseMark(
+    request: RaiseMarkRequest,
+    callback: (error: ServiceError | null, response: RaiseMarkResponse) => void,
+  ): ClientUnaryCall;
+  raiseMark(
+    request: RaiseMarkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RaiseMarkResponse) => void,
+  ): ClientUnaryCall;
+  raiseMark(
+    request: RaiseMarkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RaiseMarkResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The whole replicated state (catalog, marks, the cluster identity) as of a linearizable read,
+   * for `dispenser ledger backup`; `dispenser ledger restore` starts a cluster from it.
+   */
+  backup(
+    request: BackupRequest,
+    callback: (error: ServiceError | null, response: BackupResponse) => void,
+  ): ClientUnaryCall;
+  backup(
+    request: BackupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupResponse) => void,
+  ): ClientUnaryCall;
+  backup(
+    request: BackupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupResponse) => void,
+  ): ClientUnaryCall;
+  /**
    * The cluster as this node sees it. Answered locally by any node, leader or not, so it is
    * the call to find the leader with; it never answers "not leader" and does not need a quorum.
    */
@@ -4716,6 +5230,31 @@ export const LedgerClient = makeGenericClientConstructor(
   service: typeof LedgerService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
