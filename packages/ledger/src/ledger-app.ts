@@ -136,7 +136,10 @@ export class LedgerApp implements Application<AppResult> {
  * The application snapshot: the members' address book, then the state machine's snapshot, each
  * length-prefixed. Also what a restore from a backup starts every node with.
  */
-export function appSnapshot(state: Uint8Array, addresses: readonly (readonly [NodeId, string])[]): Uint8Array {
+export function appSnapshot(
+  state: Uint8Array,
+  addresses: readonly (readonly [NodeId, string])[],
+): Uint8Array {
   const book = enc.encode(JSON.stringify([...addresses].sort((a, b) => a[0] - b[0])));
   const out = new Uint8Array(8 + book.byteLength + state.byteLength);
   const v = new DataView(out.buffer);

@@ -37,7 +37,10 @@ export async function restoreDataDir(o: RestoreOptions): Promise<RestoreSummary>
     }
     const voters = [...o.voters].sort((a, b) => a - b);
     await storage.bootstrap(
-      { meta: { index: 1, term: 1, confState: { voters, learners: [] } }, data: appSnapshot(state.snapshot(), []) },
+      {
+        meta: { index: 1, term: 1, confState: { voters, learners: [] } },
+        data: appSnapshot(state.snapshot(), []),
+      },
       { term: 1, vote: 0, commit: 1 },
     );
   } finally {
