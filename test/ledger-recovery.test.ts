@@ -112,8 +112,8 @@ describe("a ledger that lost all its data (real processes)", () => {
     const fresh = await drain("orders");
     take(fresh.ids);
     expect(fresh.error).toMatch(/answered as cluster [0-9a-f]{32}, but this edge has drawn ids from cluster/);
-    const metrics = await (await fetch(`http://127.0.0.1:${edge.metricsPort}/metrics`)).text();
-    expect(metrics).toMatch(/dispenser_edge_grants_refused_total\{reason="identity"\} [1-9]/);
+    const before = await (await fetch(`http://127.0.0.1:${edge.metricsPort}/metrics`)).text();
+    expect(before).toMatch(/dispenser_edge_grants_refused_total\{reason="identity"\} [1-9]/);
     // A restarted edge remembers (its journal): it still refuses the fresh cluster.
     await edge.stop("SIGKILL");
     await edge.start();
@@ -136,16 +136,29 @@ describe("a ledger that lost all its data (real processes)", () => {
         ledger.clusterId,
       );
     });
-    const restored = await drain("orders");
-    take(restored.ids);
-    expect(restored.error).toMatch(/below \d+, the end of what it had already granted this edge/);
+    // On hold: the restored ledger does not know what was issued after the backup.
+    const held = await drain("orders");
+    take(held.ids);
+    expect(held.error).toMatch(/restored from a backup and does not know ids issued after it/);
+    const ledgerArgs = ["--ledger", ledger.addresses().join(",")];
 
-    // The operator raises the mark above the highest id issued (PARSE gives its counter) and
-    // above the mark the edge names in its refusal (it held ids it had not issued yet).
+    // An operator who releases the hold without raising the marks: the edge still refuses grants
+    // of counters it has already issued from, and names the mark it needs.
+    expect(await dispenser("ledger", "release", ...ledgerArgs)).toBe(
+      "released: every sequence leases again\n",
+    );
+    const released = await drain("orders");
+    take(released.ids);
+    const refusal = /below (\d+): this edge has already issued ids from counter \d+ on/.exec(released.error);
+    expect(refusal, released.error).not.toBeNull();
+    const metrics = await (await fetch(`http://127.0.0.1:${edge.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/dispenser_edge_grants_refused_total\{reason="below-mark"\} [1-9]/);
+
+    // The operator raises the mark above the highest id issued (PARSE gives its counter). The edge
+    // named at most that: its journal notes what it issued once a second, and it was SIGKILLed.
     const highest = [...seen].map(BigInt).reduce((a, b) => (a > b ? a : b));
     const [, counter] = (await redis.call("PARSE", "orders", highest.toString())) as [number, number];
-    const edgeMark = BigInt(/below (\d+),/.exec(restored.error)![1]!);
-    const to = edgeMark > BigInt(counter) + 1n ? edgeMark : BigInt(counter) + 1n;
+    expect(BigInt(refusal![1]!)).toBeLessThanOrEqual(BigInt(counter) + 1n);
     const raised = await dispenser(
       "seq",
       "raise-mark",
@@ -153,14 +166,20 @@ describe("a ledger that lost all its data (real processes)", () => {
       "--dc",
       "0",
       "--to",
-      to.toString(),
-      "--ledger",
-      ledger.addresses().join(","),
+      String(counter + 1),
+      ...ledgerArgs,
     );
-    // Refused leases took ranges too, so the mark may be there already; either way it says so.
-    expect(raised).toMatch(/^(raised orders dc 0|orders dc 0 was already at \d+: unchanged)/);
-    const after = (await redis.call("GETN", "orders", "1000")) as string[];
+    // The grants the edge refused took ranges too, so the mark may be there already: either way
+    // the command says which.
+    expect(raised).toMatch(/^(raised orders dc 0: nothing below counter \d+|orders dc 0 was already at \d+)/);
+    // Past the edge's one-second hold on a refused sequence, draws go on, above everything issued.
+    let after: string[] = [];
+    for (const until = Date.now() + 10_000; after.length === 0 && Date.now() < until;) {
+      after = ((await redis.call("GETN", "orders", "1000").catch(() => [])) as string[]) ?? [];
+      if (after.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
     take(after);
+    expect(after).toHaveLength(1000);
     expect(BigInt(after[0]!)).toBeGreaterThan(highest);
   }, 180_000);
 });

@@ -29,6 +29,7 @@ const SEQ: Readonly<Record<string, () => Promise<Command>>> = {
 const LEDGER: Readonly<Record<string, () => Promise<Command>>> = {
   backup: async () => recovery().then((m) => ({ spec: m.LEDGER_BACKUP, run: m.ledgerBackup })),
   restore: async () => recovery().then((m) => ({ spec: m.LEDGER_RESTORE, run: m.ledgerRestore })),
+  release: async () => recovery().then((m) => ({ spec: m.LEDGER_RELEASE, run: m.ledgerRelease })),
 };
 const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   dev: async () => import("./commands/dev.js").then((m) => ({ spec: m.DEV, run: m.runDev })),
@@ -68,7 +69,9 @@ Admin, over gRPC to an edge (--edge host:port, default 127.0.0.1:50051, env DISP
 Recovery, over gRPC to the ledger (--ledger host:port,..., env DISPENSER_LEDGER):
   ledger backup --out FILE    the replicated state (catalog, marks, cluster identity) to a file
   ledger restore --from FILE --data-dir DIR --id N [--members 1,2,3]
-                              an empty node directory started from a backup (offline, per node)
+                              an empty node directory started from a backup (offline, per node);
+                              the restored cluster is on hold until marks are raised
+  ledger release              end the hold: every sequence leases again
   seq raise-mark <name> --dc D --to C
                               nothing below counter C of (name, D) is granted again
 

@@ -1,8 +1,9 @@
 // `dispenser ledger restore`: a node's empty data directory, started from a backup instead of
 // from nothing. Every node of the new cluster is restored from the same file with the same
 // members, so they all begin with the same snapshot (index 1, as a bootstrap) and agree from the
-// first election on. The cluster keeps the backup's identity: edges accept it, and refuse its
-// grants below what they already held until the marks are raised (RaiseMark).
+// first election on. The cluster keeps the backup's identity, and starts on hold: it does not know
+// the ids issued after the backup, so a (sequence, dc) leases nothing until RaiseMark named it (or
+// ReleaseRestore ends the hold). Edges also refuse grants below what they already held.
 import type { NodeId } from "@dispenser/raft";
 import { appSnapshot } from "./ledger-app.js";
 import { LedgerState } from "./state/ledger-state.js";
@@ -27,6 +28,7 @@ export interface RestoreSummary {
 /** Throws if the backup is not a valid state or the data directory is not empty. */
 export async function restoreDataDir(o: RestoreOptions): Promise<RestoreSummary> {
   const state = LedgerState.restore(o.backup); // checks every field; throws on a corrupt file
+  state.holdAfterRestore();
   if (!o.voters.includes(o.nodeId)) throw new Error(`the members must include this node (${o.nodeId})`);
   const storage = await LevelStorage.open(o.dataDir, { clusterId: o.clusterId, nodeId: o.nodeId });
   try {

@@ -60,6 +60,7 @@ async function serve(
     returnSegment: unused,
     raiseMark: unused,
     backup: unused,
+    releaseRestore: unused,
     clusterStatus: unused,
     addMember: unused,
     removeMember: unused,

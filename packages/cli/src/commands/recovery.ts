@@ -60,6 +60,15 @@ export const LEDGER_RESTORE: CommandSpec = {
     "already held until the marks are raised.",
 };
 
+export const LEDGER_RELEASE: CommandSpec = {
+  name: "ledger release",
+  summary: "Ends the hold of a restored ledger: every sequence leases again (raise the marks first).",
+  flags: [...LEDGER_FLAGS],
+  notes:
+    "A restored ledger does not know the ids issued after its backup. While on hold, a (sequence, dc) " +
+    "leases only once seq raise-mark named it; release when every mark in use has been raised.",
+};
+
 export const SEQ_RAISE_MARK: CommandSpec = {
   name: "seq raise-mark",
   args: "<name>",
@@ -167,6 +176,15 @@ export async function ledgerRestore(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
+export async function ledgerRelease(argv: string[], io: Io): Promise<number> {
+  const f = parseFlags(LEDGER_RELEASE, argv, io.env);
+  f.noMoreThan(0);
+  const r = await withLedger(f, "the ledger", (c) => c.call("releaseRestore", {}));
+  if (f.bool("json")) io.out(toJson({ was_held: r.wasHeld }) + "\n");
+  else io.out(r.wasHeld ? "released: every sequence leases again\n" : "the ledger was not on hold\n");
+  return 0;
+}
+
 export async function seqRaiseMark(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(SEQ_RAISE_MARK, argv, io.env);
   const name = f.arg(0, "sequence name");
@@ -180,7 +198,7 @@ export async function seqRaiseMark(argv: string[], io: Io): Promise<number> {
     io.out(
       r.raised
         ? `raised ${name} dc ${dc}: nothing below counter ${r.hwm} is granted again\n`
-        : `${name} dc ${dc} was already at ${r.hwm}: unchanged\n`,
+        : `${name} dc ${dc} was already at ${r.hwm}: unchanged (and released, if the ledger is on hold)\n`,
     );
   return 0;
 }

@@ -114,6 +114,7 @@ export class Dispenser {
     const entries = new Map(this.carried);
     for (const [name, s] of this.issuers) {
       entries.set(name, { dc: this.dc, generated: s.generated, wasted: s.wasted, held: s.held() });
+      this.guard.noteIssued(name, s.dc, s.issuedMark);
     }
     j.save(entries, this.guard.state);
   }
@@ -174,6 +175,8 @@ export class Dispenser {
       throw new EdgeError("failed-precondition", "a client buffer cannot keep global ordering");
     const g = await this.grantFn(s.def, this.dc)(count);
     s.generated += g.end - g.start;
+    // The client issues the range itself: to the guard, all of it counts as issued.
+    this.guard.noteIssued(name, this.dc, g.end);
     return { start: g.start, end: g.end, grant: g, issuer: s };
   }
 
@@ -264,6 +267,7 @@ export class Dispenser {
     for (const [name, s] of this.issuers) {
       const strategy = STRATEGIES[s.def.autoDisk];
       const tails = s.tails();
+      this.guard.noteIssued(name, s.dc, s.issuedMark);
       s.dropSegments();
       let returned = 0n;
       let accepted = 0n;
@@ -278,10 +282,8 @@ export class Dispenser {
         }
         try {
           const r = await this.o.ledger.returnTail(name, s.dc, t, t.grant, this.requestId());
-          if (r.accepted) {
-            accepted += n;
-            this.guard.returned(name, s.dc, t.start);
-          } else wasted += n;
+          if (r.accepted) accepted += n;
+          else wasted += n;
         } catch (e) {
           wasted += n;
           error = e instanceof Error ? e.message : String(e);
@@ -354,11 +356,23 @@ export class Dispenser {
     const name = def.name;
     return async (size) => {
       const t0 = this.now();
-      const markAtAsk = this.guard.markOf(name, dc);
+      // A ledger refused a moment ago is not asked again at every draw.
+      this.guard.checkRecent(name, dc, t0);
+      // Issued here so far: what the journal noted, and what the live issuer has issued since.
+      const live = this.issuers.get(name);
+      const issued = live && live.dc === dc ? live.issuedMark : 0n;
+      const noted = this.guard.markOf(name, dc);
+      const issuedAtAsk = issued > noted ? issued : noted;
       try {
         const fp = def.type === 1 ? this.keyFingerprint : undefined;
         const g = await this.o.ledger.lease(name, dc, size, this.requestId(), fp);
-        this.guard.admit(name, dc, { start: g.start, end: g.end, identity: g.clusterIdentity }, markAtAsk);
+        this.guard.admit(
+          name,
+          dc,
+          { start: g.start, end: g.end, identity: g.clusterIdentity },
+          issuedAtAsk,
+          this.now(),
+        );
         this.o.onLease?.(name, (this.now() - t0) / 1000, g);
         return g;
       } catch (e) {
@@ -424,6 +438,7 @@ export class Dispenser {
 
   /** Takes `s` out of service: counts carried to its successor, unused ids wasted, waiters told. */
   private retire(name: string, s: SequenceIssuer): void {
+    this.guard.noteIssued(name, s.dc, s.issuedMark);
     for (const t of s.tails()) s.wasted += t.end - t.start;
     s.dropSegments();
     this.carried.set(name, { dc: this.dc, generated: s.generated, wasted: s.wasted, held: [] });
@@ -436,6 +451,7 @@ export class Dispenser {
   private evict(name: string, why: EdgeError): void {
     const s = this.issuers.get(name);
     if (!s) return;
+    this.guard.noteIssued(name, s.dc, s.issuedMark);
     this.issuers.delete(name);
     s.failWaiters(why);
   }

@@ -1,15 +1,22 @@
 // What an edge remembers of the ledger it drew from, to refuse a ledger that forgot: the cluster's
-// identity (created once by its first leader) and, per (sequence, counter space), the end of the
-// highest range granted to this edge. A ledger whose volumes were all lost and that was started
-// afresh has another identity; one restored from an old backup grants below what this edge already
-// held. Either would hand out ids again, so their grants are refused, loudly, and never issued.
+// identity (created once by its first leader) and, per (sequence, counter space), one past the
+// highest counter value this edge has issued (its issued mark; an SDK client's Lease range counts
+// as issued whole). A ledger whose volumes were all lost and that was started afresh has another
+// identity; one restored from an old backup may grant ranges this edge already issued from. Either
+// would hand out ids again, so such grants are refused, loudly, and never issued.
 //
-// A grant is compared with the mark as it stood when the lease was asked for: two leases in flight
-// at once may be answered in either order, and the lower one is no regression.
+// Issued, not granted: a range granted but never issued (a prefetched segment, a returned tail) is
+// no loss when granted again, so neither a return nor a restore that only loses unissued ranges
+// trips the guard, and an operator raising marks above the highest id issued satisfies it.
 import { EdgeError } from "../errors.js";
 
 /** Marks kept at most; the edge serves at most as many sequences. */
 const MAX_MARKS = 100_000;
+/**
+ * After a refusal, leases of that (sequence, dc) fail at once for this long without asking the
+ * ledger: every draw would otherwise take (and burn) a range and log an error.
+ */
+export const REFUSAL_HOLD_MS = 1_000;
 
 export type GuardRefusal = "identity" | "below-mark";
 
@@ -18,9 +25,16 @@ export interface GuardState {
   readonly marks: ReadonlyMap<string, bigint>;
 }
 
+interface Refusal {
+  readonly atMs: number;
+  readonly message: string;
+}
+
 export class GrantGuard {
   private identityValue: string | undefined;
   private readonly marksByKey: Map<string, bigint>;
+  /** The last refusal per key, while it holds. */
+  private readonly refusals = new Map<string, Refusal>();
 
   constructor(
     initial: GuardState = { identity: undefined, marks: new Map() },
@@ -34,25 +48,49 @@ export class GrantGuard {
     return { identity: this.identityValue, marks: this.marksByKey };
   }
 
-  /** The end of the highest range granted here in `name`'s counter space `dc` (0 before any). */
+  /** The issued mark of `name`'s counter space `dc` as last noted (0 before any). */
   markOf(name: string, dc: number): bigint {
     return this.marksByKey.get(key(name, dc)) ?? 0n;
   }
 
+  /** Counter values below `mark` of `name`/`dc` have been issued: the mark only goes up. */
+  noteIssued(name: string, dc: number, mark: bigint): void {
+    const k = key(name, dc);
+    if ((this.marksByKey.get(k) ?? 0n) >= mark) return;
+    if (!this.marksByKey.has(k) && this.marksByKey.size >= MAX_MARKS) {
+      const oldest = this.marksByKey.keys().next();
+      if (!oldest.done) this.marksByKey.delete(oldest.value);
+    }
+    this.marksByKey.set(k, mark);
+  }
+
+  /** Throws the refusal of `name`/`dc` again while it is recent: the caller does not ask the ledger. */
+  checkRecent(name: string, dc: number, nowMs: number): void {
+    const k = key(name, dc);
+    const r = this.refusals.get(k);
+    if (r === undefined) return;
+    if (nowMs - r.atMs < REFUSAL_HOLD_MS) throw new EdgeError("failed-precondition", r.message);
+    this.refusals.delete(k);
+  }
+
   /**
-   * Accepts a grant, or throws EdgeError (nothing of it may be issued). `markAtAsk` is markOf()
-   * when the lease was asked for. An empty identity (a ledger that does not send one) is not
-   * checked.
+   * Accepts a grant, or throws EdgeError (nothing of it may be issued). `issuedAtAsk` is the
+   * issued mark when the lease was asked for (a grant answered later may not start below it). An
+   * empty identity (a ledger that does not send one) is not checked.
    */
   admit(
     name: string,
     dc: number,
     g: { start: bigint; end: bigint; identity: string },
-    markAtAsk: bigint,
+    issuedAtAsk: bigint,
+    nowMs: number,
   ): void {
+    const k = key(name, dc);
     if (g.identity !== "") {
       if (this.identityValue !== undefined && this.identityValue !== g.identity) {
         this.refuse(
+          k,
+          nowMs,
           name,
           "identity",
           `the ledger answered as cluster ${g.identity}, but this edge has drawn ids from cluster ` +
@@ -63,33 +101,23 @@ export class GrantGuard {
       }
       this.identityValue = g.identity;
     }
-    if (g.start < markAtAsk) {
+    if (g.start < issuedAtAsk) {
       this.refuse(
+        k,
+        nowMs,
         name,
         "below-mark",
-        `the ledger granted [${g.start}, ${g.end}) of "${name}" dc ${dc}, below ${markAtAsk}, the end of ` +
-          `what it had already granted this edge: it has lost grants (an old backup restored?); ` +
-          `refused until its mark is raised (dispenser seq raise-mark)`,
+        `the ledger granted [${g.start}, ${g.end}) of "${name}" dc ${dc}, below ${issuedAtAsk}: this ` +
+          `edge has already issued ids from counter ${g.start} on; the ledger lost grants (an old ` +
+          `backup restored?), refused until its mark is raised to ${issuedAtAsk} or more ` +
+          `(dispenser seq raise-mark)`,
       );
     }
-    const k = key(name, dc);
-    if ((this.marksByKey.get(k) ?? 0n) < g.end) {
-      if (!this.marksByKey.has(k) && this.marksByKey.size >= MAX_MARKS) {
-        const oldest = this.marksByKey.keys().next();
-        if (!oldest.done) this.marksByKey.delete(oldest.value);
-      }
-      this.marksByKey.set(k, g.end);
-    }
   }
 
-  /** The ledger took back [start, ...) of this edge's top-most grant: the mark goes down with it. */
-  returned(name: string, dc: number, start: bigint): void {
-    const k = key(name, dc);
-    const m = this.marksByKey.get(k);
-    if (m !== undefined && start < m) this.marksByKey.set(k, start);
-  }
-
-  private refuse(name: string, reason: GuardRefusal, message: string): never {
+  private refuse(k: string, nowMs: number, name: string, reason: GuardRefusal, message: string): never {
+    if (!this.refusals.has(k) && this.refusals.size >= MAX_MARKS) this.refusals.clear();
+    this.refusals.set(k, { atMs: nowMs, message });
     this.onRefused?.(name, reason, message);
     throw new EdgeError("failed-precondition", message);
   }

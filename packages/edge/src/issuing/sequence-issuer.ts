@@ -89,6 +89,8 @@ export class SequenceIssuer {
   /** The ledger said the DC's space is used up: nothing more will come. */
   private exhausted = false;
   private capacityLeft: bigint;
+  /** The end of the highest segment issued to its end. */
+  private drainedTo = 0n;
   generated = 0n;
   wasted = 0n;
   last: bigint | undefined;
@@ -110,6 +112,16 @@ export class SequenceIssuer {
   /** The counter space it draws from: the edge's DC, or 0 under global ordering. */
   get dc(): number {
     return this.o.dc;
+  }
+
+  /**
+   * One past the highest counter value this issuer has issued (0 before any): what a ledger may
+   * never grant it again. Computed when asked, so the hot path does not pay for it.
+   */
+  get issuedMark(): bigint {
+    let m = this.drainedTo;
+    for (const s of this.segments) if (s.next > s.start && s.next > m) m = s.next;
+    return m;
   }
 
   /** Ids held and not yet issued. */
@@ -254,6 +266,7 @@ export class SequenceIssuer {
   /** The current segment is used up: learn the draw rate from it and move to the next. */
   private retire(): void {
     const s = this.segments.shift()!;
+    if (s.end > this.drainedTo) this.drainedTo = s.end;
     if (s.firstUseMs !== undefined) this.sizer.drained(s.size, this.o.now() - s.firstUseMs);
   }
 

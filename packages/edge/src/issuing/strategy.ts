@@ -23,15 +23,14 @@ export interface StrategyParams {
 
 export const STRATEGIES: Readonly<Record<AutoDisk, StrategyParams>> = {
   // The cheapest: one large range leased when the sequence is first drawn here and issued from
-  // process memory, never written again (no journal checkpoints matter, nothing returned); the
-  // next range is leased only when 90% of it is used. A restart leases above it: what the old
-  // process had not issued is waste, never issued again.
+  // process memory, no ledger call until 90% of it is used. A clean close returns the tail (one
+  // call); a crash wastes it, and the restarted process leases above it.
   memory: {
     adaptive: false,
     targetSegmentMs: 0,
     initialSize: 1_000_000n,
     prefetchAt: 0.9,
-    returnOnClose: false,
+    returnOnClose: true,
     spaceDivisor: 16n,
   },
   // A base is committed before any id above it is issued: big fixed segments, tails not returned.

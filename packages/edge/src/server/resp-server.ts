@@ -202,7 +202,9 @@ class Connection {
     const out = this.reply.w.take();
     if (out === undefined || this.closed) return;
     this.socket.write(out);
-    const max = this.o.maxPendingOutputBytes ?? 4 * 1024 * 1024;
+    // Never below the socket's high-water mark: "drain", which unblocks, only comes after a write
+    // that went past it.
+    const max = Math.max(this.o.maxPendingOutputBytes ?? 4 * 1024 * 1024, this.socket.writableHighWaterMark);
     if (this.socket.writableLength > max && this.blocked === undefined) this.block();
   }
 
@@ -214,7 +216,7 @@ class Connection {
       this.o.metrics?.rejected.inc({ api: "resp", code: "slow-client" });
       this.o.logger?.warn(
         { client: this.state.id, unsent: this.socket.writableLength },
-        `closing a RESP client that read none of its replies for ${ms} ms`,
+        `closing a RESP client whose unsent replies stayed above the bound for ${ms} ms`,
       );
       this.closed = true;
       this.socket.destroy();

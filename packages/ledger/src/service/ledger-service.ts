@@ -494,12 +494,19 @@ export class LedgerService {
         return { hwm: out.hwm, raised: out.raised };
       }),
 
+      releaseRestore: unary(async () => {
+        const out = await this.command({ type: "ReleaseRestore" }, (d) =>
+          d.type === "ReleaseRestore" ? d : undefined,
+        );
+        return { wasHeld: out.held };
+      }),
+
       backup: unary(async () => {
         await this.readBarrier();
         const st = this.d.raft.status();
         const state = this.d.app().state;
         return {
-          state: state.snapshot(),
+          state: state.snapshot({ backup: true }),
           appliedIndex: BigInt(st.applied),
           clusterIdentity: state.identity,
         };
@@ -540,6 +547,7 @@ export class LedgerService {
           lastIndex: BigInt(st.lastIndex),
           members: this.members(),
           clusterIdentity: this.d.app().state.identity,
+          restoreHold: this.d.app().state.onHold,
         };
       }),
 

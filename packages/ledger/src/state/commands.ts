@@ -116,8 +116,20 @@ export interface RaiseMark {
   readonly to: bigint;
 }
 
+/** Ends the hold of a cluster restored from a backup: every (sequence, dc) leases again. */
+export interface ReleaseRestore {
+  readonly type: "ReleaseRestore";
+}
+
 export type Command =
-  CreateSequence | UpdateSequence | DeleteSequence | LeaseSegment | ReturnSegment | InitCluster | RaiseMark;
+  | CreateSequence
+  | UpdateSequence
+  | DeleteSequence
+  | LeaseSegment
+  | ReturnSegment
+  | InitCluster
+  | RaiseMark
+  | ReleaseRestore;
 export type CommandType = Command["type"];
 
 export const COMMAND_FORMAT = 2;
@@ -136,6 +148,7 @@ const isFenceNumber = (n: unknown): boolean => typeof n === "number" && Number.i
 
 /** Checks everything that does not depend on ledger state. Undefined when valid. */
 export function validateCommand(cmd: Command): string | undefined {
+  if (cmd.type === "ReleaseRestore") return undefined;
   if (cmd.type === "InitCluster") {
     return typeof cmd.identity === "string" && IDENTITY_PATTERN.test(cmd.identity)
       ? undefined
@@ -159,7 +172,7 @@ export function validateCommand(cmd: Command): string | undefined {
     case "RaiseMark":
       if (typeof cmd.to !== "bigint" || cmd.to < 0n || cmd.to > INT64_MAX)
         return "to must lie within 0..2^63-1";
-      return checkDcAndRequest(cmd.dc, "raise");
+      return checkDc(cmd.dc);
     case "LeaseSegment":
       if (typeof cmd.size !== "bigint" || cmd.size < 1n) return "size must be >= 1";
       if (!LEASE_KINDS.includes(cmd.kind)) return `kind must be one of ${LEASE_KINDS.join(", ")}`;
@@ -196,9 +209,15 @@ function checkExpected(rev: bigint | undefined): string | undefined {
     : "expectedRevision must be between 1 and 2^63-1";
 }
 
+function checkDc(dc: number): string | undefined {
+  return Number.isInteger(dc) && dc >= 0 && dc < MAX_DATACENTERS
+    ? undefined
+    : `dc must be between 0 and ${MAX_DATACENTERS - 1}`;
+}
+
 function checkDcAndRequest(dc: number, requestId: string): string | undefined {
-  if (!Number.isInteger(dc) || dc < 0 || dc >= MAX_DATACENTERS)
-    return `dc must be between 0 and ${MAX_DATACENTERS - 1}`;
+  const bad = checkDc(dc);
+  if (bad !== undefined) return bad;
   if (typeof requestId !== "string" || !REQUEST_ID_PATTERN.test(requestId)) {
     return "requestId must be 1..64 printable ASCII characters";
   }
@@ -285,6 +304,8 @@ function commandToJson(cmd: Command): Json {
       };
     case "InitCluster":
       return { type: cmd.type, identity: cmd.identity };
+    case "ReleaseRestore":
+      return { type: cmd.type };
     case "RaiseMark":
       return { type: cmd.type, name: cmd.name, dc: cmd.dc, to: bigJson(cmd.to) };
   }
@@ -360,8 +381,10 @@ export function defFromJson(v: unknown, path: string): SequenceDef {
   };
 }
 
-const optionalBig = (o: Fields, k: string, path: string): { expectedRevision?: bigint } =>
-  o[k] === undefined ? {} : { expectedRevision: readBigint(o[k], `${path}.${k}`) };
+const readExpected = (o: Fields, path: string): { expectedRevision?: bigint } =>
+  o["expectedRevision"] === undefined
+    ? {}
+    : { expectedRevision: readBigint(o["expectedRevision"], `${path}.expectedRevision`) };
 
 function commandFromJson(v: unknown, format: number): Command {
   const head = readObject(
@@ -408,11 +431,11 @@ function commandFromJson(v: unknown, format: number): Command {
         ...(c["ordering"] === undefined ? {} : { ordering: str(c, "ordering", `${p}.changes`) as Ordering }),
         ...(c["limits"] === undefined ? {} : { limits: readLimits(c["limits"], `${p}.changes.limits`) }),
       };
-      return { type, name: str(o, "name", p), changes, ...optionalBig(o, "expectedRevision", p) };
+      return { type, name: str(o, "name", p), changes, ...readExpected(o, p) };
     }
     case "DeleteSequence": {
       const o = readObject(v, p, ["type", "name"], v2("expectedRevision"));
-      return { type, name: str(o, "name", p), ...optionalBig(o, "expectedRevision", p) };
+      return { type, name: str(o, "name", p), ...readExpected(o, p) };
     }
     case "LeaseSegment": {
       const base = ["type", "name", "dc", "size", "requestId", "kind"];
@@ -441,6 +464,11 @@ function commandFromJson(v: unknown, format: number): Command {
         returnToken: format >= 2 ? str(o, "returnToken", p, 32) : "",
         requestId: str(o, "requestId", p),
       };
+    }
+    case "ReleaseRestore": {
+      if (format < 2) break;
+      readObject(v, p, ["type"]);
+      return { type };
     }
     case "InitCluster": {
       if (format < 2) break;

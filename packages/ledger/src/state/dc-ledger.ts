@@ -33,7 +33,13 @@ import {
 import type { Result } from "./result.js";
 import { fail, ok } from "./result.js";
 
-export const MEMO_LIMIT = 1024;
+/**
+ * Request ids remembered per (sequence, dc). A retry comes within its client's deadline (seconds),
+ * in which an edge leases a few times at most: 128 is room for dozens of edges. A retry older
+ * than that gets a fresh grant (waste, never a repeat). Each entry costs about 230 bytes of heap
+ * and 100 of snapshot: the memo is most of a busy ledger's state.
+ */
+export const MEMO_LIMIT = 128;
 export const WINDOW_LIMIT = 64;
 
 export interface GrantRecord {
@@ -216,6 +222,13 @@ export class DcLedger {
         `no grant with fence ${fence.term}/${fence.index} is known on ${label}: range ${range} is not taken back`,
       );
     }
+    if (start < held.start || end > held.end) {
+      return fail(
+        "failed-precondition",
+        `range ${range} is not inside the grant with fence ${fence.term}/${fence.index} ` +
+          `([${held.start}, ${held.end})) on ${label}`,
+      );
+    }
     if (held.returnToken === "" || held.returnToken !== returnToken) {
       return fail(
         "failed-precondition",
@@ -234,7 +247,6 @@ export class DcLedger {
     let why: string | undefined;
     if (!top || !sameFence(top.fence, fence)) why = "its fence is not the top-most grant's";
     else if (end !== this.hwmValue) why = `it does not end at the high-water mark ${this.hwmValue}`;
-    else if (start < top.start) why = `it starts below the top-most grant's start ${top.start}`;
 
     let message: string;
     if (top && why === undefined) {
@@ -287,11 +299,14 @@ export class DcLedger {
     return true;
   }
 
-  /** On delete: keep the mark and stats (so a re-created name resumes above), drop the rest. */
-  forget(): void {
-    this.topGrant = undefined;
-    this.memo.clear();
-    this.windowList = [];
+  /**
+   * What a deleted name keeps of a DC: its mark alone, so a re-created name resumes above it. The
+   * grants, memo, windows and stats go (a deleted name must cost little: they are kept forever).
+   */
+  static kept(hwm: bigint): DcLedger {
+    const d = new DcLedger();
+    d.hwmValue = hwm;
+    return d;
   }
 
   private remember(requestId: string, m: Memo): void {
@@ -302,14 +317,18 @@ export class DcLedger {
     }
   }
 
-  toJson(): Json {
-    const t = this.topGrant;
+  /**
+   * `marksOnly`: the mark and stats, no grants, memo or windows (a backup: it must carry no return
+   * token, and a restored cluster must not find old fences when it looks a grant up by fence).
+   */
+  toJson(marksOnly = false): Json {
+    const t = marksOnly ? undefined : this.topGrant;
     return {
       hwm: bigJson(this.hwmValue),
       top: t
         ? [bigJson(t.start), bigJson(t.end), t.fence.term, t.fence.index, t.kind, t.requestId, t.returnToken]
         : null,
-      memo: [...this.memo].map(([id, m]): Json =>
+      memo: [...(marksOnly ? [] : this.memo)].map(([id, m]): Json =>
         m.op === "lease"
           ? [
               "lease",
@@ -333,7 +352,7 @@ export class DcLedger {
               m.message,
             ],
       ),
-      windows: this.windowList.map((w) => [
+      windows: (marksOnly ? [] : this.windowList).map((w) => [
         bigJson(w.start),
         bigJson(w.end),
         w.fence.term,

@@ -3,8 +3,9 @@
 // must end in the same state, so nothing here reads a clock, draws randomness or iterates in an
 // order that depends on anything but the commands. A failed command changes nothing.
 //
-// Deleted names keep a tombstone (definition, marks, stats) forever: re-creating the name resumes
-// above the old marks, so no id is ever issued twice. Tombstones count toward MAX_SEQUENCES.
+// Deleted names keep a tombstone forever: the definition and one mark per DC, nothing else, so
+// re-creating the name resumes above the old marks and no id is ever issued twice. Live names are
+// bounded by MAX_SEQUENCES, tombstones by MAX_DELETED_NAMES (a delete beyond it is refused).
 
 import type { Command, CommandType, Fence } from "./commands.js";
 import { decodeCommand, defFromJson, defToJson, IDENTITY_PATTERN, validateCommand } from "./commands.js";
@@ -31,6 +32,10 @@ import { describeErrors, identityDiff, validateSequenceDef } from "./sequence.js
 import { capacity } from "./space.js";
 
 export const MAX_SEQUENCES = 100_000;
+export const MAX_DELETED_NAMES = 1_000_000;
+/** (sequence, dc) pairs released one by one during a restore hold; ReleaseRestore ends it. */
+const MAX_RELEASED = 1_000_000;
+const holdKey = (name: string, dc: number): string => `${name}/${dc}`;
 export const MAX_LIST_LIMIT = 1000;
 /** 2: grants carry their return token (format 1 snapshots still load, their grants without one). */
 export const SNAPSHOT_FORMAT = 2;
@@ -109,7 +114,14 @@ export interface RaiseOutcome {
   readonly raised: boolean;
 }
 
+export interface ReleaseOutcome {
+  readonly type: "ReleaseRestore";
+  /** False when the state was not on hold. */
+  readonly held: boolean;
+}
+
 export interface OutcomeByType {
+  readonly ReleaseRestore: ReleaseOutcome;
   readonly InitCluster: InitOutcome;
   readonly RaiseMark: RaiseOutcome;
   readonly CreateSequence: CreateOutcome;
@@ -162,10 +174,26 @@ function checkAt(at: Fence): void {
 export class LedgerState {
   private rev = 0n;
   private id = "";
+  /**
+   * Set while a cluster restored from a backup is on hold: ids issued after the backup are unknown
+   * to it, so a (sequence, dc) leases nothing until an operator raised (or confirmed) its mark;
+   * the keys ("name/dc") released so far. Undefined when not on hold.
+   */
+  private released: Set<string> | undefined;
   private readonly entries = new Map<string, Entry>();
-  /** All names, live and deleted, sorted by UTF-16 code units (names are ASCII). */
+  /** All names, live and deleted, sorted by UTF-16 code units (names are ASCII). Bounded by the two caps. */
   private readonly names: string[] = [];
   private liveCount = 0;
+
+  /** Puts a restored state on hold (restoreDataDir): see `released`. */
+  holdAfterRestore(): void {
+    this.released = new Set();
+  }
+
+  /** Whether the state is on hold after a restore. */
+  get onHold(): boolean {
+    return this.released !== undefined;
+  }
 
   /** The cluster's identity, created once by its first leader; "" before. */
   get identity(): string {
@@ -207,6 +235,11 @@ export class LedgerState {
       }
       case "RaiseMark":
         return this.raise(cmd);
+      case "ReleaseRestore": {
+        const held = this.released !== undefined;
+        this.released = undefined;
+        return ok({ type: "ReleaseRestore", held });
+      }
       case "CreateSequence":
         return this.create(cmd.def, cmd.createdAtMs);
       case "UpdateSequence":
@@ -231,18 +264,25 @@ export class LedgerState {
         : input,
     );
     if (prev) {
-      const diff = identityDiff(prev.def, def);
+      // A name never bound to a key may be bound now, as its first type 1 lease would.
+      const unbound = prev.def.keyFingerprint === undefined;
+      const diff = identityDiff(
+        unbound ? { ...prev.def, keyFingerprint: def.keyFingerprint } : prev.def,
+        def,
+      );
       if (diff.length > 0) {
         return fail(
           "failed-precondition",
           `sequence "${def.name}" was deleted; re-creating it needs the same type, length, starting, step, ` +
-            `datacenters and layout so that no id is issued twice (differs: ${diff.join(", ")})`,
+            `datacenters, layout and (type 1) permutation key so that no id is issued twice ` +
+            `(differs: ${diff.join(", ")})`,
         );
       }
-    } else if (this.entries.size >= MAX_SEQUENCES) {
+    }
+    if (this.liveCount >= MAX_SEQUENCES) {
       return fail(
         "exhausted",
-        `the ledger holds ${MAX_SEQUENCES} sequence names (deleted names are kept), the maximum`,
+        `the ledger holds ${MAX_SEQUENCES} sequences, the maximum (delete some first)`,
       );
     }
     this.rev += 1n;
@@ -295,10 +335,17 @@ export class LedgerState {
     if (!entry) return fail("not-found", `sequence "${name}" does not exist`);
     const stale = revisionMismatch(entry, name, expectedRevision);
     if (stale) return stale;
+    if (this.entries.size - this.liveCount >= MAX_DELETED_NAMES) {
+      return fail(
+        "exhausted",
+        `the ledger keeps ${MAX_DELETED_NAMES} deleted names (each keeps its marks forever), the maximum: ` +
+          `re-create a deleted name instead of making new ones`,
+      );
+    }
     this.rev += 1n;
     entry.deleted = true;
     entry.modRevision = this.rev;
-    for (const d of entry.dcs.values()) d.forget();
+    for (const [dc, d] of entry.dcs) entry.dcs.set(dc, DcLedger.kept(d.hwm));
     this.liveCount -= 1;
     return ok({ type: "DeleteSequence", name, revision: this.rev });
   }
@@ -308,6 +355,14 @@ export class LedgerState {
     if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
     const { def } = entry;
     if (cmd.dc >= def.datacenters) return fail("invalid-argument", dcRangeMessage(def, cmd.dc));
+    if (this.released && !this.released.has(holdKey(cmd.name, cmd.dc))) {
+      return fail(
+        "failed-precondition",
+        `the ledger was restored from a backup and does not know ids issued after it: raise the mark ` +
+          `of ${label(cmd.name, cmd.dc)} above them (dispenser seq raise-mark), or release the restore ` +
+          `once every mark is raised (dispenser ledger release)`,
+      );
+    }
     // Type 1 ids are a keyed permutation of the counter: edges mapping with different keys would
     // collide. The first lease that names a key binds it to the sequence; any other is refused.
     const fp = cmd.keyFingerprint;
@@ -362,6 +417,7 @@ export class LedgerState {
     const d = entry.dcs.get(cmd.dc) ?? new DcLedger();
     const raised = d.raise(cmd.to);
     if (raised) entry.dcs.set(cmd.dc, d);
+    if (this.released && this.released.size < MAX_RELEASED) this.released.add(holdKey(cmd.name, cmd.dc));
     return ok({ type: "RaiseMark", name: cmd.name, dc: cmd.dc, hwm: d.hwm, raised });
   }
 
@@ -426,14 +482,26 @@ export class LedgerState {
       .map((dc) => info(e.def, dc, e.dcs.get(dc) ?? new DcLedger()));
   }
 
-  /** Deterministic: sequences by name, DCs by number, object keys sorted. */
-  snapshot(): Uint8Array {
+  /**
+   * Deterministic: sequences by name, DCs by number, object keys sorted. `backup`: what a restore
+   * needs and nothing secret: the catalog, the marks and stats, the identity; no grant, memo or
+   * window (so no return token), and the restore hold set (see restoreHold()).
+   */
+  snapshot(opts: { readonly backup?: boolean } = {}): Uint8Array {
+    const backup = opts.backup === true;
     const sequences = this.names.map((name): Json => {
       const e = this.entries.get(name);
       if (!e) throw new Error(`ledger state lost sequence "${name}"`);
-      const dcs = [...e.dcs.keys()]
-        .sort((a, b) => a - b)
-        .map((dc): Json => ({ dc, state: e.dcs.get(dc)?.toJson() ?? null }));
+      const order = [...e.dcs.keys()].sort((a, b) => a - b);
+      // A deleted name: its definition and marks, all it keeps.
+      if (e.deleted) {
+        return {
+          def: defToJson(e.def),
+          deleted: true,
+          marks: order.map((dc) => [dc, bigJson(e.dcs.get(dc)!.hwm)]),
+        };
+      }
+      const dcs = order.map((dc): Json => ({ dc, state: e.dcs.get(dc)?.toJson(backup) ?? null }));
       return {
         def: defToJson(e.def),
         createdAtMs: e.createdAtMs,
@@ -449,6 +517,7 @@ export class LedgerState {
         revision: bigJson(this.rev),
         sequences,
         ...(this.id === "" ? {} : { identity: this.id }),
+        ...(backup ? { restoreHold: [] } : this.released ? { restoreHold: [...this.released].sort() } : {}),
       }),
     );
   }
@@ -464,7 +533,7 @@ export class LedgerState {
   }
 
   private static fromJson(v: unknown): LedgerState {
-    const o = readObject(v, "snapshot", ["format", "revision", "sequences"], ["identity"]);
+    const o = readObject(v, "snapshot", ["format", "revision", "sequences"], ["identity", "restoreHold"]);
     const format = o["format"];
     if (typeof format !== "number" || !LOADABLE_SNAPSHOT_FORMATS.has(format))
       throw new DecodeError(`unknown snapshot format ${String(format)}`);
@@ -474,21 +543,28 @@ export class LedgerState {
       s.id = readString(o["identity"], "identity", 32);
       if (!IDENTITY_PATTERN.test(s.id)) throw new DecodeError("identity must be 32 hex digits");
     }
-    for (const [i, item] of readArray(o["sequences"], "sequences", MAX_SEQUENCES).entries()) {
+    if (o["restoreHold"] !== undefined) {
+      s.released = new Set();
+      for (const [i, k] of readArray(o["restoreHold"], "restoreHold", MAX_RELEASED).entries())
+        s.released.add(readString(k, `restoreHold[${i}]`, 80));
+    }
+    const sequences = readArray(o["sequences"], "sequences", MAX_SEQUENCES + MAX_DELETED_NAMES);
+    for (const [i, item] of sequences.entries()) {
       const p = `sequences[${i}]`;
-      const so = readObject(item, p, [
-        "def",
-        "createdAtMs",
-        "createRevision",
-        "modRevision",
-        "deleted",
-        "dcs",
-      ]);
+      const compact = format >= 2 && (item as Record<string, unknown> | null)?.["deleted"] === true;
+      const so = compact
+        ? readObject(item, p, ["def", "deleted", "marks"])
+        : readObject(item, p, ["def", "createdAtMs", "createRevision", "modRevision", "deleted", "dcs"]);
       const def = freezeDef(defFromJson(so["def"], `${p}.def`));
       const errors = validateSequenceDef(def);
       if (errors.length > 0) throw new DecodeError(`${p}.def is invalid: ${describeErrors(errors)}`);
       const prevName = s.names.at(-1);
       if (prevName !== undefined && prevName >= def.name) throw new DecodeError(`${p} is out of name order`);
+      if (compact) {
+        s.entries.set(def.name, { ...readKept(so["marks"], def, p), def });
+        s.names.push(def.name);
+        continue;
+      }
       const entry: Entry = {
         def,
         createdAtMs: readInt(so["createdAtMs"], `${p}.createdAtMs`),
@@ -498,6 +574,7 @@ export class LedgerState {
         dcs: new Map(),
       };
       if (entry.createdAtMs < 0) throw new DecodeError(`${p}.createdAtMs must be >= 0`);
+      if (entry.deleted && format >= 2) throw new DecodeError(`${p} is deleted but not in the compact form`);
       let prevDc = -1;
       for (const [j, dcItem] of readArray(so["dcs"], `${p}.dcs`, def.datacenters).entries()) {
         const dp = `${p}.dcs[${j}]`;
@@ -508,12 +585,32 @@ export class LedgerState {
         prevDc = dc;
         entry.dcs.set(dc, DcLedger.fromJson(dco["state"], `${dp}.state`, format));
       }
+      // A format 1 snapshot kept more of a deleted name: reduced to what a deletion keeps now.
+      if (entry.deleted) for (const [dc, d] of entry.dcs) entry.dcs.set(dc, DcLedger.kept(d.hwm));
       s.entries.set(def.name, entry);
       s.names.push(def.name);
       if (!entry.deleted) s.liveCount += 1;
     }
+    if (s.liveCount > MAX_SEQUENCES || s.entries.size - s.liveCount > MAX_DELETED_NAMES)
+      throw new DecodeError("the snapshot holds more names than the ledger allows");
     return s;
   }
+}
+
+/** A deleted name as the snapshot keeps it: [[dc, "hwm"], ...] in dc order. */
+function readKept(v: unknown, def: SequenceDef, p: string): Omit<Entry, "def"> {
+  const dcs = new Map<number, DcLedger>();
+  let prevDc = -1;
+  for (const [j, item] of readArray(v, `${p}.marks`, def.datacenters).entries()) {
+    const t = readArray(item, `${p}.marks[${j}]`, 2);
+    const dc = readInt(t[0], `${p}.marks[${j}][0]`);
+    if (t.length !== 2 || dc <= prevDc || dc >= def.datacenters)
+      throw new DecodeError(`${p}.marks[${j}] is not [dc, mark] in dc order`);
+    prevDc = dc;
+    dcs.set(dc, DcLedger.kept(readBigint(t[1], `${p}.marks[${j}][1]`)));
+  }
+  // Not kept for a deleted name (never shown; a re-creation sets them anew).
+  return { createdAtMs: 0, createRevision: 0n, modRevision: 0n, deleted: true, dcs };
 }
 
 function record(e: Entry): SequenceRecord {

@@ -332,7 +332,8 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
         }
         // A grant of an earlier incarnation of the name was forgotten with its deletion: no one can
         // prove they hold it any more, so it is never taken back (its ids stay below the kept marks).
-        if (wrongFence || stranger || h.incarnation !== hm.incarnation) {
+        // An overreach below its own grant is refused too: a holder can only give back its own ids.
+        if (wrongFence || stranger || overreach || h.incarnation !== hm.incarnation) {
           // Not the grant's holder (another grant's fence, or no token): refused, nothing changes.
           expect(r, where).toMatchObject({ ok: false, code: "failed-precondition" });
           expect(snap(state), where).toEqual(before);

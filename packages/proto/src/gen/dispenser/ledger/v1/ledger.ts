@@ -713,6 +713,13 @@ export interface RaiseMarkResponse {
 
 export interface BackupRequest {}
 
+export interface ReleaseRestoreRequest {}
+
+export interface ReleaseRestoreResponse {
+  /** False when the cluster was not on hold. */
+  wasHeld: boolean;
+}
+
 export interface BackupResponse {
   /** The state machine's snapshot (canonical JSON), as `dispenser ledger restore` reads it. */
   state: Uint8Array;
@@ -780,6 +787,8 @@ export interface ClusterStatusResponse {
   members: Member[];
   /** The cluster's identity as this node applied it ("" before the first leader created it). */
   clusterIdentity: string;
+  /** Restored from a backup and on hold (see Backup). */
+  restoreHold: boolean;
 }
 
 export interface AddMemberRequest {
@@ -2989,6 +2998,131 @@ export const BackupRequest: MessageFns<BackupRequest> = {
   },
 };
 
+function createBaseReleaseRestoreRequest(): ReleaseRestoreRequest {
+  return {};
+}
+
+export const ReleaseRestoreRequest: MessageFns<ReleaseRestoreRequest> = {
+  encode(_: ReleaseRestoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseRestoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseRestoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ReleaseRestoreRequest {
+    return {};
+  },
+
+  toJSON(_: ReleaseRestoreRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseRestoreRequest>): ReleaseRestoreRequest {
+    return ReleaseRestoreRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ReleaseRestoreRequest>): ReleaseRestoreRequest {
+    const message = createBaseReleaseRestoreRequest();
+    return message;
+  },
+};
+
+function createBaseReleaseRestoreResponse(): ReleaseRestoreResponse {
+  return { wasHeld: false };
+}
+
+export const ReleaseRestoreResponse: MessageFns<ReleaseRestoreResponse> = {
+  encode(message: ReleaseRestoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.wasHeld !== false) {
+      writer.uint32(8).bool(message.wasHeld);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseRestoreResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseRestoreResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.wasHeld = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseRestoreResponse {
+    return {
+      wasHeld: isSet(object.wasHeld)
+        ? globalThis.Boolean(object.wasHeld)
+        : isSet(object.was_held)
+          ? globalThis.Boolean(object.was_held)
+          : false,
+    };
+  },
+
+  toJSON(message: ReleaseRestoreResponse): unknown {
+    const obj: any = {};
+    if (message.wasHeld !== false) {
+      obj.wasHeld = message.wasHeld;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseRestoreResponse>): ReleaseRestoreResponse {
+    return ReleaseRestoreResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseRestoreResponse>): ReleaseRestoreResponse {
+    const message = createBaseReleaseRestoreResponse();
+    message.wasHeld = object.wasHeld ?? false;
+    return message;
+  },
+};
+
 function createBaseBackupResponse(): BackupResponse {
   return { state: new Uint8Array(0), appliedIndex: 0n, clusterIdentity: "" };
 }
@@ -3693,6 +3827,7 @@ function createBaseClusterStatusResponse(): ClusterStatusResponse {
     lastIndex: 0n,
     members: [],
     clusterIdentity: "",
+    restoreHold: false,
   };
 }
 
@@ -3745,6 +3880,9 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
     }
     if (message.clusterIdentity !== "") {
       writer.uint32(82).string(message.clusterIdentity);
+    }
+    if (message.restoreHold !== false) {
+      writer.uint32(88).bool(message.restoreHold);
     }
     return writer;
   },
@@ -3842,6 +3980,14 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
             message.clusterIdentity = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.restoreHold = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3892,6 +4038,11 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
         : isSet(object.cluster_identity)
           ? globalThis.String(object.cluster_identity)
           : "",
+      restoreHold: isSet(object.restoreHold)
+        ? globalThis.Boolean(object.restoreHold)
+        : isSet(object.restore_hold)
+          ? globalThis.Boolean(object.restore_hold)
+          : false,
     };
   },
 
@@ -3927,6 +4078,9 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
     if (message.clusterIdentity !== "") {
       obj.clusterIdentity = message.clusterIdentity;
     }
+    if (message.restoreHold !== false) {
+      obj.restoreHold = message.restoreHold;
+    }
     return obj;
   },
 
@@ -3947,6 +4101,7 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
       object.lastIndex !== undefined && object.lastIndex !== null ? BigInt(object.lastIndex) : 0n;
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
     message.clusterIdentity = object.clusterIdentity ?? "";
+    message.restoreHold = object.restoreHold ?? false;
     return message;
   },
 };
@@ -4736,8 +4891,10 @@ export const LedgerService = {
     responseDeserialize: (value: Buffer): RaiseMarkResponse => RaiseMarkResponse.decode(value),
   },
   /**
-   * The whole replicated state (catalog, marks, the cluster identity) as of a linearizable read,
-   * for `dispenser ledger backup`; `dispenser ledger restore` starts a cluster from it.
+   * The replicated state needed to restore (catalog, marks, the cluster identity; no grant, return
+   * token or request memo) as of a linearizable read, for `dispenser ledger backup`; `dispenser
+   * ledger restore` starts a cluster from it. A restored cluster is on hold: a (sequence, dc)
+   * leases nothing (FAILED_PRECONDITION) until RaiseMark named it, or ReleaseRestore ends the hold.
    */
   backup: {
     path: "/dispenser.ledger.v1.Ledger/Backup" as const,
@@ -4747,6 +4904,18 @@ export const LedgerService = {
     requestDeserialize: (value: Buffer): BackupRequest => BackupRequest.decode(value),
     responseSerialize: (value: BackupResponse): Buffer => Buffer.from(BackupResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BackupResponse => BackupResponse.decode(value),
+  },
+  /** Ends the hold of a restored cluster, once every mark in use has been raised. */
+  releaseRestore: {
+    path: "/dispenser.ledger.v1.Ledger/ReleaseRestore" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReleaseRestoreRequest): Buffer =>
+      Buffer.from(ReleaseRestoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReleaseRestoreRequest => ReleaseRestoreRequest.decode(value),
+    responseSerialize: (value: ReleaseRestoreResponse): Buffer =>
+      Buffer.from(ReleaseRestoreResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReleaseRestoreResponse => ReleaseRestoreResponse.decode(value),
   },
   /**
    * The cluster as this node sees it. Answered locally by any node, leader or not, so it is
@@ -4891,10 +5060,14 @@ export interface LedgerServer extends UntypedServiceImplementation {
    */
   raiseMark: handleUnaryCall<RaiseMarkRequest, RaiseMarkResponse>;
   /**
-   * The whole replicated state (catalog, marks, the cluster identity) as of a linearizable read,
-   * for `dispenser ledger backup`; `dispenser ledger restore` starts a cluster from it.
+   * The replicated state needed to restore (catalog, marks, the cluster identity; no grant, return
+   * token or request memo) as of a linearizable read, for `dispenser ledger backup`; `dispenser
+   * ledger restore` starts a cluster from it. A restored cluster is on hold: a (sequence, dc)
+   * leases nothing (FAILED_PRECONDITION) until RaiseMark named it, or ReleaseRestore ends the hold.
    */
   backup: handleUnaryCall<BackupRequest, BackupResponse>;
+  /** Ends the hold of a restored cluster, once every mark in use has been raised. */
+  releaseRestore: handleUnaryCall<ReleaseRestoreRequest, ReleaseRestoreResponse>;
   /**
    * The cluster as this node sees it. Answered locally by any node, leader or not, so it is
    * the call to find the leader with; it never answers "not leader" and does not need a quorum.
@@ -5100,8 +5273,10 @@ export interface LedgerClient extends Client {
     callback: (error: ServiceError | null, response: RaiseMarkResponse) => void,
   ): ClientUnaryCall;
   /**
-   * The whole replicated state (catalog, marks, the cluster identity) as of a linearizable read,
-   * for `dispenser ledger backup`; `dispenser ledger restore` starts a cluster from it.
+   * The replicated state needed to restore (catalog, marks, the cluster identity; no grant, return
+   * token or request memo) as of a linearizable read, for `dispenser ledger backup`; `dispenser
+   * ledger restore` starts a cluster from it. A restored cluster is on hold: a (sequence, dc)
+   * leases nothing (FAILED_PRECONDITION) until RaiseMark named it, or ReleaseRestore ends the hold.
    */
   backup(
     request: BackupRequest,
@@ -5117,6 +5292,22 @@ export interface LedgerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BackupResponse) => void,
+  ): ClientUnaryCall;
+  /** Ends the hold of a restored cluster, once every mark in use has been raised. */
+  releaseRestore(
+    request: ReleaseRestoreRequest,
+    callback: (error: ServiceError | null, response: ReleaseRestoreResponse) => void,
+  ): ClientUnaryCall;
+  releaseRestore(
+    request: ReleaseRestoreRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReleaseRestoreResponse) => void,
+  ): ClientUnaryCall;
+  releaseRestore(
+    request: ReleaseRestoreRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReleaseRestoreResponse) => void,
   ): ClientUnaryCall;
   /**
    * The cluster as this node sees it. Answered locally by any node, leader or not, so it is
