@@ -296,7 +296,8 @@ export class Dispenser {
     try {
       this.checkpoint();
     } catch {
-      // The counts are a courtesy; a failed write must not stop a clean close.
+      // A failed write must not stop a clean close: the counts are a courtesy, and the guard's
+      // marks on disk stay as last written (lower, so weaker, never a false refusal).
     }
     this.o.ledger.close();
     return reports;
