@@ -1,11 +1,17 @@
 // How the ledger's replicated state grows, measured on the state machine itself (in process, the
-// same apply path every node runs): heap, snapshot size, the time to take a snapshot (on a node it
-// is taken on the Raft loop) and to restore one (a restart or a new member). Two histories:
+// same apply path every node runs): heap and RSS, snapshot size, the time to write a snapshot and
+// the longest slice of it (a node writes it in slices, its Raft loop running between them), the
+// disk it takes in LevelDB, and a restart: open the data directory and restore. Two histories:
 //   churn:  N sequences created and deleted (each leased once, so it keeps a mark);
 //   leases: M leases spread over P (sequence, dc) pairs.
 // Usage: pnpm bench:growth [--churn N] [--leases M] [--pairs P]
 // Run with --expose-gc for heap figures after a collection (the script asks for it itself).
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { LevelStorage } from "@dispenser/ledger";
 import { encodeCommand, LedgerState, normalizeSequenceDef } from "@dispenser/ledger/state";
 
 const { values } = parseArgs({
@@ -41,21 +47,55 @@ function def(name: string) {
   return d.def;
 }
 
-function measure(label: string, s: LedgerState, base: number, t0: number): void {
+/** Names a node's Raft loop writes per look at the clock (as raft-server does). */
+const SLICE_NAMES = 256;
+
+async function measure(label: string, s: LedgerState, base: number, t0: number): Promise<void> {
   const applied = (performance.now() - t0) / 1000;
   const heap = heapMb() - base;
+  const rss = process.memoryUsage().rss / 2 ** 20;
   let t = performance.now();
-  const snap = s.snapshot();
+  const job = s.beginSnapshot();
+  let longest = 0;
+  for (let done = false; !done;) {
+    const s0 = performance.now();
+    done = job.step(SLICE_NAMES);
+    longest = Math.max(longest, performance.now() - s0);
+  }
+  const snap = job.result();
   const snapMs = performance.now() - t;
-  t = performance.now();
-  const back = LedgerState.restore(snap);
-  const restoreMs = performance.now() - t;
-  const c = back.counts;
-  console.log(
-    `${label}: applied in ${applied.toFixed(1)} s; state heap ${heap.toFixed(0)} MB; ` +
-      `snapshot ${(snap.byteLength / 2 ** 20).toFixed(1)} MB in ${snapMs.toFixed(0)} ms; ` +
-      `restore ${restoreMs.toFixed(0)} ms (${c.live} live, ${c.deleted} deleted names)`,
-  );
+  // On disk: the snapshot as a node stores it (chunks in LevelDB), then a restart from it.
+  const dir = mkdtempSync(join(tmpdir(), "growth-"));
+  try {
+    const id = { clusterId: "growth", nodeId: 1 };
+    const st = await LevelStorage.open(dir, id);
+    t = performance.now();
+    await st.bootstrap(
+      { meta: { index: 1, term: 1, confState: { voters: [1], learners: [] } }, data: snap },
+      {
+        term: 1,
+        vote: 0,
+        commit: 1,
+      },
+    );
+    const writeMs = performance.now() - t;
+    await st.close();
+    const disk = execFileSync("du", ["-sm", dir], { encoding: "utf8" }).split("\t")[0];
+    t = performance.now();
+    const reopened = await LevelStorage.open(dir, id);
+    const back = LedgerState.restore(reopened.snapshot().data);
+    const restartMs = performance.now() - t;
+    await reopened.close();
+    const c = back.counts;
+    console.log(
+      `${label}: applied in ${applied.toFixed(1)} s; state heap ${heap.toFixed(0)} MB, RSS ${rss.toFixed(0)} MB; ` +
+        `snapshot ${(snap.byteLength / 2 ** 20).toFixed(1)} MB written in ${snapMs.toFixed(0)} ms ` +
+        `(longest slice ${longest.toFixed(1)} ms), stored in ${writeMs.toFixed(0)} ms, ${disk} MB on disk; ` +
+        `restart (open + restore) ${restartMs.toFixed(0)} ms (${c.live} live, ${c.deleted} deleted names)`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 if (!gc) console.log("(run with node --expose-gc for heap figures after a full collection)");
@@ -81,7 +121,7 @@ if (churn > 0) {
     );
     must(s, encodeCommand({ type: "DeleteSequence", name }));
   }
-  measure(`churn: ${churn} sequences created, leased once, deleted`, s, base, t0);
+  await measure(`churn: ${churn} sequences created, leased once, deleted`, s, base, t0);
 }
 
 if (leases > 0) {
@@ -106,5 +146,5 @@ if (leases > 0) {
       }),
     );
   }
-  measure(`leases: ${leases} leases over ${pairs} (sequence, dc) pairs`, s, base, t0);
+  await measure(`leases: ${leases} leases over ${pairs} (sequence, dc) pairs`, s, base, t0);
 }

@@ -1,6 +1,6 @@
 import type { NodeId } from "@dispenser/raft";
 import type { GrantTally, LedgerMetrics } from "./metrics.js";
-import type { Application } from "./raft-server/raft-server.js";
+import type { Application, SnapshotJob } from "./raft-server/raft-server.js";
 import type { Command, Fence } from "./state/commands.js";
 import { encodeCommand } from "./state/commands.js";
 import type { Outcome } from "./state/ledger-state.js";
@@ -110,8 +110,14 @@ export class LedgerApp implements Application<AppResult> {
     return t;
   }
 
-  snapshot(): Uint8Array {
-    return appSnapshot(this.state.snapshot(), [...this.addresses]);
+  beginSnapshot(): SnapshotJob {
+    const addresses = [...this.addresses];
+    const job = this.state.beginSnapshot();
+    return {
+      step: (names) => job.step(names),
+      result: () => appSnapshot(job.result(), addresses),
+      cancel: () => job.cancel(),
+    };
   }
 
   restore(data: Uint8Array): void {

@@ -5,8 +5,14 @@ import type { Entry, HardState, Ready } from "@dispenser/raft";
 import { EntryType } from "@dispenser/raft";
 import { Level } from "level";
 import { afterEach, describe, expect, it } from "vitest";
-import { CorruptRecordError, decodeRun, encodeEntry, encodeRun } from "../src/storage/codec.js";
-import { LOG_END, LOG_PREFIX, logKey } from "../src/storage/keys.js";
+import {
+  CorruptRecordError,
+  decodeRun,
+  encodeEntry,
+  encodeRun,
+  encodeSnapshot,
+} from "../src/storage/codec.js";
+import { CHUNK_END, CHUNK_PREFIX, KEY_SNAPSHOT, LOG_END, LOG_PREFIX, logKey } from "../src/storage/keys.js";
 import { LevelStorage, StorageCorruptError } from "../src/storage/level-storage.js";
 
 const ID = { clusterId: "a", nodeId: 1 };
@@ -122,7 +128,8 @@ describe("log runs", () => {
     await s.persist(ready(entries(1, 4, 1), { term: 1, vote: 1, commit: 0 }));
     await s.persist(ready(entries(5, 8, 1)));
     await s.persist(ready(entries(9, 12, 1), { term: 1, vote: 1, commit: 12 }));
-    await s.saveSnapshot(10, { voters: [1], learners: [] }, new Uint8Array([42]), 6);
+    const data = new Uint8Array([42]);
+    await s.saveSnapshot(10, { voters: [1], learners: [] }, data, await s.stageSnapshot(data), 6);
     expect(s.firstIndex()).toBe(7);
     await s.persist(ready(entries(13, 13, 1)));
     await s.close();
@@ -176,5 +183,109 @@ describe("log runs", () => {
     await db.put(logKey(1), encodeRun(entries(2, 3, 1)));
     await db.close();
     await expect(LevelStorage.open(dir, ID)).rejects.toThrow(StorageCorruptError);
+  });
+});
+
+describe("snapshots in chunks", () => {
+  const conf = { voters: [1], learners: [] };
+  /** Snapshot data of `n` bytes, each byte its offset's low bits (a misplaced chunk shows). */
+  const data = (n: number): Uint8Array =>
+    Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 20)) & 0xff);
+  async function chunkKeys(dir: string): Promise<string[]> {
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    const keys: string[] = [];
+    for await (const k of db.keys({ gte: CHUNK_PREFIX, lt: CHUNK_END })) keys.push(k);
+    await db.close();
+    return keys;
+  }
+
+  it("a snapshot larger than a chunk is stored in chunks and read back whole", async () => {
+    const dir = tempDir();
+    const s = await fresh(dir);
+    await s.persist(ready(entries(1, 12, 1), { term: 1, vote: 1, commit: 12 }));
+    const big = data(2.5 * 2 ** 20);
+    await s.saveSnapshot(10, conf, big, await s.stageSnapshot(big), 8);
+    await s.close();
+    expect(await chunkKeys(dir)).toHaveLength(3);
+    const t = await LevelStorage.open(dir, ID);
+    expect(Buffer.compare(Buffer.from(t.snapshot().data), Buffer.from(big))).toBe(0);
+    expect(t.snapshot().meta).toEqual({ index: 10, term: 1, confState: conf });
+    // The next snapshot replaces the chunks of the last one.
+    const small = data(100);
+    await t.saveSnapshot(12, conf, small, await t.stageSnapshot(small), 12);
+    await t.close();
+    expect(await chunkKeys(dir)).toHaveLength(1);
+    const u = await LevelStorage.open(dir, ID);
+    expect([...u.snapshot().data]).toEqual([...small]);
+    await u.close();
+  });
+
+  it("chunks staged and never adopted (a crash, or a newer snapshot installed) are deleted", async () => {
+    const dir = tempDir();
+    const s = await fresh(dir);
+    await s.persist(ready(entries(1, 4, 1), { term: 1, vote: 1, commit: 4 }));
+    const adopted = data(10);
+    await s.saveSnapshot(3, conf, adopted, await s.stageSnapshot(adopted), 3);
+    await s.stageSnapshot(data(3 * 2 ** 20)); // the node stops before adopting it
+    const dropped = await s.stageSnapshot(data(5));
+    await s.dropStaged(dropped);
+    await s.close();
+    expect(await chunkKeys(dir)).toHaveLength(4);
+    const t = await LevelStorage.open(dir, ID);
+    expect([...t.snapshot().data]).toEqual([...adopted]);
+    await t.close();
+    expect(await chunkKeys(dir)).toHaveLength(1);
+  });
+
+  it("a leader's snapshot is stored in chunks and replaces the last one's", async () => {
+    const dir = tempDir();
+    const s = await fresh(dir);
+    const first = data(2 ** 20 + 1);
+    await s.persist(ready(entries(1, 4, 1), { term: 1, vote: 1, commit: 4 }));
+    await s.saveSnapshot(4, conf, first, await s.stageSnapshot(first), 4);
+    const installed = data(3 * 2 ** 20);
+    await s.persist({
+      ...ready([], { term: 2, vote: 2, commit: 30 }),
+      snapshot: { meta: { index: 30, term: 2, confState: conf }, data: installed },
+    });
+    await s.close();
+    expect(await chunkKeys(dir)).toHaveLength(3);
+    const t = await LevelStorage.open(dir, ID);
+    expect(t.snapshot().meta.index).toBe(30);
+    expect(Buffer.compare(Buffer.from(t.snapshot().data), Buffer.from(installed))).toBe(0);
+    await t.close();
+  });
+
+  it("a missing or corrupt chunk stops the node; an inline snapshot of earlier versions still loads", async () => {
+    const dir = tempDir();
+    const s = await fresh(dir);
+    await s.persist(ready(entries(1, 4, 1), { term: 1, vote: 1, commit: 4 }));
+    const big = data(2 * 2 ** 20 + 5);
+    await s.saveSnapshot(4, conf, big, await s.stageSnapshot(big), 4);
+    await s.close();
+    const keys = await chunkKeys(dir);
+    let db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    const got = await db.get(keys[1]!);
+    if (!got) throw new Error("chunk 1 not stored");
+    const rec = Buffer.from(got);
+    rec[100] = rec[100]! ^ 1;
+    await db.put(keys[1]!, rec);
+    await db.close();
+    await expect(LevelStorage.open(dir, ID)).rejects.toThrow("snapshot chunk: checksum mismatch");
+    db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    await db.del(keys[1]!);
+    await db.close();
+    await expect(LevelStorage.open(dir, ID)).rejects.toThrow("snapshot chunk 1 of 3 is missing");
+    // The record as versions before chunking wrote it: the data inline.
+    db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
+    await db.put(
+      KEY_SNAPSHOT,
+      encodeSnapshot({ meta: { index: 4, term: 1, confState: conf }, data: new Uint8Array([1, 2, 3]) }),
+    );
+    await db.close();
+    const t = await LevelStorage.open(dir, ID);
+    expect([...t.snapshot().data]).toEqual([1, 2, 3]);
+    await t.close();
+    expect(await chunkKeys(dir)).toEqual([]);
   });
 });

@@ -7,8 +7,13 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { LedgerMetrics } from "../src/metrics.js";
-import type { Application } from "../src/raft-server/raft-server.js";
-import { NotLeaderError, ProposalDroppedError, RaftServer } from "../src/raft-server/raft-server.js";
+import type { Application, SnapshotJob } from "../src/raft-server/raft-server.js";
+import {
+  completedJob,
+  NotLeaderError,
+  ProposalDroppedError,
+  RaftServer,
+} from "../src/raft-server/raft-server.js";
 import { encodeEntry } from "../src/storage/codec.js";
 import { logKey } from "../src/storage/keys.js";
 import { LevelStorage, StorageCorruptError } from "../src/storage/level-storage.js";
@@ -25,6 +30,30 @@ class Counter implements Application<{ start: number; end: number }> {
   snapshot(): Uint8Array {
     return new TextEncoder().encode(String(this.mark));
   }
+  beginSnapshot(): SnapshotJob {
+    if (Counter.slowSteps === 0) return completedJob(this.snapshot());
+    // A large state: many steps of real work, the bytes those of the start.
+    const data = this.snapshot();
+    let left = Counter.slowSteps;
+    Counter.writing += 1;
+    return {
+      step: () => {
+        const until = performance.now() + 2;
+        while (performance.now() < until);
+        if (--left > 0) return false;
+        Counter.writing -= 1;
+        return true;
+      },
+      result: () => data,
+      cancel: () => {
+        Counter.writing -= 1;
+      },
+    };
+  }
+  /** Steps of about 2 ms each a snapshot takes (0: done at once). */
+  static slowSteps = 0;
+  /** Snapshot jobs begun and not finished. */
+  static writing = 0;
   restore(data: Uint8Array): void {
     this.mark = Number(new TextDecoder().decode(data) || "0");
   }
@@ -217,6 +246,29 @@ describe("RaftServer on LevelDB", () => {
     expect(Math.min(...after.map((g) => g.start))).toBeGreaterThanOrEqual(maxBefore);
   });
 
+  it("keeps committing while a large snapshot is written, and restarts from it", async () => {
+    Counter.slowSteps = 300; // 600 ms of work per snapshot, six times an election timeout
+    try {
+      const c = await newCluster(3, 20);
+      const grants = [];
+      let duringSnapshot = 0;
+      const snapshotted = () => [...c.storages.values()].every((s) => s.snapshot().meta.index >= 20);
+      while (!snapshotted() || grants.length < 40) {
+        const writing = Counter.writing > 0;
+        grants.push(await retryChurn(async () => (await leader(c)).propose(size(1))));
+        if (writing && Counter.writing > 0) duringSnapshot += 1;
+      }
+      // Proposals went on committing (the loop answered) while snapshots were being written.
+      expect(duringSnapshot).toBeGreaterThan(5);
+      for (const id of [...c.servers.keys()]) await crash(c, id);
+      for (const id of [1, 2, 3]) await startNode(c, id, [1, 2, 3], 20);
+      const after = await retryChurn(async () => (await leader(c)).propose(size(1)));
+      expect(after.start).toBe(Math.max(...grants.map((g) => g.end)));
+    } finally {
+      Counter.slowSteps = 0;
+    }
+  });
+
   it("a linearizable read on a follower sees an acknowledged proposal", async () => {
     const c = await newCluster(3);
     // Three nodes with 10 ms ticks share one loaded process, so an election may run at any time:
@@ -353,7 +405,13 @@ describe("LevelStorage", () => {
       expect(s.hardState().commit).toBe(2);
       await s.persist(ready(undefined, [3]));
       await s.persist(ready({ term: 3, vote: 1, commit: 3 }, []));
-      await s.saveSnapshot(3, { voters: [1], learners: [] }, new Uint8Array(), 2);
+      await s.saveSnapshot(
+        3,
+        { voters: [1], learners: [] },
+        new Uint8Array(),
+        await s.stageSnapshot(new Uint8Array()),
+        2,
+      );
       await s.persist(ready(undefined, [4]));
       await s.persist(ready({ term: 3, vote: 1, commit: 4 }, []));
       await s.close();

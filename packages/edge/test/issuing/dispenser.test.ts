@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LedgerState } from "@dispenser/ledger/state";
+import { LedgerState, snapshotDocument } from "@dispenser/ledger/state";
 import { EdgeJournal } from "../../src/issuing/journal.js";
 import { EdgeError } from "../../src/errors.js";
 import { Dispenser } from "../../src/issuing/dispenser.js";
@@ -347,7 +347,7 @@ describe("Dispenser", () => {
       expect(refusals).toEqual(["g identity"]);
       await b.close();
       // The same cluster restored from an old backup: its identity, but its marks from before.
-      const snapshot = new TextDecoder().decode(ledger.state.snapshot());
+      const snapshot = snapshotDocument(ledger.state.snapshot());
       const backup = new StateLedgerPort(
         LedgerState.restore(new TextEncoder().encode(snapshot.replace(/"hwm":"\d+"/, '"hwm":"0"'))),
       );

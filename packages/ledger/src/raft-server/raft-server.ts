@@ -16,11 +16,35 @@ const APPLY_CHUNK = 32;
 /** How long a leader holds an empty append in the hope that a later append makes it moot. */
 const NOTICE_DELAY_MS = 5;
 
+/**
+ * A snapshot is written in slices of about this long, the Raft loop running between them: a
+ * state of a million names takes seconds to write, and a loop held that long loses its followers
+ * (or, on a follower, lets an election start without it).
+ */
+const SNAPSHOT_SLICE_MS = 10;
+/** Names written between two looks at the clock within a slice. */
+const SNAPSHOT_SLICE_NAMES = 256;
+
+/** A snapshot being written (a slice per step) while entries go on applying. */
+export interface SnapshotJob {
+  /** Write up to `units` more of it (the application chooses the unit); true once complete. */
+  step(units: number): boolean;
+  /** The bytes: the state as it was when the job began. Only once step() returned true. */
+  result(): Uint8Array;
+  cancel(): void;
+}
+
+/** A job already done: for applications whose snapshot is small. */
+export function completedJob(data: Uint8Array): SnapshotJob {
+  return { step: () => true, result: () => data, cancel: () => {} };
+}
+
 /** The replicated application: applies committed entries, snapshots and restores its state. */
 export interface Application<R> {
   /** Apply one committed normal entry (never an empty one); the result goes to its proposer. */
   apply(data: Uint8Array, at: { term: number; index: number }): R;
-  snapshot(): Uint8Array;
+  /** Begin a snapshot of the state as it is now (applying goes on while it is written). */
+  beginSnapshot(): SnapshotJob;
   restore(data: Uint8Array): void;
 }
 
@@ -134,6 +158,10 @@ export class RaftServer<R> {
   private role = "follower";
   /** Resolvers waiting for the applied index to reach a value. */
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
+  /** The snapshot being written beside the loop, if any (one at a time). */
+  private snapshotTask: Promise<void> | undefined;
+  /** A written snapshot waiting to be adopted by the loop, between two Readys. */
+  private adoptSnapshot: (() => Promise<void>) | undefined;
 
   constructor(o: RaftServerOptions<R>) {
     this.id = o.id;
@@ -200,6 +228,9 @@ export class RaftServer<R> {
     if (this.noticeTimer) clearTimeout(this.noticeTimer);
     this.heldNotices.clear();
     while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    // A snapshot being written stops at its next slice; its chunks are deleted at the next start.
+    await this.snapshotTask;
+    this.adoptSnapshot = undefined;
     for (const p of this.pending.values()) p.reject(new ProposalDroppedError("node stopping"));
     this.pending.clear();
     for (const r of this.reads.values()) r.reject(new ProposalDroppedError("node stopping"));
@@ -345,6 +376,11 @@ export class RaftServer<R> {
     this.busy = true;
     try {
       this.drainInputs();
+      if (this.adoptSnapshot) {
+        const adopt = this.adoptSnapshot;
+        this.adoptSnapshot = undefined;
+        await adopt();
+      }
       while (!this.failed && !this.stopped && this.raw.hasReady()) {
         await this.handleReady(this.raw.ready());
         this.drainInputs();
@@ -407,7 +443,7 @@ export class RaftServer<R> {
       this.metrics.commitIndex.set(node, rd.hardState.commit);
     }
     this.metrics.appliedIndex.set(node, this.applied);
-    if (this.applied - this.snapshotIndex >= this.snapshotEntries) await this.takeSnapshot();
+    if (!this.snapshotTask && this.applied - this.snapshotIndex >= this.snapshotEntries) this.startSnapshot();
     this.metrics.readySeconds.observe(node, (performance.now() - t0) / 1000);
   }
 
@@ -532,12 +568,55 @@ export class RaftServer<R> {
     }
   }
 
-  private async takeSnapshot(): Promise<void> {
+  /**
+   * Snapshot the state at the applied index without holding up the loop: the application writes
+   * it a slice at a time while entries go on applying (it keeps the state of the start), its
+   * chunks are written to disk beside the loop's own writes, and only adopting it (one small
+   * batch that also compacts the log) runs in the loop, between two Readys.
+   */
+  private startSnapshot(): void {
     const index = this.applied;
-    const compactTo = Math.max(this.storage.firstIndex(), index - this.compactMargin);
-    await this.storage.saveSnapshot(index, this.raw.confState(), this.app.snapshot(), compactTo);
-    this.snapshotIndex = index;
-    this.metrics.snapshots.inc({ node: String(this.id), kind: "taken" });
-    this.log.info({ index, compactTo }, "took snapshot");
+    const confState = this.raw.confState();
+    const job = this.app.beginSnapshot();
+    const t0 = performance.now();
+    const task = (async () => {
+      let done = false;
+      while (!done) {
+        await new Promise((r) => setImmediate(r));
+        if (this.stopped || this.failed) {
+          job.cancel();
+          return;
+        }
+        const until = performance.now() + SNAPSHOT_SLICE_MS;
+        do done = job.step(SNAPSHOT_SLICE_NAMES);
+        while (!done && performance.now() < until);
+      }
+      const data = job.result();
+      const staged = await this.storage.stageSnapshot(data);
+      if (this.stopped || this.failed) return;
+      this.adoptSnapshot = async () => {
+        this.snapshotTask = undefined;
+        // A leader's snapshot installed meanwhile is newer: this one is moot.
+        if (this.storage.snapshot().meta.index >= index) {
+          await this.storage.dropStaged(staged);
+          return;
+        }
+        const compactTo = Math.max(this.storage.firstIndex(), index - this.compactMargin);
+        await this.storage.saveSnapshot(index, confState, data, staged, compactTo);
+        this.snapshotIndex = index;
+        this.metrics.snapshots.inc({ node: String(this.id), kind: "taken" });
+        this.log.info(
+          { index, compactTo, bytes: data.byteLength, ms: Math.round(performance.now() - t0) },
+          "took snapshot",
+        );
+      };
+      this.kick();
+    })().catch((err: unknown) => {
+      job.cancel();
+      if (this.stopped || this.failed) return;
+      this.failed = true;
+      this.onFatal(err);
+    });
+    this.snapshotTask = task;
   }
 }

@@ -28,6 +28,9 @@ import type { ErrorCode } from "../state/result.js";
 import type { AutoDisk, Layout, Ordering, SequenceDef } from "../state/sequence.js";
 import { describeErrors, normalizeSequenceDef } from "../state/sequence.js";
 
+/** Names a backup writes per turn of the event loop. */
+const BACKUP_SLICE_NAMES = 2_000;
+
 export interface LedgerServiceDeps {
   clusterId: string;
   nodeId: NodeId;
@@ -505,11 +508,12 @@ export class LedgerService {
         await this.readBarrier();
         const st = this.d.raft.status();
         const state = this.d.app().state;
-        return {
-          state: state.snapshot({ backup: true }),
-          appliedIndex: BigInt(st.applied),
-          clusterIdentity: state.identity,
-        };
+        const identity = state.identity;
+        // Written a slice per turn of the event loop (copy on write keeps it at this point), so a
+        // large state does not hold up the node's Raft loop.
+        const job = state.beginSnapshot({ backup: true });
+        while (!job.step(BACKUP_SLICE_NAMES)) await new Promise((r) => setImmediate(r));
+        return { state: job.result(), appliedIndex: BigInt(st.applied), clusterIdentity: identity };
       }),
 
       returnSegment: unary(async (req) => {

@@ -96,7 +96,8 @@ const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 export class DcLedger {
   private hwmValue = 0n;
   private topGrant: Mutable<GrantRecord> | undefined;
-  private readonly memo = new Map<string, Memo>();
+  /** Created at the first lease: most DCs of a deleted name never need one (a Map costs ~200 bytes). */
+  private memo: Map<string, Memo> | undefined;
   private windowList: Mutable<WindowRecord>[] = [];
   private readonly counts: Mutable<DcStats> = { granted: 0n, returned: 0n, waste: 0n, grants: 0n };
 
@@ -129,7 +130,7 @@ export class DcLedger {
     label: string,
   ): Result<LeaseAnswer> {
     const { size, requestId, kind, returnToken } = req;
-    const seen = this.memo.get(requestId);
+    const seen = this.memo?.get(requestId);
     if (seen) {
       if (seen.op !== "lease" || seen.size !== size || seen.kind !== kind) {
         return fail(
@@ -197,7 +198,7 @@ export class DcLedger {
   ): Result<ReturnAnswer> {
     const { start, end, fence, requestId, returnToken } = req;
     const range = `[${start}, ${end})`;
-    const seen = this.memo.get(requestId);
+    const seen = this.memo?.get(requestId);
     if (seen) {
       if (seen.op !== "return" || seen.start !== start || seen.end !== end || !sameFence(seen.fence, fence)) {
         return fail(
@@ -264,7 +265,7 @@ export class DcLedger {
 
   /** The memo's lease with this fence, as a grant record; undefined once evicted. */
   private leaseByFence(fence: Fence): Mutable<GrantRecord> | undefined {
-    for (const [requestId, m] of this.memo) {
+    for (const [requestId, m] of this.memo ?? []) {
       if (m.op === "lease" && sameFence(m.fence, fence)) {
         return { start: m.start, end: m.end, fence: m.fence, kind: m.kind, requestId, returnToken: m.token };
       }
@@ -276,7 +277,7 @@ export class DcLedger {
   private takeBack(top: Mutable<GrantRecord>, start: bigint): void {
     this.hwmValue = start;
     top.end = start;
-    const m = this.memo.get(top.requestId);
+    const m = this.memo?.get(top.requestId);
     if (m?.op === "lease" && sameFence(m.fence, top.fence)) m.end = start;
     for (let i = this.windowList.length - 1; i >= 0; i--) {
       const w = this.windowList[i];
@@ -310,6 +311,7 @@ export class DcLedger {
   }
 
   private remember(requestId: string, m: Memo): void {
+    this.memo ??= new Map();
     this.memo.set(requestId, m);
     if (this.memo.size > MEMO_LIMIT) {
       const oldest = this.memo.keys().next();
@@ -328,7 +330,7 @@ export class DcLedger {
       top: t
         ? [bigJson(t.start), bigJson(t.end), t.fence.term, t.fence.index, t.kind, t.requestId, t.returnToken]
         : null,
-      memo: [...(marksOnly ? [] : this.memo)].map(([id, m]): Json =>
+      memo: [...(marksOnly ? [] : (this.memo ?? []))].map(([id, m]): Json =>
         m.op === "lease"
           ? [
               "lease",
@@ -410,7 +412,7 @@ export class DcLedger {
                 message: text(t, 7),
               }
             : badOp(p);
-      d.memo.set(text(t, 1), m);
+      (d.memo ??= new Map()).set(text(t, 1), m);
     }
     for (const [i, item] of readArray(o["windows"], `${path}.windows`, WINDOW_LIMIT).entries()) {
       const t = tuple(item, `${path}.windows[${i}]`, 5);

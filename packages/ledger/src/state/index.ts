@@ -2,7 +2,8 @@
 export type { Command, CommandType, Fence, LeaseKind } from "./commands.js";
 export { decodeCommand, encodeCommand, validateCommand } from "./commands.js";
 export type { DcInfo, Grant, LeaseOutcome, Outcome, SequenceRecord } from "./ledger-state.js";
-export { LedgerState } from "./ledger-state.js";
+export type { SnapshotJob } from "./ledger-state.js";
+export { LedgerState, snapshotDocument } from "./ledger-state.js";
 export type { ErrorCode, Failure, Result } from "./result.js";
 export type { AutoDisk, Layout, Ordering, SequenceDef, SequenceSpec, SequenceType } from "./sequence.js";
 export { AUTO_DISKS, normalizeSequenceDef, ORDERINGS } from "./sequence.js";

@@ -23,13 +23,13 @@ import {
   readInt,
   readObject,
   readString,
-  utf8,
 } from "./json.js";
 import type { Failure, Result } from "./result.js";
 import { fail, ok } from "./result.js";
 import type { SequenceDef } from "./sequence.js";
 import { describeErrors, identityDiff, validateSequenceDef } from "./sequence.js";
 import { capacity } from "./space.js";
+import { lowerBound, SortedNames } from "./sorted-names.js";
 
 export const MAX_SEQUENCES = 100_000;
 export const MAX_DELETED_NAMES = 1_000_000;
@@ -37,9 +37,17 @@ export const MAX_DELETED_NAMES = 1_000_000;
 const MAX_RELEASED = 1_000_000;
 const holdKey = (name: string, dc: number): string => `${name}/${dc}`;
 export const MAX_LIST_LIMIT = 1000;
-/** 2: grants carry their return token (format 1 snapshots still load, their grants without one). */
-export const SNAPSHOT_FORMAT = 2;
-const LOADABLE_SNAPSHOT_FORMATS = new Set([1, SNAPSHOT_FORMAT]);
+/**
+ * 3: a header frame, then one frame per name (format 2's items), so no snapshot is one string
+ * (V8 caps a string at 512 MiB) and one can be written a slice at a time. 2: grants carry their
+ * return token. Formats 1 and 2 (one JSON document) still load.
+ */
+export const SNAPSHOT_FORMAT = 3;
+const LOADABLE_SNAPSHOT_FORMATS = new Set([1, 2, SNAPSHOT_FORMAT]);
+/** Leads a framed snapshot; a JSON one starts with "{". "DLS" and the format. */
+const FRAMED_MAGIC = Buffer.from([0x44, 0x4c, 0x53, SNAPSHOT_FORMAT]);
+/** A snapshot is written into chunks of this size (a frame larger than it gets a chunk of its own). */
+const SNAPSHOT_CHUNK_BYTES = 1 << 20;
 
 export interface SequenceRecord {
   readonly def: SequenceDef;
@@ -182,8 +190,10 @@ export class LedgerState {
   private released: Set<string> | undefined;
   private readonly entries = new Map<string, Entry>();
   /** All names, live and deleted, sorted by UTF-16 code units (names are ASCII). Bounded by the two caps. */
-  private readonly names: string[] = [];
+  private readonly names = new SortedNames();
   private liveCount = 0;
+  /** Snapshots being written while commands apply (see beginSnapshot). */
+  private readonly jobs = new Set<StateSnapshotJob>();
 
   /** Puts a restored state on hold (restoreDataDir): see `released`. */
   holdAfterRestore(): void {
@@ -227,6 +237,11 @@ export class LedgerState {
   }
 
   private dispatch(cmd: Command, at: Fence): Result<Outcome> {
+    if (this.jobs.size > 0) {
+      // Every command changes at most the name it names (and the header, copied at the start).
+      const name = cmd.type === "CreateSequence" ? cmd.def.name : "name" in cmd ? cmd.name : undefined;
+      if (name !== undefined) for (const j of this.jobs) j.beforeChange(name);
+    }
     switch (cmd.type) {
       case "InitCluster": {
         const changed = this.id === "";
@@ -290,7 +305,7 @@ export class LedgerState {
     const entry: Entry = prev ? Object.assign(prev, fields) : { ...fields, dcs: new Map() };
     if (!prev) {
       this.entries.set(def.name, entry);
-      this.names.splice(this.lowerBound(def.name), 0, def.name);
+      this.names.insert(def.name);
     }
     this.liveCount += 1;
     const message = prev
@@ -426,18 +441,6 @@ export class LedgerState {
     return e && !e.deleted ? e : undefined;
   }
 
-  /** Index of the first name >= `name` in the sorted list. */
-  private lowerBound(name: string): number {
-    let lo = 0;
-    let hi = this.names.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.names[mid] ?? "") < name) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
   get(name: string): SequenceRecord | undefined {
     const e = this.live(name);
     return e && record(e);
@@ -449,15 +452,17 @@ export class LedgerState {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
       return fail("invalid-argument", `limit must be between 1 and ${MAX_LIST_LIMIT}`);
     }
-    let i = after === undefined ? 0 : this.lowerBound(after);
-    if (after !== undefined && this.names[i] === after) i += 1;
     const sequences: SequenceRecord[] = [];
-    for (; i < this.names.length && sequences.length < limit; i++) {
-      const e = this.live(this.names[i] ?? "");
-      if (e) sequences.push(record(e));
+    let next: string | undefined;
+    for (const name of this.names.from(after, true)) {
+      const e = this.live(name);
+      if (!e) continue;
+      if (sequences.length === limit) {
+        next = sequences.at(-1)?.def.name;
+        break;
+      }
+      sequences.push(record(e));
     }
-    while (i < this.names.length && !this.live(this.names[i] ?? "")) i++;
-    const next = i < this.names.length ? sequences.at(-1)?.def.name : undefined;
     return ok({ sequences, revision: this.rev, next });
   }
 
@@ -488,54 +493,109 @@ export class LedgerState {
    * window (so no return token), and the restore hold set (see restoreHold()).
    */
   snapshot(opts: { readonly backup?: boolean } = {}): Uint8Array {
+    const job = this.beginSnapshot(opts);
+    while (!job.step(Number.MAX_SAFE_INTEGER));
+    return job.result();
+  }
+
+  /**
+   * A snapshot of the state as it is now, written a slice at a time (`step`) while commands go on
+   * applying: a name about to change before the job reached it is encoded first, as it was (copy
+   * on write), so the bytes are those snapshot() would have given now. A node's Raft loop keeps
+   * answering while a large state is written. Call cancel() on a job given up.
+   */
+  beginSnapshot(opts: { readonly backup?: boolean } = {}): SnapshotJob {
     const backup = opts.backup === true;
-    const sequences = this.names.map((name): Json => {
-      const e = this.entries.get(name);
-      if (!e) throw new Error(`ledger state lost sequence "${name}"`);
-      const order = [...e.dcs.keys()].sort((a, b) => a - b);
-      // A deleted name: its definition and marks, all it keeps.
-      if (e.deleted) {
-        return {
-          def: defToJson(e.def),
-          deleted: true,
-          marks: order.map((dc) => [dc, bigJson(e.dcs.get(dc)!.hwm)]),
-        };
-      }
-      const dcs = order.map((dc): Json => ({ dc, state: e.dcs.get(dc)?.toJson(backup) ?? null }));
-      return {
-        def: defToJson(e.def),
-        createdAtMs: e.createdAtMs,
-        createRevision: bigJson(e.createRevision),
-        modRevision: bigJson(e.modRevision),
-        deleted: e.deleted,
-        dcs,
-      };
+    const header = canonicalJson({
+      format: SNAPSHOT_FORMAT,
+      revision: bigJson(this.rev),
+      ...(this.id === "" ? {} : { identity: this.id }),
+      ...(backup ? { restoreHold: [] } : this.released ? { restoreHold: [...this.released].sort() } : {}),
     });
-    return utf8(
-      canonicalJson({
-        format: SNAPSHOT_FORMAT,
-        revision: bigJson(this.rev),
-        sequences,
-        ...(this.id === "" ? {} : { identity: this.id }),
-        ...(backup ? { restoreHold: [] } : this.released ? { restoreHold: [...this.released].sort() } : {}),
-      }),
+    const job = new StateSnapshotJob(
+      this.names.toArray(),
+      header,
+      (name) => this.itemJson(name, backup),
+      (j) => this.jobs.delete(j),
     );
+    this.jobs.add(job);
+    return job;
+  }
+
+  /** One name's snapshot item, canonical JSON. */
+  private itemJson(name: string, backup: boolean): string {
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`ledger state lost sequence "${name}"`);
+    const order = [...e.dcs.keys()].sort((a, b) => a - b);
+    // A deleted name: its definition and marks, all it keeps.
+    if (e.deleted) {
+      return canonicalJson({
+        def: defToJson(e.def),
+        deleted: true,
+        marks: order.map((dc) => [dc, bigJson(e.dcs.get(dc)!.hwm)]),
+      });
+    }
+    const dcs = order.map((dc): Json => ({ dc, state: e.dcs.get(dc)?.toJson(backup) ?? null }));
+    return canonicalJson({
+      def: defToJson(e.def),
+      createdAtMs: e.createdAtMs,
+      createRevision: bigJson(e.createRevision),
+      modRevision: bigJson(e.modRevision),
+      deleted: e.deleted,
+      dcs,
+    });
   }
 
   /** Rebuilds a state from snapshot(); throws on anything malformed (a corrupt snapshot must stop the node). */
   static restore(data: Uint8Array): LedgerState {
     try {
-      return LedgerState.fromJson(parseJson(data, "snapshot"));
+      if (data[0] === FRAMED_MAGIC[0]) return LedgerState.fromFrames(data);
+      const o = readObject(
+        parseJson(data, "snapshot"),
+        "snapshot",
+        ["format", "revision", "sequences"],
+        ["identity", "restoreHold"],
+      );
+      const s = LedgerState.fromHeader(o, [...LOADABLE_SNAPSHOT_FORMATS]);
+      const format = o["format"] as number;
+      const items = readArray(o["sequences"], "sequences", MAX_SEQUENCES + MAX_DELETED_NAMES);
+      for (const [i, item] of items.entries()) s.readItem(item, `sequences[${i}]`, format);
+      return s.checked();
     } catch (e) {
       if (e instanceof DecodeError) throw new Error(`corrupt ledger snapshot: ${e.message}`, { cause: e });
       throw e;
     }
   }
 
-  private static fromJson(v: unknown): LedgerState {
-    const o = readObject(v, "snapshot", ["format", "revision", "sequences"], ["identity", "restoreHold"]);
+  private static fromFrames(data: Uint8Array): LedgerState {
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (buf.byteLength < FRAMED_MAGIC.byteLength || !buf.subarray(0, 4).equals(FRAMED_MAGIC))
+      throw new DecodeError("unknown snapshot encoding");
+    const frames = readFrames(buf);
+    const frame = (what: string): Uint8Array => {
+      const f = frames.next();
+      if (f.done) throw new DecodeError(`${what}: missing`);
+      return f.value;
+    };
+    const o = readObject(
+      parseJson(frame("header"), "snapshot header"),
+      "snapshot header",
+      ["format", "revision"],
+      ["identity", "restoreHold"],
+    );
+    const s = LedgerState.fromHeader(o, [SNAPSHOT_FORMAT]);
+    let i = 0;
+    for (const f of frames) {
+      if (i >= MAX_SEQUENCES + MAX_DELETED_NAMES) throw new DecodeError("the snapshot holds too many names");
+      const p = `sequences[${i++}]`;
+      s.readItem(parseJson(f, p), p, SNAPSHOT_FORMAT);
+    }
+    return s.checked();
+  }
+
+  private static fromHeader(o: Readonly<Record<string, unknown>>, formats: readonly number[]): LedgerState {
     const format = o["format"];
-    if (typeof format !== "number" || !LOADABLE_SNAPSHOT_FORMATS.has(format))
+    if (typeof format !== "number" || !LOADABLE_SNAPSHOT_FORMATS.has(format) || !formats.includes(format))
       throw new DecodeError(`unknown snapshot format ${String(format)}`);
     const s = new LedgerState();
     s.rev = readBigint(o["revision"], "revision");
@@ -548,52 +608,161 @@ export class LedgerState {
       for (const [i, k] of readArray(o["restoreHold"], "restoreHold", MAX_RELEASED).entries())
         s.released.add(readString(k, `restoreHold[${i}]`, 80));
     }
-    const sequences = readArray(o["sequences"], "sequences", MAX_SEQUENCES + MAX_DELETED_NAMES);
-    for (const [i, item] of sequences.entries()) {
-      const p = `sequences[${i}]`;
-      const compact = format >= 2 && (item as Record<string, unknown> | null)?.["deleted"] === true;
-      const so = compact
-        ? readObject(item, p, ["def", "deleted", "marks"])
-        : readObject(item, p, ["def", "createdAtMs", "createRevision", "modRevision", "deleted", "dcs"]);
-      const def = freezeDef(defFromJson(so["def"], `${p}.def`));
-      const errors = validateSequenceDef(def);
-      if (errors.length > 0) throw new DecodeError(`${p}.def is invalid: ${describeErrors(errors)}`);
-      const prevName = s.names.at(-1);
-      if (prevName !== undefined && prevName >= def.name) throw new DecodeError(`${p} is out of name order`);
-      if (compact) {
-        s.entries.set(def.name, { ...readKept(so["marks"], def, p), def });
-        s.names.push(def.name);
-        continue;
-      }
-      const entry: Entry = {
-        def,
-        createdAtMs: readInt(so["createdAtMs"], `${p}.createdAtMs`),
-        createRevision: readBigint(so["createRevision"], `${p}.createRevision`),
-        modRevision: readBigint(so["modRevision"], `${p}.modRevision`),
-        deleted: readBool(so["deleted"], `${p}.deleted`),
-        dcs: new Map(),
-      };
-      if (entry.createdAtMs < 0) throw new DecodeError(`${p}.createdAtMs must be >= 0`);
-      if (entry.deleted && format >= 2) throw new DecodeError(`${p} is deleted but not in the compact form`);
-      let prevDc = -1;
-      for (const [j, dcItem] of readArray(so["dcs"], `${p}.dcs`, def.datacenters).entries()) {
-        const dp = `${p}.dcs[${j}]`;
-        const dco = readObject(dcItem, dp, ["dc", "state"]);
-        const dc = readInt(dco["dc"], `${dp}.dc`);
-        if (dc <= prevDc || dc >= def.datacenters)
-          throw new DecodeError(`${dp}.dc ${dc} is out of range or order`);
-        prevDc = dc;
-        entry.dcs.set(dc, DcLedger.fromJson(dco["state"], `${dp}.state`, format));
-      }
-      // A format 1 snapshot kept more of a deleted name: reduced to what a deletion keeps now.
-      if (entry.deleted) for (const [dc, d] of entry.dcs) entry.dcs.set(dc, DcLedger.kept(d.hwm));
-      s.entries.set(def.name, entry);
-      s.names.push(def.name);
-      if (!entry.deleted) s.liveCount += 1;
-    }
-    if (s.liveCount > MAX_SEQUENCES || s.entries.size - s.liveCount > MAX_DELETED_NAMES)
-      throw new DecodeError("the snapshot holds more names than the ledger allows");
     return s;
+  }
+
+  /** Reads one name of a snapshot (names come in order). */
+  private readItem(item: unknown, p: string, format: number): void {
+    const compact = format >= 2 && (item as Record<string, unknown> | null)?.["deleted"] === true;
+    const so = compact
+      ? readObject(item, p, ["def", "deleted", "marks"])
+      : readObject(item, p, ["def", "createdAtMs", "createRevision", "modRevision", "deleted", "dcs"]);
+    const def = freezeDef(defFromJson(so["def"], `${p}.def`));
+    const errors = validateSequenceDef(def);
+    if (errors.length > 0) throw new DecodeError(`${p}.def is invalid: ${describeErrors(errors)}`);
+    const prevName = this.names.last();
+    if (prevName !== undefined && prevName >= def.name) throw new DecodeError(`${p} is out of name order`);
+    if (compact) {
+      this.entries.set(def.name, { ...readKept(so["marks"], def, p), def });
+      this.names.push(def.name);
+      return;
+    }
+    const entry: Entry = {
+      def,
+      createdAtMs: readInt(so["createdAtMs"], `${p}.createdAtMs`),
+      createRevision: readBigint(so["createRevision"], `${p}.createRevision`),
+      modRevision: readBigint(so["modRevision"], `${p}.modRevision`),
+      deleted: readBool(so["deleted"], `${p}.deleted`),
+      dcs: new Map(),
+    };
+    if (entry.createdAtMs < 0) throw new DecodeError(`${p}.createdAtMs must be >= 0`);
+    if (entry.deleted && format >= 2) throw new DecodeError(`${p} is deleted but not in the compact form`);
+    let prevDc = -1;
+    for (const [j, dcItem] of readArray(so["dcs"], `${p}.dcs`, def.datacenters).entries()) {
+      const dp = `${p}.dcs[${j}]`;
+      const dco = readObject(dcItem, dp, ["dc", "state"]);
+      const dc = readInt(dco["dc"], `${dp}.dc`);
+      if (dc <= prevDc || dc >= def.datacenters)
+        throw new DecodeError(`${dp}.dc ${dc} is out of range or order`);
+      prevDc = dc;
+      entry.dcs.set(dc, DcLedger.fromJson(dco["state"], `${dp}.state`, format));
+    }
+    // A format 1 snapshot kept more of a deleted name: reduced to what a deletion keeps now.
+    if (entry.deleted) for (const [dc, d] of entry.dcs) entry.dcs.set(dc, DcLedger.kept(d.hwm));
+    this.entries.set(def.name, entry);
+    this.names.push(def.name);
+    if (!entry.deleted) this.liveCount += 1;
+  }
+
+  private checked(): this {
+    if (this.liveCount > MAX_SEQUENCES || this.entries.size - this.liveCount > MAX_DELETED_NAMES)
+      throw new DecodeError("the snapshot holds more names than the ledger allows");
+    return this;
+  }
+}
+
+/** A framed snapshot's frames, in order; a truncated frame is a DecodeError. */
+function* readFrames(buf: Buffer): Generator<Buffer> {
+  let off = FRAMED_MAGIC.byteLength;
+  while (off < buf.byteLength) {
+    const n = off + 4 <= buf.byteLength ? buf.readUInt32BE(off) : -1;
+    if (n < 0 || off + 4 + n > buf.byteLength) throw new DecodeError("truncated frame");
+    yield buf.subarray(off + 4, off + 4 + n);
+    off += 4 + n;
+  }
+}
+
+/**
+ * A snapshot as one JSON document (what formats 1 and 2 were, and what restore also loads):
+ * for people and tests to read. Its size is bounded by V8's longest string (512 MiB).
+ */
+export function snapshotDocument(data: Uint8Array): string {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data[0] !== FRAMED_MAGIC[0]) return buf.toString("utf8");
+  const parts: string[] = [];
+  for (const f of readFrames(buf)) parts.push(f.toString("utf8"));
+  const header = parts.shift() ?? "{}";
+  // "sequences" sorts after every header key: the document stays canonical.
+  return `${header.slice(0, -1)},"sequences":[${parts.join(",")}]}`;
+}
+
+/** A snapshot in the making (see LedgerState.beginSnapshot). */
+export interface SnapshotJob {
+  /** Write up to `names` more names; true once the snapshot is complete. */
+  step(names: number): boolean;
+  /** The snapshot's bytes, once step() returned true. */
+  result(): Uint8Array;
+  /** Give the job up (the state stops copying names for it). */
+  cancel(): void;
+}
+
+class StateSnapshotJob implements SnapshotJob {
+  private next = 0;
+  private readonly chunks: Buffer[] = [];
+  private chunk = Buffer.allocUnsafe(SNAPSHOT_CHUNK_BYTES);
+  private used = 0;
+  /** Names changed before the job reached them: their items as they were at the start. */
+  private readonly kept = new Map<string, string>();
+  private ended = false;
+
+  constructor(
+    /** The names at the start, in order: names created later are not in this snapshot. */
+    private readonly names: readonly string[],
+    header: string,
+    private readonly encode: (name: string) => string,
+    private readonly onEnd: (job: StateSnapshotJob) => void,
+  ) {
+    FRAMED_MAGIC.copy(this.chunk, 0);
+    this.used = FRAMED_MAGIC.byteLength;
+    this.frame(header);
+  }
+
+  beforeChange(name: string): void {
+    if (this.kept.has(name)) return;
+    const k = lowerBound(this.names, name);
+    if (k < this.next || this.names[k] !== name) return;
+    this.kept.set(name, this.encode(name));
+  }
+
+  step(names: number): boolean {
+    if (this.ended) return true;
+    const end = Math.min(this.names.length, this.next + Math.max(1, names));
+    for (; this.next < end; this.next++) {
+      const name = this.names[this.next]!;
+      const item = this.kept.get(name);
+      if (item !== undefined) this.kept.delete(name);
+      this.frame(item ?? this.encode(name));
+    }
+    if (this.next < this.names.length) return false;
+    this.chunks.push(this.chunk.subarray(0, this.used));
+    this.end();
+    return true;
+  }
+
+  result(): Uint8Array {
+    if (this.next < this.names.length || !this.ended) throw new Error("snapshot job not complete");
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+  }
+
+  cancel(): void {
+    this.end();
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.kept.clear();
+    this.onEnd(this);
+  }
+
+  private frame(json: string): void {
+    const n = Buffer.byteLength(json, "utf8");
+    if (this.used + 4 + n > this.chunk.byteLength) {
+      this.chunks.push(this.chunk.subarray(0, this.used));
+      this.chunk = Buffer.allocUnsafe(Math.max(SNAPSHOT_CHUNK_BYTES, 4 + n));
+      this.used = 0;
+    }
+    this.chunk.writeUInt32BE(n, this.used);
+    this.used += 4 + this.chunk.write(json, this.used + 4, "utf8");
   }
 }
 

@@ -154,17 +154,32 @@ function checkConf(c: unknown): ConfState {
   return { voters: o.voters, learners: o.learners };
 }
 
-/** Snapshot: crc32 | meta length (u32) | meta JSON | data. */
-export function encodeSnapshot(s: Snapshot): Uint8Array {
-  const meta = enc.encode(JSON.stringify(s.meta));
-  const body = new Uint8Array(4 + meta.byteLength + s.data.byteLength);
+/**
+ * Where a snapshot's data lies: `chunks` records under the key prefix of `gen`, `bytes` in all.
+ * A snapshot is stored in chunks, not one value: it can reach hundreds of megabytes.
+ */
+export interface SnapshotRef {
+  readonly gen: string;
+  readonly chunks: number;
+  readonly bytes: number;
+}
+
+/**
+ * Snapshot record: crc32 | meta length (u32) | meta JSON | data. The meta of a chunked snapshot
+ * holds its SnapshotRef and the record no data; earlier versions stored the data inline (read).
+ */
+export function encodeSnapshot(s: Snapshot, ref?: SnapshotRef): Uint8Array {
+  const meta = enc.encode(JSON.stringify(ref ? { ...s.meta, ...ref } : s.meta));
+  const data = ref ? new Uint8Array() : s.data;
+  const body = new Uint8Array(4 + meta.byteLength + data.byteLength);
   new DataView(body.buffer).setUint32(0, meta.byteLength);
   body.set(meta, 4);
-  body.set(s.data, 4 + meta.byteLength);
+  body.set(data, 4 + meta.byteLength);
   return seal(body);
 }
 
-export function decodeSnapshot(rec: Uint8Array): Snapshot {
+/** The snapshot of a record; `ref` says where its data is when it is chunked (data then empty). */
+export function decodeSnapshot(rec: Uint8Array): { snapshot: Snapshot; ref?: SnapshotRef } {
   const body = unseal(rec, "snapshot");
   if (body.byteLength < 4) throw new CorruptRecordError("snapshot: truncated");
   const n = new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
@@ -176,10 +191,28 @@ export function decodeSnapshot(rec: Uint8Array): Snapshot {
     throw new CorruptRecordError("snapshot: meta not JSON");
   }
   if (!isNat(meta.index) || !isNat(meta.term)) throw new CorruptRecordError("snapshot: meta fields");
-  return {
+  const snapshot = {
     meta: { index: meta.index, term: meta.term, confState: checkConf(meta.confState) },
     data: body.slice(4 + n),
   };
+  if (meta.gen === undefined) return { snapshot };
+  if (
+    typeof meta.gen !== "string" ||
+    !/^[0-9a-f]{16}$/.test(meta.gen) ||
+    !isNat(meta.chunks) ||
+    !isNat(meta.bytes)
+  )
+    throw new CorruptRecordError("snapshot: chunk reference");
+  return { snapshot, ref: { gen: meta.gen, chunks: meta.chunks, bytes: meta.bytes } };
+}
+
+/** One chunk of a snapshot's data: crc32 | bytes. */
+export function encodeChunk(data: Uint8Array): Uint8Array {
+  return seal(data);
+}
+
+export function decodeChunk(rec: Uint8Array): Uint8Array {
+  return unseal(rec, "snapshot chunk");
 }
 
 /** Who this data directory belongs to: a directory is never reused by another node or cluster. */

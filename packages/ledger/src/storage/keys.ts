@@ -19,3 +19,11 @@ export function logKey(index: number): string {
 export function peerKey(id: number): string {
   return PEER_PREFIX + id.toString(16).padStart(16, "0");
 }
+
+/** Snapshot data, chunk by chunk, under a generation drawn per snapshot: s/<gen>/<chunk>. */
+export const CHUNK_PREFIX = "s/";
+export const CHUNK_END = "s0";
+
+export function chunkKey(gen: string, i: number): string {
+  return `${CHUNK_PREFIX}${gen}/${i.toString(16).padStart(8, "0")}`;
+}

@@ -1,13 +1,15 @@
 import type { ConfState, Entry, HardState, Ready, Snapshot, Storage } from "@dispenser/raft";
 import { EMPTY_HARD_STATE, MemoryStorage } from "@dispenser/raft";
 import { Level } from "level";
-import type { Identity } from "./codec.js";
+import type { Identity, SnapshotRef } from "./codec.js";
 import {
   CorruptRecordError,
+  decodeChunk,
   decodeHardState,
   decodeIdentity,
   decodeRun,
   decodeSnapshot,
+  encodeChunk,
   encodeHardState,
   encodeIdentity,
   encodeRun,
@@ -15,6 +17,9 @@ import {
 } from "./codec.js";
 import { randomBytes } from "node:crypto";
 import {
+  CHUNK_END,
+  CHUNK_PREFIX,
+  chunkKey,
   KEY_HARD_STATE,
   KEY_IDENTITY,
   KEY_LOG_START,
@@ -35,6 +40,14 @@ export class StorageCorruptError extends Error {
 }
 
 type Op = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
+
+/** A snapshot's data is stored in records of this size. */
+const STORE_CHUNK_BYTES = 1 << 20;
+
+/** A snapshot's data written as chunks but not yet the node's snapshot (see stageSnapshot). */
+export interface StagedSnapshot {
+  readonly ref: SnapshotRef;
+}
 
 /**
  * A node's durable Raft state in LevelDB: log entries, hard state, latest snapshot, identity.
@@ -63,6 +76,8 @@ export class LevelStorage implements Storage {
   incarnation = "";
   /** Peer id → the incarnation first seen from it. */
   private readonly peerIncarnations = new Map<number, string>();
+  /** Where the current snapshot's chunks are; undefined for an inline one (or none). */
+  private snapRef: SnapshotRef | undefined;
 
   private constructor(
     private readonly db: Level<string, Uint8Array>,
@@ -112,7 +127,19 @@ export class LevelStorage implements Storage {
       for await (const [key, value] of db.iterator({ gte: PEER_PREFIX, lt: PEER_END })) {
         s.peerIncarnations.set(parseInt(key.slice(PEER_PREFIX.length), 16), new TextDecoder().decode(value));
       }
-      if (snapRec) s.mem.applySnapshot(decodeSnapshot(snapRec));
+      if (snapRec) {
+        const { snapshot, ref } = decodeSnapshot(snapRec);
+        if (ref) {
+          s.mem.applySnapshot({ ...snapshot, data: await readChunks(db, ref) });
+          s.snapRef = ref;
+        } else s.mem.applySnapshot(snapshot);
+      }
+      // Chunks of any other generation are left from a snapshot staged and never adopted.
+      const stale: string[] = [];
+      const keep = s.snapRef ? `${CHUNK_PREFIX}${s.snapRef.gen}/` : undefined;
+      for await (const key of db.keys({ gte: CHUNK_PREFIX, lt: CHUNK_END }))
+        if (keep === undefined || !key.startsWith(keep)) stale.push(key);
+      if (stale.length > 0) await db.batch(stale.map((key) => ({ type: "del" as const, key })));
       const snap = s.mem.snapshot().meta;
       const base = { index: snap.index, term: snap.term };
       const entries: Entry[] = [];
@@ -195,10 +222,9 @@ export class LevelStorage implements Storage {
 
   /** Write the first state of a new cluster member: a snapshot holding the configuration. */
   async bootstrap(snapshot: Snapshot, hardState: HardState): Promise<void> {
-    await this.write([
-      { type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(snapshot) },
-      { type: "put", key: KEY_HARD_STATE, value: encodeHardState(hardState) },
-    ]);
+    const { ops, ref } = this.snapshotOps(snapshot);
+    await this.write([...ops, { type: "put", key: KEY_HARD_STATE, value: encodeHardState(hardState) }]);
+    this.snapRef = ref;
     this.mem.applySnapshot(snapshot);
     this.mem.setHardState(hardState);
     this.hard = hardState;
@@ -228,9 +254,12 @@ export class LevelStorage implements Storage {
     }
     const ops: Op[] = [];
     let starts = this.runStarts;
+    let ref: SnapshotRef | undefined;
     if (rd.snapshot) {
       // A leader's snapshot replaces the whole log.
-      ops.push({ type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(rd.snapshot) });
+      const written = this.snapshotOps(rd.snapshot);
+      ref = written.ref;
+      ops.push(...written.ops, ...this.dropOps(this.snapRef));
       for (const k of starts) ops.push({ type: "del", key: logKey(k) });
       starts = [];
       this.pendingLogStart = rd.snapshot.meta.index + 1;
@@ -255,7 +284,10 @@ export class LevelStorage implements Storage {
     if (hs) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(hs) });
     await this.write(ops, true);
     this.runStarts = starts;
-    if (rd.snapshot) this.mem.applySnapshot(rd.snapshot);
+    if (rd.snapshot) {
+      this.snapRef = ref;
+      this.mem.applySnapshot(rd.snapshot);
+    }
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (hs) {
       this.mem.setHardState(hs);
@@ -265,18 +297,38 @@ export class LevelStorage implements Storage {
   }
 
   /**
-   * Record a snapshot the application took at `index` (≤ applied) and compact the log up to
+   * Write a snapshot's data as chunks that nothing refers to yet, synced: the large write of a
+   * snapshot, made beside the Raft loop's own writes (other keys). saveSnapshot adopts it.
+   */
+  async stageSnapshot(data: Uint8Array): Promise<StagedSnapshot> {
+    const { ops, ref } = this.chunkOps(data);
+    await this.write(ops);
+    return { ref };
+  }
+
+  /** Delete a staged snapshot that will not be adopted (a newer one was installed meanwhile). */
+  async dropStaged(staged: StagedSnapshot): Promise<void> {
+    await this.write(this.dropOps(staged.ref), false);
+  }
+
+  /**
+   * Adopt a staged snapshot the application took at `index` (≤ applied) and compact the log up to
    * `compactTo` (≤ index): followers within `index - compactTo` entries still catch up from the log.
+   * One small batch: the snapshot record, the old chunks' and the compacted runs' deletions.
    */
   async saveSnapshot(
     index: number,
     confState: ConfState,
     data: Uint8Array,
+    staged: StagedSnapshot,
     compactTo: number,
   ): Promise<Snapshot> {
     const term = this.mem.term(index);
     const snap: Snapshot = { meta: { index, term, confState }, data };
-    const ops: Op[] = [{ type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(snap) }];
+    const ops: Op[] = [
+      { type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(snap, staged.ref) },
+      ...this.dropOps(this.snapRef),
+    ];
     // The stored commit index must not fall below the snapshot's (a restart checks it).
     const wroteHard = this.hardDirty;
     if (wroteHard) ops.push({ type: "put", key: KEY_HARD_STATE, value: encodeHardState(this.hard) });
@@ -292,11 +344,37 @@ export class LevelStorage implements Storage {
       ops.push({ type: "put", key: KEY_LOG_START, value: new TextEncoder().encode(String(newStart)) });
     }
     await this.write(ops);
+    this.snapRef = staged.ref;
     this.runStarts = this.runStarts.slice(dropped);
     if (wroteHard) this.hardDirty = false;
     this.mem.createSnapshot(index, confState, data);
     if (compactTo > first) this.mem.compact(Math.min(compactTo, index));
     return snap;
+  }
+
+  /** The writes that store `snap` whole: its chunks and its record. */
+  private snapshotOps(snap: Snapshot): { ops: Op[]; ref: SnapshotRef } {
+    const { ops, ref } = this.chunkOps(snap.data);
+    ops.push({ type: "put", key: KEY_SNAPSHOT, value: encodeSnapshot(snap, ref) });
+    return { ops, ref };
+  }
+
+  private chunkOps(data: Uint8Array): { ops: Op[]; ref: SnapshotRef } {
+    const gen = randomBytes(8).toString("hex");
+    const ops: Op[] = [];
+    for (let off = 0, i = 0; off < data.byteLength; off += STORE_CHUNK_BYTES, i++) {
+      ops.push({
+        type: "put",
+        key: chunkKey(gen, i),
+        value: encodeChunk(data.subarray(off, off + STORE_CHUNK_BYTES)),
+      });
+    }
+    return { ops, ref: { gen, chunks: ops.length, bytes: data.byteLength } };
+  }
+
+  private dropOps(ref: SnapshotRef | undefined): Op[] {
+    if (!ref) return [];
+    return Array.from({ length: ref.chunks }, (_, i): Op => ({ type: "del", key: chunkKey(ref.gen, i) }));
   }
 
   private async write(ops: Op[], sync = true): Promise<void> {
@@ -314,4 +392,18 @@ export class LevelStorage implements Storage {
       this.pendingLogStart = undefined;
     }
   }
+}
+
+/** A chunked snapshot's data, checked: every chunk present and intact, the announced length. */
+async function readChunks(db: Level<string, Uint8Array>, ref: SnapshotRef): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < ref.chunks; i++) {
+    const rec = await db.get(chunkKey(ref.gen, i));
+    if (!rec) throw new StorageCorruptError(`snapshot chunk ${i} of ${ref.chunks} is missing`);
+    parts.push(decodeChunk(rec));
+  }
+  const data = Buffer.concat(parts);
+  if (data.byteLength !== ref.bytes)
+    throw new StorageCorruptError(`snapshot holds ${data.byteLength} bytes, not ${ref.bytes}`);
+  return data;
 }

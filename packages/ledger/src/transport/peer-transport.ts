@@ -256,10 +256,21 @@ export class PeerTransport implements Transport {
         dataSize: BigInt(snap.data.byteLength),
       },
     } satisfies SnapshotChunk);
-    for (let off = 0; off < snap.data.byteLength; off += MAX_SNAPSHOT_CHUNK_BYTES) {
-      call.write({ data: snap.data.subarray(off, off + MAX_SNAPSHOT_CHUNK_BYTES) } satisfies SnapshotChunk);
-    }
-    call.end();
+    // A chunk at a time as the stream drains: a snapshot of hundreds of megabytes is not copied
+    // into the stream's buffers all at once.
+    let off = 0;
+    const pump = (): void => {
+      while (off < snap.data.byteLength) {
+        const data = snap.data.subarray(off, off + MAX_SNAPSHOT_CHUNK_BYTES);
+        off += MAX_SNAPSHOT_CHUNK_BYTES;
+        if (!call.write({ data } satisfies SnapshotChunk)) {
+          call.once("drain", pump);
+          return;
+        }
+      }
+      call.end();
+    };
+    pump();
   }
 
   /** What every call to a peer carries: our incarnation and the one we know for the peer. */

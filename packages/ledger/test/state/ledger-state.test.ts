@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { encodeCommand } from "../../src/state/commands.js";
 import { MEMO_LIMIT, WINDOW_LIMIT } from "../../src/state/dc-ledger.js";
 import type { LeaseOutcome } from "../../src/state/ledger-state.js";
-import { LedgerState, MAX_SEQUENCES } from "../../src/state/ledger-state.js";
+import { LedgerState, MAX_SEQUENCES, snapshotDocument } from "../../src/state/ledger-state.js";
 import type { Result } from "../../src/state/result.js";
 import { Driver, seqDef, tokenOf } from "./harness.js";
 
@@ -168,9 +168,9 @@ describe("catalog", () => {
     granted(d.lease("gone", 2, 7n, "a"));
     granted(d.lease("gone", 0, 3n, "b"));
     d.must({ type: "DeleteSequence", name: "gone" });
-    const text = new TextDecoder().decode(d.state.snapshot());
+    const text = snapshotDocument(d.state.snapshot());
     expect(text).toContain('"deleted":true,"marks":[[0,"3"],[2,"7"]]');
-    expect(new TextDecoder().decode(LedgerState.restore(d.state.snapshot()).snapshot())).toBe(text);
+    expect(snapshotDocument(LedgerState.restore(d.state.snapshot()).snapshot())).toBe(text);
   });
 });
 
@@ -592,23 +592,87 @@ describe("snapshot", () => {
     const a = busy().state.snapshot();
     const b = busy().state.snapshot();
     expect(a).toEqual(b);
-    const text = new TextDecoder().decode(a);
+    const text = snapshotDocument(a);
     expect(text.indexOf('"name":"alpha"')).toBeLessThan(text.indexOf('"name":"gone"'));
     expect(text.indexOf('"name":"mid"')).toBeLessThan(text.indexOf('"name":"zeta"'));
-    expect(text.startsWith('{"format":2,"revision":"6","sequences":[')).toBe(true);
+    expect(text.startsWith('{"format":3,"revision":"6","sequences":[')).toBe(true);
   });
 
   test("a corrupt snapshot is refused loudly", () => {
-    const good = new TextDecoder().decode(busy().state.snapshot());
+    const good = snapshotDocument(busy().state.snapshot());
     const bad = (s: string) => () => LedgerState.restore(new TextEncoder().encode(s));
     expect(bad("")).toThrow("corrupt ledger snapshot: snapshot is not valid JSON");
-    expect(bad('{"format":3,"revision":"0","sequences":[]}')).toThrow("unknown snapshot format 3");
+    expect(bad('{"format":4,"revision":"0","sequences":[]}')).toThrow("unknown snapshot format 4");
     expect(bad(good.replace('"hwm":"450"', '"hwm":450'))).toThrow("must be a decimal integer string");
     expect(bad(good.replace('"step":"5"', '"step":"0"'))).toThrow("step must be > 0");
     expect(bad(good.replace('"name":"alpha"', '"name":"zzz"'))).toThrow("out of name order");
     expect(
       LedgerState.restore(new TextEncoder().encode('{"format":1,"revision":"0","sequences":[]}')).revision,
     ).toBe(0n);
+  });
+
+  test("a framed snapshot that is cut short or of an unknown format is refused", () => {
+    const snap = Buffer.from(busy().state.snapshot());
+    expect(snap.subarray(0, 4).toString("latin1")).toBe("DLS\x03");
+    expect(() => LedgerState.restore(snap.subarray(0, snap.byteLength - 1))).toThrow(
+      "corrupt ledger snapshot: truncated frame",
+    );
+    const other = Buffer.from(snap);
+    other[3] = 4;
+    expect(() => LedgerState.restore(other)).toThrow("unknown snapshot encoding");
+    // The document form of the same state loads to the same state.
+    const doc = new TextEncoder().encode(snapshotDocument(snap));
+    expect(Buffer.compare(Buffer.from(LedgerState.restore(doc).snapshot()), snap)).toBe(0);
+  });
+
+  test("a snapshot written while commands apply holds the state of its start (copy on write)", () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const d = busy();
+      for (let i = 0; i < 30; i++) d.create({ name: `n${(i * 7919) % 31}`, type: 3, datacenters: 2 });
+      const expected = Buffer.from(d.state.snapshot());
+      const job = d.state.beginSnapshot();
+      let rnd = seed;
+      const pick = (n: number): number => {
+        rnd = (rnd * 48271) % 2147483647;
+        return rnd % n;
+      };
+      const names = [
+        "alpha",
+        "gone",
+        "mid",
+        "zeta",
+        "new1",
+        "new2",
+        ...Array.from({ length: 31 }, (_, i) => `n${i}`),
+      ];
+      let done = false;
+      while (!done) {
+        for (let k = pick(4); k > 0; k--) {
+          const name = names[pick(names.length)]!;
+          switch (pick(4)) {
+            case 0:
+              d.run({
+                type: "CreateSequence",
+                def: seqDef({ name, type: 3, datacenters: 2 }),
+                createdAtMs: 5,
+              });
+              break;
+            case 1:
+              d.run({ type: "DeleteSequence", name });
+              break;
+            case 2:
+              d.lease(name, pick(2), 10n, `r${d.index}`);
+              break;
+            default:
+              d.run({ type: "RaiseMark", name, dc: 0, to: 1000n });
+          }
+        }
+        done = job.step(pick(3) + 1);
+      }
+      expect(Buffer.compare(Buffer.from(job.result()), expected), `seed ${seed}`).toBe(0);
+      // The state went on: it now differs from the snapshot, and a new one shows it.
+      expect(Buffer.compare(Buffer.from(d.state.snapshot()), expected)).not.toBe(0);
+    }
   });
 });
 
@@ -695,8 +759,8 @@ describe("only the holder of a grant can give it back", () => {
     d.create({ name: "a", type: 3 });
     const g = granted(d.lease("a", 0, 10n, "r")).grant;
     // The same state as a format 1 snapshot wrote it: tuples without tokens.
-    const v2 = new TextDecoder().decode(d.state.snapshot());
-    const v1 = v2.replace('"format":2', '"format":1').replaceAll(`,"${g.returnToken}"`, "");
+    const v2 = snapshotDocument(d.state.snapshot());
+    const v1 = v2.replace('"format":3', '"format":1').replaceAll(`,"${g.returnToken}"`, "");
     const old = new Driver(LedgerState.restore(new TextEncoder().encode(v1)));
     old.index = d.index;
     expect(old.giveBack("a", 0, 0n, 10n, g.fence, "ret", "")).toMatchObject({ ok: false });
@@ -843,7 +907,7 @@ describe("backups and the hold after a restore", () => {
     d.must({ type: "InitCluster", identity: "c".repeat(32) });
     d.create({ name: "a", type: 3 });
     const g = granted(d.lease("a", 0, 10n, "r", "window")).grant;
-    const text = new TextDecoder().decode(d.state.snapshot({ backup: true }));
+    const text = snapshotDocument(d.state.snapshot({ backup: true }));
     expect(text).not.toContain(g.returnToken);
     expect(text).toContain('"restoreHold":[]');
     const restored = LedgerState.restore(new TextEncoder().encode(text));

@@ -7,8 +7,8 @@
 import { describe, expect, test } from "vitest";
 import type { Command, Fence, LeaseKind } from "../../src/state/commands.js";
 import { encodeCommand } from "../../src/state/commands.js";
-import type { Outcome } from "../../src/state/ledger-state.js";
-import { LedgerState } from "../../src/state/ledger-state.js";
+import type { Outcome, SnapshotJob } from "../../src/state/ledger-state.js";
+import { LedgerState, snapshotDocument } from "../../src/state/ledger-state.js";
 import type { Result } from "../../src/state/result.js";
 import type { SequenceDef } from "../../src/state/sequence.js";
 import { capacity, idOf, slotOf } from "../../src/state/space.js";
@@ -82,7 +82,7 @@ interface Holder {
 
 const sameFence = (a: Fence, b: Fence): boolean => a.term === b.term && a.index === b.index;
 /** Snapshots as text: comparing strings is far cheaper than a deep equality over bytes. */
-const snap = (s: LedgerState): string => new TextDecoder().decode(s.snapshot());
+const snap = (s: LedgerState): string => snapshotDocument(s.snapshot());
 
 function ids(def: SequenceDef, dc: number, start: bigint, end: bigint): bigint[] {
   const out: bigint[] = [];
@@ -128,8 +128,22 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
     return m;
   };
 
+  // A snapshot of the replica written a few names per step while commands go on applying: when
+  // done it must hold the replica's state of the step it began at (copy on write).
+  let job: { job: SnapshotJob; expected: string; began: number } | undefined;
+  let jobsDone = 0;
+
   for (let step = 0; step < steps; step++) {
     const where = `seed ${seed} step ${step}`;
+    if (!job && rng.chance(0.05))
+      job = { job: replica.beginSnapshot(), expected: snap(replica), began: step };
+    if (job?.job.step(rng.int(3) + 1)) {
+      expect(snapshotDocument(job.job.result()), `${where}: snapshot begun at step ${job.began}`).toBe(
+        job.expected,
+      );
+      job = undefined;
+      jobsDone += 1;
+    }
     const name = rng.pick(NAMES);
     const m = seq(name);
     const roll = rng.int(100);
@@ -393,7 +407,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
       case "restore": {
         const bytes = state.snapshot();
         state = LedgerState.restore(bytes);
-        expect(snap(state), where).toBe(new TextDecoder().decode(bytes));
+        expect(snap(state), where).toBe(snapshotDocument(bytes));
         break;
       }
     }
@@ -405,6 +419,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
     }
   }
   expect(snap(replica), `seed ${seed}: replica snapshot`).toBe(snap(state));
+  ops["snapshot-jobs"] = jobsDone;
   return { state, ops };
 }
 
@@ -414,6 +429,7 @@ describe("random interleavings of lease, return, delete and re-create (seeded)",
     (seed) => {
       const { ops } = runSeed(seed, 700);
       expect(ops["lease"]).toBeGreaterThan(100);
+      expect(ops["snapshot-jobs"]).toBeGreaterThan(3);
     },
   );
 
