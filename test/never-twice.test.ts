@@ -155,6 +155,9 @@ describe("never twice, even when misused (real processes on loopback)", () => {
       "ClusterStatus",
       {},
     );
+    // Lease names the ledger's identity, for clients to check (32 hex digits, the cluster's own).
+    expect(first["clusterIdentity"]).toMatch(/^[0-9a-f]{32}$/);
+    expect(first["clusterIdentity"]).toBe(status["clusterIdentity"]);
     const leader = new Ledger(
       String(status["leaderAddress"]),
       grpc.credentials.createInsecure(),

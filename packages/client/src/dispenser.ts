@@ -14,6 +14,7 @@ import type { DispenserErrorCode } from "./errors.js";
 import { toIdString } from "./ids.js";
 import type { DispenserOptions, DrawMode, ResolvedOptions } from "./options.js";
 import { MAX_BATCH, resolveOptions } from "./options.js";
+import { GrantCheck } from "./grant-check.js";
 import { RangeSizer } from "./range-sizer.js";
 import { EdgeTransport } from "./transport.js";
 
@@ -133,6 +134,7 @@ export class Dispenser {
 
   private leasedIds = 0n;
   private wastedIds = 0n;
+  private readonly grants = new GrantCheck();
   private rangesReceived = 0;
   /** Largest Lease count: maxRangeSize, or the sequence's limits.max_segment_size if lower. */
   private leaseCap: number;
@@ -531,7 +533,20 @@ export class Dispenser {
           untilMs,
           onRetry,
         );
-        return leasedChunk(r, count);
+        const c = leasedChunk(r, count);
+        try {
+          this.grants.check({
+            identity: r.clusterIdentity,
+            dc: r.dc,
+            first: c.start,
+            last: c.start + c.step * BigInt(c.count - 1),
+          });
+        } catch (e) {
+          this.leasedIds += BigInt(c.count);
+          this.wastedIds += BigInt(c.count);
+          throw e;
+        }
+        return c;
       } catch (e) {
         if (!(e instanceof DispenserError)) throw e;
         if (e.code === "failed-precondition") {

@@ -21,6 +21,13 @@ export type DispenserErrorCode =
   | "failed-precondition"
   /** The client was closed; nothing more is drawn. */
   | "closed"
+  /**
+   * The ledger forgot what it granted: a range came from another cluster identity than the first
+   * one seen, or lay below a range this client already had from that datacenter (a ledger that
+   * lost its data, or was restored from an old backup). The range is not used. An operator must
+   * raise the sequence's marks (`dispenser seq raise-mark`); retrying does not help until then.
+   */
+  | "ledger-forgot"
   /** Anything else: a bug or a protocol mismatch. */
   | "internal";
 

@@ -217,6 +217,40 @@ describe("errors", () => {
   });
 });
 
+describe("a ledger that forgot its grants", () => {
+  it("a range from another cluster identity is refused, not used, and counted as wasted", async () => {
+    const e = await edge();
+    e.define("s");
+    const d = client({ endpoints: [e.address], initialRangeSize: 16, prefetchAt: 1 });
+    for (let i = 1n; i <= 16n; i++) expect(await d.next()).toBe(i);
+    e.clusterIdentity = "b".repeat(32);
+    expect(await codeOfRejection(d.next())).toBe("ledger-forgot");
+    // Nothing of the refused range is kept to hand out: all of it counts as wasted.
+    const st = d.stats();
+    expect(st).toMatchObject({ issued: 16n, runway: 0n });
+    expect(st.wasted).toBe(st.leased - 16n);
+    expect(st.wasted).toBeGreaterThan(0n);
+  });
+
+  it("a range of a datacenter below one already received is refused", async () => {
+    const e = await edge();
+    const s = e.define("s");
+    const d = client({ endpoints: [e.address], initialRangeSize: 16, prefetchAt: 1 });
+    for (let i = 1n; i <= 16n; i++) expect(await d.next()).toBe(i);
+    s.next = 5n; // the ledger restored from an old backup: it grants from 5 again
+    const err = await d.next().then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(err).toBeInstanceOf(DispenserError);
+    expect((err as DispenserError).code).toBe("ledger-forgot");
+    expect(String(err)).toMatch(/from 5 on, but this client already had ids up to 16/);
+    // Ranges above everything received are used again.
+    s.next = 100n;
+    expect(await d.next()).toBe(100n);
+  });
+});
+
 describe("close", () => {
   it("refuses later draws, fails waiting ones, and counts the discarded buffer as wasted", async () => {
     const e = await edge();

@@ -49,6 +49,8 @@ export class FakeEdge {
   fault: Fault;
   /** Every call is answered after this many ms. */
   delayMs = 0;
+  /** The ledger identity Lease answers name. */
+  clusterIdentity = "a".repeat(32);
   port = 0;
 
   get address(): string {
@@ -170,6 +172,7 @@ export class FakeEdge {
           dc: 0,
           fence: { term: 1n, index: 1n },
           sequenceRevision: 1n,
+          clusterIdentity: this.clusterIdentity,
         };
       }),
       parse: unary("parse", (req: { sequence: string; id?: { $case: string; value: unknown } }) => {

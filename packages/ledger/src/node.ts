@@ -32,6 +32,8 @@ export interface LedgerNodeOptions {
   electionTicks: number;
   snapshotEntries: number;
   logger: Logger;
+  /** Bytes per part of a Backup answer; default 16 MiB (tests make it small). */
+  backupPartBytes?: number;
 }
 
 export class StartupError extends Error {}
@@ -156,6 +158,7 @@ export class LedgerNode {
       raft,
       app: () => app,
       addressOf: (id) => addresses.get(id) ?? app.addresses.get(id) ?? "",
+      ...(o.backupPartBytes === undefined ? {} : { backupPartBytes: o.backupPartBytes }),
     });
     this.grpc = new GrpcServer({
       maxReceiveBytes: MAX_PEER_MESSAGE_BYTES,

@@ -2,6 +2,7 @@
 // replicated state), `dispenser ledger restore` (a node's empty data directory started from that
 // copy) and `dispenser seq raise-mark` (restart a (sequence, dc) above everything issued since the
 // backup, the classic safety gap of database sequences). docs/ARCHITECTURE.md has the procedure.
+import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { LedgerClient, restoreDataDir } from "@dispenser/ledger";
 import { CliError, EXIT, usageError } from "../errors.js";
@@ -108,7 +109,23 @@ export async function ledgerBackup(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(LEDGER_BACKUP, argv, io.env);
   f.noMoreThan(0);
   const out = required(f, "out");
-  const r = await withLedger(f, "the ledger", (c) => c.call("backup", {}));
+  // Fetched in parts (a backup can be far larger than one message), checked whole.
+  const r = await withLedger(f, "the ledger", async (c) => {
+    const first = await c.call("backup", { backupId: "", offset: 0n });
+    const parts = [first.state];
+    let got = BigInt(first.state.byteLength);
+    while (got < first.totalBytes) {
+      const next = await c.call("backup", { backupId: first.backupId, offset: got });
+      if (next.state.byteLength === 0) break;
+      parts.push(next.state);
+      got += BigInt(next.state.byteLength);
+    }
+    const state = Buffer.concat(parts);
+    const sha = createHash("sha256").update(state).digest();
+    if (BigInt(state.byteLength) !== first.totalBytes || !sha.equals(first.sha256))
+      throw new Error(`the backup's parts do not add up to what the ledger announced: nothing written`);
+    return { ...first, state };
+  });
   // Written aside and renamed, so a failed write never leaves half a backup under the name.
   writeFileSync(`${out}.tmp`, r.state);
   renameSync(`${out}.tmp`, out);

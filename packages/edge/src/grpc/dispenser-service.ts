@@ -101,6 +101,7 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
         dc: r.issuer.def.ordering === "global" ? 0 : d.dc,
         fence: r.grant.fence,
         sequenceRevision: r.grant.revision,
+        clusterIdentity: r.grant.clusterIdentity,
       };
     }),
 

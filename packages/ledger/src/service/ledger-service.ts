@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { LedgerServer, Member, SequenceDefinition } from "@dispenser/proto";
 import {
   AutoDisk as PbAutoDisk,
@@ -30,6 +30,19 @@ import { describeErrors, normalizeSequenceDef } from "../state/sequence.js";
 
 /** Names a backup writes per turn of the event loop. */
 const BACKUP_SLICE_NAMES = 2_000;
+/** A backup is answered in parts of at most this many bytes (messages are capped at 64 MiB). */
+export const BACKUP_PART_BYTES = 16 * 2 ** 20;
+/** How long a node keeps a backup for the calls fetching its parts, and how many it keeps. */
+const BACKUP_KEEP_MS = 5 * 60_000;
+const MAX_KEPT_BACKUPS = 2;
+
+interface KeptBackup {
+  readonly data: Uint8Array;
+  readonly appliedIndex: bigint;
+  readonly identity: string;
+  readonly sha256: Uint8Array;
+  readonly expiresAt: number;
+}
 
 export interface LedgerServiceDeps {
   clusterId: string;
@@ -39,6 +52,8 @@ export interface LedgerServiceDeps {
   /** How clients reach a member: its advertised address. */
   addressOf: (id: NodeId) => string;
   now?: () => number;
+  /** Bytes per part of a backup (tests make it small). Default BACKUP_PART_BYTES. */
+  backupPartBytes?: number;
 }
 
 /** An error to send as a gRPC status. */
@@ -165,6 +180,8 @@ export class LedgerService {
   private readonly now: () => number;
   /** The InitCluster in flight, if any: concurrent first leases share it. */
   private initializing: Promise<void> | undefined;
+  /** Backups taken here, by id, until their parts are fetched (bounded, and they expire). */
+  private readonly backups = new Map<string, KeptBackup>();
 
   constructor(private readonly d: LedgerServiceDeps) {
     this.now = d.now ?? Date.now;
@@ -310,6 +327,26 @@ export class LedgerService {
       throw this.mapRaftError(e);
     }
     return this.members();
+  }
+
+  /** The state at a linearizable read, without grants, memo or tokens (see LedgerState.snapshot). */
+  private async takeBackup(): Promise<KeptBackup> {
+    await this.readBarrier();
+    const st = this.d.raft.status();
+    const state = this.d.app().state;
+    const identity = state.identity;
+    // Written a slice per turn of the event loop (copy on write keeps it at this point), so a
+    // large state does not hold up the node's Raft loop.
+    const job = state.beginSnapshot({ backup: true });
+    while (!job.step(BACKUP_SLICE_NAMES)) await new Promise((r) => setImmediate(r));
+    const data = job.result();
+    return {
+      data,
+      appliedIndex: BigInt(st.applied),
+      identity,
+      sha256: createHash("sha256").update(data).digest(),
+      expiresAt: this.now() + BACKUP_KEEP_MS,
+    };
   }
 
   handlers(): LedgerServer {
@@ -504,16 +541,42 @@ export class LedgerService {
         return { wasHeld: out.held };
       }),
 
-      backup: unary(async () => {
-        await this.readBarrier();
-        const st = this.d.raft.status();
-        const state = this.d.app().state;
-        const identity = state.identity;
-        // Written a slice per turn of the event loop (copy on write keeps it at this point), so a
-        // large state does not hold up the node's Raft loop.
-        const job = state.beginSnapshot({ backup: true });
-        while (!job.step(BACKUP_SLICE_NAMES)) await new Promise((r) => setImmediate(r));
-        return { state: job.result(), appliedIndex: BigInt(st.applied), clusterIdentity: identity };
+      backup: unary(async (req) => {
+        const now = this.now();
+        for (const [id, b] of this.backups) if (b.expiresAt <= now) this.backups.delete(id);
+        let id = req.backupId;
+        let b = this.backups.get(id);
+        if (id === "") {
+          b = await this.takeBackup();
+          id = randomBytes(16).toString("hex");
+          while (this.backups.size >= MAX_KEPT_BACKUPS)
+            this.backups.delete(this.backups.keys().next().value!);
+          this.backups.set(id, b);
+        } else if (!b) {
+          throw new CallError(
+            status.NOT_FOUND,
+            `backup ${id} is not kept on this node (it expired, or another node answered): start again`,
+            ErrorReason.ERROR_REASON_NOT_FOUND,
+            "backup_id",
+          );
+        }
+        if (req.offset > BigInt(b.data.byteLength)) {
+          throw new CallError(
+            status.OUT_OF_RANGE,
+            `offset ${req.offset} is past the backup's ${b.data.byteLength} bytes`,
+            ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+            "offset",
+          );
+        }
+        const from = Number(req.offset);
+        return {
+          state: b.data.subarray(from, from + (this.d.backupPartBytes ?? BACKUP_PART_BYTES)),
+          appliedIndex: b.appliedIndex,
+          clusterIdentity: b.identity,
+          backupId: id,
+          totalBytes: BigInt(b.data.byteLength),
+          sha256: b.sha256,
+        };
       }),
 
       returnSegment: unary(async (req) => {

@@ -90,6 +90,13 @@ export interface LeaseResponse {
   fence?: Fence | undefined;
   /** The definition's revision the range was computed with. */
   sequenceRevision: bigint;
+  /**
+   * The identity of the ledger cluster that granted the range (empty from a ledger that sends
+   * none). A client refuses a range from another identity than the one it first saw, or one of a
+   * datacenter that does not lie above every range it already had from it: the ledger lost its
+   * data (or was restored from an old backup) and would hand out ids again.
+   */
+  clusterIdentity: string;
 }
 
 export interface ParseRequest {
@@ -761,7 +768,7 @@ export const LeaseRequest: MessageFns<LeaseRequest> = {
 };
 
 function createBaseLeaseResponse(): LeaseResponse {
-  return { range: undefined, dc: 0, fence: undefined, sequenceRevision: 0n };
+  return { range: undefined, dc: 0, fence: undefined, sequenceRevision: 0n, clusterIdentity: "" };
 }
 
 export const LeaseResponse: MessageFns<LeaseResponse> = {
@@ -782,6 +789,9 @@ export const LeaseResponse: MessageFns<LeaseResponse> = {
         );
       }
       writer.uint32(32).uint64(message.sequenceRevision);
+    }
+    if (message.clusterIdentity !== "") {
+      writer.uint32(42).string(message.clusterIdentity);
     }
     return writer;
   },
@@ -831,6 +841,14 @@ export const LeaseResponse: MessageFns<LeaseResponse> = {
             message.sequenceRevision = reader.uint64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.clusterIdentity = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -853,6 +871,11 @@ export const LeaseResponse: MessageFns<LeaseResponse> = {
         : isSet(object.sequence_revision)
           ? BigInt(object.sequence_revision)
           : 0n,
+      clusterIdentity: isSet(object.clusterIdentity)
+        ? globalThis.String(object.clusterIdentity)
+        : isSet(object.cluster_identity)
+          ? globalThis.String(object.cluster_identity)
+          : "",
     };
   },
 
@@ -869,6 +892,9 @@ export const LeaseResponse: MessageFns<LeaseResponse> = {
     }
     if (message.sequenceRevision !== 0n) {
       obj.sequenceRevision = message.sequenceRevision.toString();
+    }
+    if (message.clusterIdentity !== "") {
+      obj.clusterIdentity = message.clusterIdentity;
     }
     return obj;
   },
@@ -887,6 +913,7 @@ export const LeaseResponse: MessageFns<LeaseResponse> = {
       object.sequenceRevision !== undefined && object.sequenceRevision !== null
         ? BigInt(object.sequenceRevision)
         : 0n;
+    message.clusterIdentity = object.clusterIdentity ?? "";
     return message;
   },
 };

@@ -711,7 +711,15 @@ export interface RaiseMarkResponse {
   raised: boolean;
 }
 
-export interface BackupRequest {}
+export interface BackupRequest {
+  /**
+   * Empty on the first call, which takes the backup: the node keeps it for 5 minutes, and the
+   * calls that fetch its next parts name it (and go to the same node).
+   */
+  backupId: string;
+  /** The byte the part starts at. */
+  offset: bigint;
+}
 
 export interface ReleaseRestoreRequest {}
 
@@ -721,11 +729,19 @@ export interface ReleaseRestoreResponse {
 }
 
 export interface BackupResponse {
-  /** The state machine's snapshot (canonical JSON), as `dispenser ledger restore` reads it. */
+  /**
+   * A part of the state machine's snapshot, as `dispenser ledger restore` reads it, from the
+   * request's offset: at most 16 MiB (a backup can be far larger than one message).
+   */
   state: Uint8Array;
   /** The log index the state is applied up to. */
   appliedIndex: bigint;
   clusterIdentity: string;
+  /** Names the backup for the calls that fetch its other parts. */
+  backupId: string;
+  /** The whole backup's size and SHA-256, to check the parts put together. */
+  totalBytes: bigint;
+  sha256: Uint8Array;
 }
 
 export interface ReturnSegmentRequest {
@@ -2947,11 +2963,20 @@ export const RaiseMarkResponse: MessageFns<RaiseMarkResponse> = {
 };
 
 function createBaseBackupRequest(): BackupRequest {
-  return {};
+  return { backupId: "", offset: 0n };
 }
 
 export const BackupRequest: MessageFns<BackupRequest> = {
-  encode(_: BackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: BackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backupId !== "") {
+      writer.uint32(10).string(message.backupId);
+    }
+    if (message.offset !== 0n) {
+      if (BigInt.asUintN(64, message.offset) !== message.offset) {
+        throw new globalThis.Error("value provided for field message.offset of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.offset);
+    }
     return writer;
   },
 
@@ -2968,6 +2993,22 @@ export const BackupRequest: MessageFns<BackupRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backupId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2980,20 +3021,35 @@ export const BackupRequest: MessageFns<BackupRequest> = {
     }
   },
 
-  fromJSON(_: any): BackupRequest {
-    return {};
+  fromJSON(object: any): BackupRequest {
+    return {
+      backupId: isSet(object.backupId)
+        ? globalThis.String(object.backupId)
+        : isSet(object.backup_id)
+          ? globalThis.String(object.backup_id)
+          : "",
+      offset: isSet(object.offset) ? BigInt(object.offset) : 0n,
+    };
   },
 
-  toJSON(_: BackupRequest): unknown {
+  toJSON(message: BackupRequest): unknown {
     const obj: any = {};
+    if (message.backupId !== "") {
+      obj.backupId = message.backupId;
+    }
+    if (message.offset !== 0n) {
+      obj.offset = message.offset.toString();
+    }
     return obj;
   },
 
   create(base?: DeepPartial<BackupRequest>): BackupRequest {
     return BackupRequest.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<BackupRequest>): BackupRequest {
+  fromPartial(object: DeepPartial<BackupRequest>): BackupRequest {
     const message = createBaseBackupRequest();
+    message.backupId = object.backupId ?? "";
+    message.offset = object.offset !== undefined && object.offset !== null ? BigInt(object.offset) : 0n;
     return message;
   },
 };
@@ -3124,7 +3180,14 @@ export const ReleaseRestoreResponse: MessageFns<ReleaseRestoreResponse> = {
 };
 
 function createBaseBackupResponse(): BackupResponse {
-  return { state: new Uint8Array(0), appliedIndex: 0n, clusterIdentity: "" };
+  return {
+    state: new Uint8Array(0),
+    appliedIndex: 0n,
+    clusterIdentity: "",
+    backupId: "",
+    totalBytes: 0n,
+    sha256: new Uint8Array(0),
+  };
 }
 
 export const BackupResponse: MessageFns<BackupResponse> = {
@@ -3140,6 +3203,18 @@ export const BackupResponse: MessageFns<BackupResponse> = {
     }
     if (message.clusterIdentity !== "") {
       writer.uint32(26).string(message.clusterIdentity);
+    }
+    if (message.backupId !== "") {
+      writer.uint32(34).string(message.backupId);
+    }
+    if (message.totalBytes !== 0n) {
+      if (BigInt.asUintN(64, message.totalBytes) !== message.totalBytes) {
+        throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.totalBytes);
+    }
+    if (message.sha256.length !== 0) {
+      writer.uint32(50).bytes(message.sha256);
     }
     return writer;
   },
@@ -3181,6 +3256,30 @@ export const BackupResponse: MessageFns<BackupResponse> = {
             message.clusterIdentity = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.backupId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sha256 = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3206,6 +3305,17 @@ export const BackupResponse: MessageFns<BackupResponse> = {
         : isSet(object.cluster_identity)
           ? globalThis.String(object.cluster_identity)
           : "",
+      backupId: isSet(object.backupId)
+        ? globalThis.String(object.backupId)
+        : isSet(object.backup_id)
+          ? globalThis.String(object.backup_id)
+          : "",
+      totalBytes: isSet(object.totalBytes)
+        ? BigInt(object.totalBytes)
+        : isSet(object.total_bytes)
+          ? BigInt(object.total_bytes)
+          : 0n,
+      sha256: isSet(object.sha256) ? bytesFromBase64(object.sha256) : new Uint8Array(0),
     };
   },
 
@@ -3220,6 +3330,15 @@ export const BackupResponse: MessageFns<BackupResponse> = {
     if (message.clusterIdentity !== "") {
       obj.clusterIdentity = message.clusterIdentity;
     }
+    if (message.backupId !== "") {
+      obj.backupId = message.backupId;
+    }
+    if (message.totalBytes !== 0n) {
+      obj.totalBytes = message.totalBytes.toString();
+    }
+    if (message.sha256.length !== 0) {
+      obj.sha256 = base64FromBytes(message.sha256);
+    }
     return obj;
   },
 
@@ -3232,6 +3351,10 @@ export const BackupResponse: MessageFns<BackupResponse> = {
     message.appliedIndex =
       object.appliedIndex !== undefined && object.appliedIndex !== null ? BigInt(object.appliedIndex) : 0n;
     message.clusterIdentity = object.clusterIdentity ?? "";
+    message.backupId = object.backupId ?? "";
+    message.totalBytes =
+      object.totalBytes !== undefined && object.totalBytes !== null ? BigInt(object.totalBytes) : 0n;
+    message.sha256 = object.sha256 ?? new Uint8Array(0);
     return message;
   },
 };
@@ -4895,6 +5018,7 @@ export const LedgerService = {
    * token or request memo) as of a linearizable read, for `dispenser ledger backup`; `dispenser
    * ledger restore` starts a cluster from it. A restored cluster is on hold: a (sequence, dc)
    * leases nothing (FAILED_PRECONDITION) until RaiseMark named it, or ReleaseRestore ends the hold.
+   * Answered in parts: the first call takes the backup, the next ones fetch it from an offset.
    */
   backup: {
     path: "/dispenser.ledger.v1.Ledger/Backup" as const,
@@ -5064,6 +5188,7 @@ export interface LedgerServer extends UntypedServiceImplementation {
    * token or request memo) as of a linearizable read, for `dispenser ledger backup`; `dispenser
    * ledger restore` starts a cluster from it. A restored cluster is on hold: a (sequence, dc)
    * leases nothing (FAILED_PRECONDITION) until RaiseMark named it, or ReleaseRestore ends the hold.
+   * Answered in parts: the first call takes the backup, the next ones fetch it from an offset.
    */
   backup: handleUnaryCall<BackupRequest, BackupResponse>;
   /** Ends the hold of a restored cluster, once every mark in use has been raised. */
@@ -5277,6 +5402,7 @@ export interface LedgerClient extends Client {
    * token or request memo) as of a linearizable read, for `dispenser ledger backup`; `dispenser
    * ledger restore` starts a cluster from it. A restored cluster is on hold: a (sequence, dc)
    * leases nothing (FAILED_PRECONDITION) until RaiseMark named it, or ReleaseRestore ends the hold.
+   * Answered in parts: the first call takes the backup, the next ones fetch it from an offset.
    */
   backup(
     request: BackupRequest,
