@@ -8,6 +8,8 @@ export {
   definitionKey,
   EDGE_ID_PATTERN,
   edgesKey,
+  keySlot,
+  poolKey,
   SEQUENCE_NAME_PATTERN,
   sequenceTag,
 } from "./keys.js";
@@ -16,3 +18,13 @@ export { RedisPlane } from "./redis-plane.js";
 export type { PlaneScript } from "./scripts.js";
 export { PLANE_SCRIPTS } from "./scripts.js";
 export type { DcStats, EdgeTotals, MirroredDefinition, MirrorOutcome, RedisPlaneErrorCode } from "./types.js";
+export type {
+  AddOutcome,
+  CarveOutcome,
+  PoolFence,
+  PoolState,
+  PoolWindow,
+  ReservePoolOptions,
+} from "./pool.js";
+export { POOL_CARVE_MAX, POOL_WINDOW_MAX, POOL_WINDOWS_MAX, ReservePool } from "./pool.js";
+export { POOL_SCRIPTS } from "./pool-scripts.js";

@@ -52,3 +52,29 @@ export function edgesKey(name: string, dc: number): string {
   checkDc(dc);
   return `${sequenceTag(name)}:dc:${dc}:edges`;
 }
+
+/** The reserve pool of one (sequence, dc): the ledger windows its edges carve from (pool.ts). */
+export function poolKey(name: string, dc: number): string {
+  checkDc(dc);
+  return `${sequenceTag(name)}:dc:${dc}:pool`;
+}
+
+/** CRC16/XMODEM, as Redis Cluster hashes keys to slots. */
+function crc16(s: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(s, "utf8")) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+/** The Redis Cluster slot of a key: of its hash tag when it has a non-empty one. */
+export function keySlot(key: string): number {
+  const open = key.indexOf("{");
+  if (open >= 0) {
+    const close = key.indexOf("}", open + 1);
+    if (close > open + 1) return crc16(key.slice(open + 1, close)) % 16384;
+  }
+  return crc16(key) % 16384;
+}

@@ -22,8 +22,11 @@ const NOTICE_DELAY_MS = 5;
  * (or, on a follower, lets an election start without it).
  */
 const SNAPSHOT_SLICE_MS = 10;
-/** Names written between two looks at the clock within a slice. */
-const SNAPSHOT_SLICE_NAMES = 256;
+/**
+ * Names written between two looks at the clock within a slice: a live name with full memos is
+ * about 30 KB of JSON (0.1 ms or more), so a look every few names keeps slices near their length.
+ */
+const SNAPSHOT_SLICE_NAMES = 8;
 
 /** A snapshot being written (a slice per step) while entries go on applying. */
 export interface SnapshotJob {
