@@ -92,8 +92,15 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     // A caller whose own order needs ids at or above a floor: what lies below is skipped, burnt.
     await pool.add("orders", 0, win(300n, 400n));
     await pool.add("orders", 0, win(500n, 600n));
+    // Unless skipping is asked for, nothing is carved when the next ids lie below the floor.
+    expect(await pool.carve("orders", 0, 10, 550n, false)).toEqual({ kind: "below-floor" });
+    expect(await pool.carve("orders", 0, 10, 300n, false)).toMatchObject({
+      start: 300n,
+      count: 10,
+      skipped: 0,
+    });
     const above = await pool.carve("orders", 0, 10, 550n);
-    expect(above).toMatchObject({ kind: "carved", start: 550n, count: 10, skipped: 150, left: 40 });
+    expect(above).toMatchObject({ kind: "carved", start: 550n, count: 10, skipped: 140, left: 40 });
     expect(await pool.carve("orders", 0, 100)).toMatchObject({
       kind: "carved",
       start: 560n,

@@ -17,6 +17,7 @@ import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-po
 import type { SequenceSample } from "../metrics.js";
 import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
+import type { DcReserve } from "./dc-reserve.js";
 import type { Drawn, GrantFn } from "./sequence-issuer.js";
 import type { EdgeJournal, JournalEntry } from "./journal.js";
 import { SequenceIssuer } from "./sequence-issuer.js";
@@ -52,6 +53,8 @@ export interface DispenserOptions {
   readonly onKeyMismatch?: (name: string, message: string) => void;
   /** A grant was refused: the ledger is another cluster, or granted below this edge's mark. */
   readonly onGrantRefused?: (name: string, reason: GuardRefusal, message: string) => void;
+  /** The DC's reserve pool: segments of `edge`-ordered sequences are carved from it. */
+  readonly reserve?: DcReserve;
 }
 
 export interface ReturnReport {
@@ -276,7 +279,8 @@ export class Dispenser {
       for (const t of tails) {
         const n = t.end - t.start;
         returned += n;
-        if (!strategy.returnOnClose) {
+        // A chunk carved from the DC's pool has no return token: it is never given back.
+        if (!strategy.returnOnClose || t.grant.returnToken === "") {
           wasted += n;
           continue;
         }
@@ -333,7 +337,7 @@ export class Dispenser {
       dc,
       map: idMapFor(def, dc, this.o.permutationSecret ?? ""),
       strategy: STRATEGIES[def.autoDisk],
-      grant: this.grantFn(def, dc),
+      grant: this.reserveOr(def, dc),
       now: this.now,
       maxWaiters: this.maxWaiters,
       maxDraw: MAX_ISSUE_BATCH,
@@ -350,6 +354,23 @@ export class Dispenser {
     }
     this.issuers.set(name, issuer);
     return issuer;
+  }
+
+  /**
+   * Segments from the DC's reserve pool when there is one and the sequence can use it (ordering
+   * `edge`, this edge's own DC), refilled from the ledger; else from the ledger directly.
+   */
+  private reserveOr(def: SequenceDef, dc: number): GrantFn {
+    const direct = this.grantFn(def, dc);
+    const reserve = this.o.reserve;
+    if (!reserve || def.ordering !== "edge" || dc !== this.dc) return direct;
+    const name = def.name;
+    return reserve.grantFn(def, dc, direct, () => {
+      const live = this.issuers.get(name);
+      const held = live && live.dc === dc ? live.heldTop : 0n;
+      const noted = this.guard.markOf(name, dc);
+      return held > noted ? held : noted;
+    });
   }
 
   /** Leases of `def` in `dc`'s counter space, from the ledger (every strategy). */

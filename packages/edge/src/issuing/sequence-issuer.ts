@@ -124,6 +124,16 @@ export class SequenceIssuer {
     return m;
   }
 
+  /**
+   * One past the highest counter value this issuer holds or has issued: a new segment must lie
+   * at or above it for ids to keep growing on this edge.
+   */
+  get heldTop(): bigint {
+    let m = this.drainedTo;
+    for (const s of this.segments) if (s.end > m) m = s.end;
+    return m;
+  }
+
   /** Ids held and not yet issued. */
   get runway(): bigint {
     let n = 0n;

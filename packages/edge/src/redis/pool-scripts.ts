@@ -53,10 +53,11 @@ return {'OK', gen, d(windows)}
 
 /**
  * KEYS[1] pool; ARGV[1] most ids, ARGV[2] generation the caller saw ('' for none), ARGV[3] the
- * carve count it saw, ARGV[4] the lowest counter value the caller may use (its own order): ids
- * below it are skipped, burnt for every caller. Carves up to ARGV[1] ids from the oldest window
- * that has any. Returns {'OK', gen, carves, window start, offset, count, fence term, fence index,
- * left, carved, skipped} | {'EMPTY', gen, carves, '0', carved, skipped} | {'MISSING'}
+ * carve count it saw, ARGV[4] the lowest counter value the caller may use (its own order), ARGV[5]
+ * '1' to skip the ids below it (burnt for every caller), '0' to carve nothing when the next ids
+ * lie below it. Carves up to ARGV[1] ids from the oldest window that has any. Returns {'OK', gen,
+ * carves, window start, offset, count, fence term, fence index, left, carved, skipped}
+ * | {'EMPTY', gen, carves, '0', carved, skipped} | {'BELOW_FLOOR', gen, carves} | {'MISSING'}
  * | {'ROLLED_BACK', gen, carves}: a pool behind what the caller saw (restored from an old copy) is
  * deleted, so that only fresh windows fill it again. `left` and `carved` (ids ever carved) are
  * for rates and runway.
@@ -85,15 +86,13 @@ end
 while head < windows do
   local start, wend, size, fterm, findex = parse(head)
   if not start then return redis.error_reply('CORRUPT window ' .. d(head) .. ' of ' .. key) end
-  if not lower(floor, wend) then
-    skipped = skipped + size - used
-    used = size
-  elseif lower(start, floor) then
-    local at = minus(floor, start)
-    if at > used then
-      skipped = skipped + at - used
-      used = at
-    end
+  local at = used
+  if not lower(floor, wend) then at = size
+  elseif lower(start, floor) then at = math.max(used, minus(floor, start)) end
+  if at > used then
+    if ARGV[5] ~= '1' then return {'BELOW_FLOOR', gen, d(carves)} end
+    skipped = skipped + at - used
+    used = at
   end
   if used < size then
     local take = math.min(tonumber(ARGV[1]), size - used)

@@ -68,6 +68,8 @@ export type CarveOutcome =
     } & PoolGauge)
   /** Every window is carved out: the pool needs a fresh window from the ledger. */
   | ({ readonly kind: "empty" } & PoolGauge)
+  /** The next ids lie below the floor and skipping was not asked: nothing was carved. */
+  | { readonly kind: "below-floor" }
   /** No pool (never filled, or lost): fill it with a fresh window. */
   | { readonly kind: "missing" }
   /** The pool was behind what this edge saw of it, and is now deleted. */
@@ -159,7 +161,7 @@ export class ReservePool {
     const op = `pool.add(${name}, ${dc})`;
     const gen = randomBytes(8).toString("hex");
     const reply = await this.call(op, async () => {
-      const { node } = this.master(key);
+      const { node } = await this.master(key);
       return this.script(node, POOL_SCRIPTS.add, key, [
         w.start.toString(),
         w.end.toString(),
@@ -181,23 +183,25 @@ export class ReservePool {
 
   /**
    * Carves up to `max` ids at or above `floor` and waits until the carve is on every replica of
-   * the slot's master. Anything but `carved` issues nothing; after an error the carve may have
+   * the slot's master. Ids below the floor are skipped (burnt) when `skip`, else nothing is carved
+   * (`below-floor`). Anything but `carved` issues nothing; after an error the carve may have
    * happened and is burnt (never carved again: the pool moved past it, or it is lost with it).
    */
-  async carve(name: string, dc: number, max: number, floor = 0n): Promise<CarveOutcome> {
+  async carve(name: string, dc: number, max: number, floor = 0n, skip = true): Promise<CarveOutcome> {
     const key = poolKey(name, dc);
     if (!Number.isSafeInteger(max) || max < 1 || max > POOL_CARVE_MAX)
       throw new RedisPlaneError("invalid-argument", `a carve takes 1..${POOL_CARVE_MAX} ids, not ${max}`);
     const op = `pool.carve(${name}, ${dc})`;
     const seen = this.seen.get(key);
     return this.call(op, async (): Promise<CarveOutcome> => {
-      const { node } = this.master(key);
+      const { node } = await this.master(key);
       const replicas = Math.max(this.minReplicas, await this.connectedReplicas(node));
       const reply = await this.script(node, POOL_SCRIPTS.carve, key, [
         String(max),
         seen?.gen ?? "",
         String(seen?.carves ?? 0),
         floor.toString(),
+        skip ? "1" : "0",
       ]);
       if (!Array.isArray(reply)) throw bad(op, `unexpected reply ${JSON.stringify(reply)}`);
       const r = reply as unknown[];
@@ -214,6 +218,7 @@ export class ReservePool {
       if (typeof gen !== "string") throw bad(op, `unexpected reply ${JSON.stringify(reply)}`);
       const carves = int(op, reply[2]);
       this.seen.set(key, { gen, carves });
+      if (kind === "BELOW_FLOOR") return { kind: "below-floor" };
       if (kind === "EMPTY" && reply.length === 6)
         return { kind: "empty", left: 0, carved: int(op, reply[4]), skipped: approx(op, reply[5]) };
       if (kind !== "OK" || reply.length !== 11) throw bad(op, `unexpected reply ${JSON.stringify(reply)}`);
@@ -233,7 +238,7 @@ export class ReservePool {
   async state(name: string, dc: number): Promise<PoolState | undefined> {
     const key = poolKey(name, dc);
     const op = `pool.state(${name}, ${dc})`;
-    const h = await this.call(op, () => this.master(key).node.hgetall(key));
+    const h = await this.call(op, async () => (await this.master(key)).node.hgetall(key));
     if (Object.keys(h).length === 0) return undefined;
     const gen = h["gen"];
     if (gen === undefined) throw bad(op, "no generation");
@@ -267,12 +272,17 @@ export class ReservePool {
   }
 
   /** The master serving `key`'s slot now. */
-  private master(key: string): { node: Redis } {
+  private async master(key: string): Promise<{ node: Redis }> {
     const c = this.client as Cluster;
     if (!("slots" in c) || typeof c.nodes !== "function") return { node: this.client as Redis };
-    const keys = c.slots[keySlot(key)];
-    const node = keys?.[0] === undefined ? undefined : c.nodes("master").find((n) => nodeKey(n) === keys[0]);
-    if (!keys || !node) {
+    const find = (): Redis | undefined => {
+      const keys = c.slots[keySlot(key)];
+      return keys?.[0] === undefined ? undefined : c.nodes("master").find((n) => nodeKey(n) === keys[0]);
+    };
+    // A client that has sent nothing yet has not connected, nor read the slot map: a PING does.
+    if (c.status !== "ready") await c.ping();
+    const node = find();
+    if (!node) {
       c.refreshSlotsCache();
       throw new RedisPlaneError("unavailable", `no master known for the slot of ${key}`);
     }

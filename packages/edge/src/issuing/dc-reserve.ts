@@ -1,0 +1,300 @@
+// Segments from the DC's reserve pool (redis/pool.ts), which the ledger refills in the background.
+// With a pool, an edge of an `edge`-ordered sequence issues from chunks carved out of it, as from
+// segments, so the WAN to the ledger is off the path of every draw: the pool holds `reserveSeconds`
+// of the whole DC's draw rate (measured from the pool's own carve count), topped up with fresh
+// ledger windows while the ledger answers. Cut off from the ledger, the DC lives on the pool.
+//
+// Order per edge: a chunk must lie above every id this edge holds or has issued (`floor`). A
+// chunk from the ledger directly (Redis was down a moment) lies above the pool's windows, so the
+// next carve would find the pool below the floor: while the ledger answers, the edge then takes
+// its segments from the ledger until the pool has moved past its floor; cut off, it skips (burns)
+// what of the pool lies below its floor rather than fail the draw.
+import type { SequenceDef } from "@dispenser/ledger/state";
+import { capacity } from "@dispenser/ledger/state";
+import { EdgeError } from "../errors.js";
+import type { SegmentGrant } from "../ledger/ledger-port.js";
+import type { AddOutcome, CarveOutcome, PoolWindow } from "../redis/pool.js";
+import { POOL_CARVE_MAX } from "../redis/pool.js";
+import type { GrantFn } from "./sequence-issuer.js";
+
+/** What the reserve needs of the pool (ReservePool). */
+export interface PoolPort {
+  add(name: string, dc: number, w: PoolWindow): Promise<AddOutcome>;
+  carve(name: string, dc: number, max: number, floor: bigint, skip: boolean): Promise<CarveOutcome>;
+}
+
+export interface ReserveHooks {
+  /** Ids that will never be issued: a carve not confirmed, a window that could not be added, a skip. */
+  onBurnt?(name: string, ids: bigint, why: string): void;
+  /** A window was added to the pool (or used by this edge itself when the pool would not take it). */
+  onWindow?(name: string, ids: bigint, outcome: "added" | "kept" | "burnt"): void;
+  /** A call to the pool failed: the edge uses the ledger directly for a moment. */
+  onPoolError?(name: string, e: unknown): void;
+}
+
+export interface DcReserveOptions {
+  readonly pool: PoolPort;
+  /** Seconds of the DC's draw rate the pool holds. */
+  readonly reserveSeconds: number;
+  readonly now: () => number;
+  /** The smallest window the ledger is asked for. Default 10,000. */
+  readonly minWindow?: bigint;
+  /** After a pool call failed, the ledger is used directly for this long, in ms. Default 1,000. */
+  readonly poolRetryMs?: number;
+  /** After a ledger call failed, it is not asked again for this long, in ms. Default 1,000. */
+  readonly ledgerRetryMs?: number;
+  readonly hooks?: ReserveHooks;
+}
+
+/** Carves one grant may take before it gives up on the pool (each doubt burns its carve). */
+const ATTEMPTS_MAX = 8;
+/** The DC's rate is measured over at least this long, in ms. */
+const RATE_WINDOW_MS = 5_000;
+/** Share of the space left a window of a fixed-length sequence may take. */
+const SPACE_DIVISOR = 16n;
+
+/** What this edge knows of one sequence's pool in its DC. Bounded by the dispenser's sequences. */
+interface View {
+  gen: string;
+  /** Ids left in the pool at the last carve. */
+  left: number;
+  /** DC-wide ids per second, measured from the pool's carve count. */
+  rate: number;
+  sample: { carved: number; atMs: number } | undefined;
+  refilling: boolean;
+  poolDownUntil: number;
+  /** Ids this edge's last window grant left of the DC's space (fixed-length caps). */
+  spaceLeft: bigint | undefined;
+}
+
+export interface ReserveSample {
+  readonly name: string;
+  readonly left: number;
+  readonly rate: number;
+  /** Seconds the pool lasts at the DC's rate; undefined while the rate is unknown. */
+  readonly runwaySeconds: number | undefined;
+  /** The ledger did not answer lately: the DC lives on its reserve. */
+  readonly onReserve: boolean;
+}
+
+export class DcReserve {
+  private readonly views = new Map<string, View>();
+  private readonly minWindow: bigint;
+  private readonly poolRetryMs: number;
+  private readonly ledgerRetryMs: number;
+  private ledgerDownUntil = 0;
+
+  constructor(private readonly o: DcReserveOptions) {
+    this.minWindow = o.minWindow ?? 10_000n;
+    this.poolRetryMs = o.poolRetryMs ?? 1_000;
+    this.ledgerRetryMs = o.ledgerRetryMs ?? 1_000;
+  }
+
+  /** The pool of one sequence as this edge saw it last, for INFO and /metrics. */
+  *samples(): Iterable<ReserveSample> {
+    const onReserve = this.o.now() < this.ledgerDownUntil;
+    for (const [name, v] of this.views) {
+      yield {
+        name,
+        left: v.left,
+        rate: v.rate,
+        runwaySeconds: v.rate > 0 ? v.left / v.rate : undefined,
+        onReserve,
+      };
+    }
+  }
+
+  forget(name: string): void {
+    this.views.delete(name);
+  }
+
+  /**
+   * A GrantFn that carves from the pool and refills it from `ledger` (the edge's own ledger
+   * grant path, with its checks). `floor`: one past the highest counter value this edge holds or
+   * has issued of the sequence.
+   */
+  grantFn(def: SequenceDef, dc: number, ledger: GrantFn, floor: () => bigint): GrantFn {
+    const name = def.name;
+    return async (size) => {
+      const v = this.view(name);
+      if (this.o.now() < v.poolDownUntil) return this.fromLedger(ledger, size);
+      const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
+      let skip = false;
+      for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+        let r: CarveOutcome;
+        try {
+          r = await this.o.pool.carve(name, dc, max, floor(), skip);
+        } catch (e) {
+          v.poolDownUntil = this.o.now() + this.poolRetryMs;
+          this.o.hooks?.onPoolError?.(name, e);
+          return this.fromLedger(ledger, size);
+        }
+        switch (r.kind) {
+          case "carved": {
+            if (r.skipped > 0) this.o.hooks?.onBurnt?.(name, BigInt(r.skipped), "below this edge's own ids");
+            this.gauge(v, r.gen, r.left, r.carved);
+            this.topUp(def, dc, ledger, v);
+            return {
+              start: r.start,
+              end: r.start + BigInt(r.count),
+              fence: r.fence,
+              revision: 0n,
+              // Carved from a window the pool holds: never given back to the ledger.
+              returnToken: "",
+              clusterIdentity: "",
+            };
+          }
+          case "unconfirmed":
+            this.o.hooks?.onBurnt?.(
+              name,
+              BigInt(max),
+              `carve confirmed on ${r.acked} of ${r.wanted} replicas`,
+            );
+            continue;
+          case "below-floor":
+            // The pool lies below ids this edge already has: the ledger, while it answers.
+            if (this.o.now() >= this.ledgerDownUntil) {
+              try {
+                return await this.fromLedger(ledger, size);
+              } catch {
+                // Cut off: skip what of the pool lies below.
+              }
+            }
+            skip = true;
+            continue;
+          case "empty":
+          case "missing":
+          case "rolled-back": {
+            if (r.kind === "empty") this.gauge(v, "", 0, r.carved);
+            // Nothing to carve: a window now, from the ledger (which must answer, or the draw fails).
+            const own = await this.refill(def, dc, ledger, v, size);
+            if (own) return own;
+            continue;
+          }
+        }
+      }
+      return this.fromLedger(ledger, size);
+    };
+  }
+
+  private view(name: string): View {
+    let v = this.views.get(name);
+    if (!v) {
+      v = {
+        gen: "",
+        left: 0,
+        rate: 0,
+        sample: undefined,
+        refilling: false,
+        poolDownUntil: 0,
+        spaceLeft: undefined,
+      };
+      this.views.set(name, v);
+    }
+    return v;
+  }
+
+  /** The DC's rate from the pool's carve count (every edge's carves), over RATE_WINDOW_MS or more. */
+  private gauge(v: View, gen: string, left: number, carved: number): void {
+    const now = this.o.now();
+    v.left = left;
+    if (gen !== "" && gen !== v.gen) {
+      v.gen = gen;
+      v.sample = { carved, atMs: now };
+      return;
+    }
+    if (!v.sample) v.sample = { carved, atMs: now };
+    const dt = now - v.sample.atMs;
+    if (dt >= RATE_WINDOW_MS && carved >= v.sample.carved) {
+      const rate = ((carved - v.sample.carved) * 1000) / dt;
+      v.rate = v.rate === 0 ? rate : 0.5 * v.rate + 0.5 * rate;
+      v.sample = { carved, atMs: now };
+    }
+  }
+
+  /** Ids the pool should hold: `reserveSeconds` of the DC's rate, and one window at the least. */
+  private target(v: View): number {
+    return Math.max(Number(this.minWindow), this.o.reserveSeconds * v.rate);
+  }
+
+  /** In the background: a window when the pool holds less than half its target. */
+  private topUp(def: SequenceDef, dc: number, ledger: GrantFn, v: View): void {
+    if (v.refilling || v.left * 2 >= this.target(v) || this.o.now() < this.ledgerDownUntil) return;
+    void this.refill(def, dc, ledger, v, 0n).catch(() => undefined);
+  }
+
+  /**
+   * Leases one window and adds it to the pool, once: after a failed add it might be in the pool,
+   * and adding it again (to a pool lost meanwhile) could hand its ids out twice, so it is burnt.
+   * A window the pool refuses (full, or below what it held) is this edge's own: returned as a
+   * segment when the caller needs one (`size` > 0), else burnt.
+   */
+  private async refill(
+    def: SequenceDef,
+    dc: number,
+    ledger: GrantFn,
+    v: View,
+    size: bigint,
+  ): Promise<SegmentGrant | undefined> {
+    const name = def.name;
+    v.refilling = true;
+    try {
+      let want = BigInt(Math.ceil(this.target(v) - v.left));
+      if (want < this.minWindow) want = this.minWindow;
+      if (want < size) want = size;
+      const limit = def.limits.maxSegmentSize;
+      if (limit > 0n && want > limit) want = limit;
+      const space = (v.spaceLeft ?? capacity(def, dc)) / SPACE_DIVISOR;
+      if (want > space && space >= size && space > 0n) want = space;
+      let g: SegmentGrant;
+      try {
+        g = await ledger(want);
+      } catch (e) {
+        if (e instanceof EdgeError && (e.code === "unavailable" || e.code === "deadline"))
+          this.ledgerDownUntil = this.o.now() + this.ledgerRetryMs;
+        throw e;
+      }
+      v.spaceLeft = capacity(def, dc) - g.end;
+      const ids = g.end - g.start;
+      let r: AddOutcome;
+      try {
+        r = await this.o.pool.add(name, dc, { start: g.start, end: g.end, fence: g.fence });
+      } catch (e) {
+        this.o.hooks?.onPoolError?.(name, e);
+        this.o.hooks?.onWindow?.(name, ids, "burnt");
+        this.o.hooks?.onBurnt?.(name, ids, "a window whose add to the pool may or may not have happened");
+        v.poolDownUntil = this.o.now() + this.poolRetryMs;
+        return undefined;
+      }
+      if (r.kind === "added") {
+        this.o.hooks?.onWindow?.(name, ids, "added");
+        v.left += Number(ids);
+        return undefined;
+      }
+      if (size > 0n) {
+        this.o.hooks?.onWindow?.(name, ids, "kept");
+        return g;
+      }
+      this.o.hooks?.onWindow?.(name, ids, "burnt");
+      this.o.hooks?.onBurnt?.(name, ids, `a window the pool refused (${r.kind})`);
+      return undefined;
+    } finally {
+      v.refilling = false;
+    }
+  }
+
+  private async fromLedger(ledger: GrantFn, size: bigint): Promise<SegmentGrant> {
+    if (this.o.now() < this.ledgerDownUntil)
+      throw new EdgeError(
+        "unavailable",
+        "the ledger did not answer a moment ago, and the DC's reserve cannot serve",
+      );
+    try {
+      return await ledger(size);
+    } catch (e) {
+      if (e instanceof EdgeError && (e.code === "unavailable" || e.code === "deadline"))
+        this.ledgerDownUntil = this.o.now() + this.ledgerRetryMs;
+      throw e;
+    }
+  }
+}

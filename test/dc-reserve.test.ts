@@ -1,0 +1,131 @@
+import { Cluster } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EdgeError } from "../packages/edge/src/errors.js";
+import { DcReserve } from "../packages/edge/src/issuing/dc-reserve.js";
+import { Dispenser } from "../packages/edge/src/issuing/dispenser.js";
+import { poolKey, ReservePool } from "../packages/edge/src/redis/index.js";
+import { StateLedgerPort } from "../packages/edge/test/support/state-ledger-port.js";
+import { REDIS_SKIP_REASON, RedisCluster, redisServerAvailable } from "./support/redis-cluster.js";
+
+// Two edges of one DC issuing from the DC's reserve pool in a real 6-process Redis Cluster, the
+// ledger's own state machine behind them: ids unique and growing per edge, few ledger calls, and
+// draws that go on when the ledger stops answering, until the reserve is used up.
+
+const available = redisServerAvailable();
+if (!available) console.warn(REDIS_SKIP_REASON);
+
+interface Edge {
+  d: Dispenser;
+  reserve: DcReserve;
+  client: Cluster;
+  ids: bigint[];
+  burnt: bigint;
+}
+
+describe.skipIf(!available)(
+  "edges on a DC reserve pool (real Redis Cluster, in-process ledger state)",
+  () => {
+    const cluster = new RedisCluster({ nodeTimeoutMs: 3_000 });
+    const ledger = new StateLedgerPort();
+    const edges: Edge[] = [];
+
+    function edge(): Edge {
+      const client = new Cluster(cluster.nodes(), {
+        redisOptions: { commandTimeout: 2_000 },
+        slotsRefreshTimeout: 1_000,
+      });
+      const e = { client, ids: [], burnt: 0n } as unknown as Edge;
+      e.reserve = new DcReserve({
+        pool: new ReservePool(client, { callTimeoutMs: 2_000, waitMs: 500 }),
+        reserveSeconds: 60,
+        minWindow: 20_000n,
+        now: Date.now,
+        hooks: { onBurnt: (_n, ids) => (e.burnt += ids) },
+      });
+      e.d = new Dispenser({ ledger, dc: 1, drawTimeoutMs: 2_000, reserve: e.reserve });
+      edges.push(e);
+      return e;
+    }
+
+    async function drawAll(es: Edge[], name: string, n: number): Promise<number> {
+      let failed = 0;
+      await Promise.all(
+        es.map(async (e) => {
+          for (let i = 0; i < n; i++) {
+            try {
+              e.ids.push(await e.d.issueOne(name));
+            } catch (err) {
+              if (!(err instanceof EdgeError)) throw err;
+              failed++;
+            }
+          }
+        }),
+      );
+      return failed;
+    }
+
+    function check(es: Edge[]): { unique: boolean; increasing: boolean } {
+      const all = es.flatMap((e) => e.ids);
+      const increasing = es.every((e) => e.ids.every((id, i) => i === 0 || id > e.ids[i - 1]!));
+      return { unique: new Set(all).size === all.length, increasing };
+    }
+
+    beforeAll(async () => {
+      await cluster.start();
+      ledger.create({ name: "orders", type: 3, datacenters: 2 });
+    }, 60_000);
+
+    afterAll(async () => {
+      for (const e of edges) {
+        await e.d.close().catch(() => undefined);
+        e.client.disconnect();
+      }
+      await cluster.stop();
+    });
+
+    it("two edges draw from one pool: unique, growing per edge, windows from the ledger", async () => {
+      const [a, b] = [edge(), edge()];
+      expect(await drawAll([a!, b!], "orders", 30_000)).toBe(0);
+      const c = check([a!, b!]);
+      const windows = ledger.leases.filter((l) => l.name === "orders").length;
+      console.log(
+        `two edges: ${a!.ids.length + b!.ids.length} ids, ${windows} ledger leases, burnt ${a!.burnt + b!.burnt}`,
+      );
+      expect(c).toEqual({ unique: true, increasing: true });
+      // Segments of ~1,000 ids come from the pool; the ledger only grants its windows.
+      expect(windows).toBeLessThan(10);
+      expect(await a!.client.exists(poolKey("orders", 1))).toBe(1);
+    }, 60_000);
+
+    it("the ledger stops answering: both edges keep issuing from the reserve, then fail cleanly", async () => {
+      const [a, b] = edges;
+      const before = a!.ids.length + b!.ids.length;
+      ledger.failLeases = new EdgeError("unavailable", "the ledger is cut off");
+      try {
+        const left = Number((await new ReservePool(a!.client).state("orders", 1))?.left ?? 0n);
+        const held = (await a!.d.issuer("orders")).runway + (await b!.d.issuer("orders")).runway;
+        // Everything the pool and the edges hold is served; then draws fail, none repeats.
+        const failed = await drawAll([a!, b!], "orders", Math.ceil((left + Number(held)) / 2) + 2_000);
+        const served = a!.ids.length + b!.ids.length - before;
+        console.log(`cut off: pool held ${left}, edges ${held}; served ${served}, failed ${failed}`);
+        expect(served).toBeGreaterThanOrEqual(left);
+        expect(failed).toBeGreaterThan(0);
+        expect(check([a!, b!])).toEqual({ unique: true, increasing: true });
+      } finally {
+        ledger.failLeases = undefined;
+      }
+      // The ledger answers again: the pool is refilled and draws resume.
+      expect(await drawAll([a!, b!], "orders", 5_000)).toBe(0);
+      expect(check([a!, b!])).toEqual({ unique: true, increasing: true });
+    }, 120_000);
+
+    it("a pool lost from Redis is refilled from fresh windows; a new edge joins; nothing repeats", async () => {
+      const [a, b] = edges;
+      await drawAll([a!, b!], "orders", 3_000);
+      await a!.client.del(poolKey("orders", 1));
+      const c = edge();
+      expect(await drawAll([a!, b!, c], "orders", 10_000)).toBe(0);
+      expect(check([a!, b!, c])).toEqual({ unique: true, increasing: true });
+    }, 120_000);
+  },
+);
