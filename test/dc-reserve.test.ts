@@ -85,16 +85,16 @@ describe.skipIf(!available)(
 
     it("two edges draw from one pool: unique, growing per edge, windows from the ledger", async () => {
       const [a, b] = [edge(), edge()];
-      expect(await drawAll([a!, b!], "orders", 30_000)).toBe(0);
-      const c = check([a!, b!]);
+      expect(await drawAll([a, b], "orders", 30_000)).toBe(0);
+      const c = check([a, b]);
       const windows = ledger.leases.filter((l) => l.name === "orders").length;
       console.log(
-        `two edges: ${a!.ids.length + b!.ids.length} ids, ${windows} ledger leases, burnt ${a!.burnt + b!.burnt}`,
+        `two edges: ${a.ids.length + b.ids.length} ids, ${windows} ledger leases, burnt ${a.burnt + b.burnt}`,
       );
       expect(c).toEqual({ unique: true, increasing: true });
       // Segments of ~1,000 ids come from the pool; the ledger only grants its windows.
       expect(windows).toBeLessThan(10);
-      expect(await a!.client.exists(poolKey("orders", 1))).toBe(1);
+      expect(await a.client.exists(poolKey("orders", 1))).toBe(1);
     }, 60_000);
 
     it("the ledger stops answering: both edges keep issuing from the reserve, then fail cleanly", async () => {
