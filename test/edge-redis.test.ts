@@ -1,13 +1,16 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { ReservePool } from "../packages/edge/src/redis/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeProcess } from "./support/edge-process.js";
 import { LedgerCluster } from "./support/ledger-cluster.js";
 import { sleep } from "./support/ledger-helpers.js";
 import { REDIS_SKIP_REASON, RedisCluster, redisServerAvailable } from "./support/redis-cluster.js";
+import { TcpProxy } from "./support/tcp-proxy.js";
 
 // Two edges of one DC sharing a real 6-process Redis Cluster plane: INFO shows the DC-wide counts,
-// and SIGKILL of the Redis master that owns the sequence's slot does not stop or repeat a single
-// id (the plane only mirrors and counts; issuing never waits on it).
+// SIGKILL of the Redis master that owns the sequence's slot does not stop or repeat a single id,
+// and cut off from the ledger (a TCP proxy on the link goes silent) for longer than their own
+// segments last, both edges go on issuing from the DC's reserve pool.
 
 const available = redisServerAvailable();
 if (!available) console.warn(REDIS_SKIP_REASON);
@@ -21,14 +24,21 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
   const ledger = new LedgerCluster([1]);
   const edges: EdgeProcess[] = [];
   const clients: Redis[] = [];
+  let link: TcpProxy;
 
   beforeAll(async () => {
     await redis.start();
     await ledger.init();
     ledger.startAll();
+    // The DC's link to the ledger, to cut.
+    link = new TcpProxy(Number(ledger.address(1).split(":")[1]));
+    await link.start();
     const nodes = redis.nodes().map((n) => `${n.host}:${n.port}`);
     for (let i = 0; i < 2; i++) {
-      const e = new EdgeProcess([ledger.address(1)], ["--redis", nodes.join(","), "--edge-id", `edge-${i}`]);
+      const e = new EdgeProcess(
+        [`127.0.0.1:${link.port}`],
+        ["--redis", nodes.join(","), "--edge-id", `edge-${i}`, "--reserve-seconds", "60"],
+      );
       await e.init();
       await e.start();
       edges.push(e);
@@ -52,9 +62,60 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
   afterAll(async () => {
     for (const c of clients) c.disconnect();
     for (const e of edges) await e.stop("SIGKILL").catch(() => undefined);
+    await link?.stop();
     await ledger.stop();
     await redis.stop();
   });
+
+  it("cut off from the ledger, both edges go on issuing from the DC's reserve", async () => {
+    await clients[0]!.call("HSET", "reserved", "type", "3");
+    const seen = new Set<string>();
+    let failed = 0;
+    let stop = false;
+    // 1,000 ids/s per edge: GETN 100 every 100 ms.
+    const loops = clients.map(async (c) => {
+      while (!stop) {
+        const t0 = Date.now();
+        try {
+          const ids = (await c.call("GETN", "reserved", "100")) as string[];
+          for (const id of ids) {
+            if (seen.has(id)) throw new Error(`id ${id} issued twice`);
+            seen.add(id);
+          }
+        } catch (e) {
+          if (String(e).includes("issued twice")) throw e;
+          failed++;
+        }
+        await sleep(Math.max(0, 100 - (Date.now() - t0)));
+      }
+    });
+    // Warm up until the pool holds a minute of the DC's rate (the edges measure it over 5 s).
+    const probe = new Cluster(redis.nodes(), { redisOptions: { commandTimeout: 1_000 } });
+    const pool = new ReservePool(probe);
+    let left = 0n;
+    const until = Date.now() + 40_000;
+    while (left < 60_000n && Date.now() < until) {
+      await sleep(500);
+      left = (await pool.state("reserved", 0).catch(() => undefined))?.left ?? 0n;
+    }
+    probe.disconnect();
+    const before = seen.size;
+    const failedBefore = failed;
+    // Longer than the edges' own segments last: without the reserve they fail after about 27 s.
+    link.setMode("blackhole");
+    await sleep(45_000);
+    const during = seen.size - before;
+    link.setMode("pass");
+    await sleep(1_000);
+    stop = true;
+    await Promise.all(loops);
+    console.log(
+      `cut off 45 s: the pool held ${left}; ${during} ids drawn while cut off, ${failed - failedBefore} failed; ${seen.size} in all`,
+    );
+    expect(left).toBeGreaterThanOrEqual(60_000n);
+    expect(failed).toBe(0);
+    expect(during).toBeGreaterThan(80_000);
+  }, 150_000);
 
   it("INFO shows the DC-wide counts of both edges", async () => {
     await clients[0]!.call("GETN", "shared", "300");

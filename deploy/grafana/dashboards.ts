@@ -861,6 +861,65 @@ export function edgeDashboard(): Dashboard {
         ],
       },
       {
+        title: "DC reserve (the pool in the DC's Redis Cluster)",
+        panels: [
+          ts(
+            "Reserve runway",
+            "Seconds the DC's reserve pool lasts at the DC's draw rate, as each edge saw it at its last carve (DispenserDcReserveLow: under 5 minutes while on the reserve).",
+            "s",
+            [q(`dispenser_edge_reserve_runway_seconds{${ES}}`, "{{sequence}} @ {{instance}}")],
+            8,
+            { min: 0 },
+          ),
+          ts(
+            "On the reserve",
+            "1 while the ledger does not answer and the edge issues from its DC's reserve pool.",
+            "none",
+            [q(`dispenser_edge_on_reserve{${E}}`, "{{instance}}")],
+            8,
+            { min: 0 },
+          ),
+          ts(
+            "Ids in the reserve",
+            "Ids left in the DC's pool of each sequence.",
+            "short",
+            [q(`max by (sequence) (dispenser_edge_reserve_ids{${ES}})`, "{{sequence}}")],
+            8,
+            { min: 0 },
+          ),
+          ts(
+            "Reserve ids burnt",
+            "Ids of the reserve that will never be issued: carves not confirmed on the replicas (WAIT), windows whose add failed, ids skipped below an edge's own.",
+            "short",
+            [
+              q(
+                `sum by (instance, sequence) (increase(dispenser_edge_reserve_burnt_ids_total{${ES}}[$__rate_interval]))`,
+                "{{sequence}} @ {{instance}}",
+              ),
+            ],
+            8,
+            { min: 0 },
+          ),
+          ts(
+            "Reserve windows and pool errors",
+            "Ledger windows leased for the pool by outcome, and failed pool calls (the edge then used the ledger directly).",
+            "short",
+            [
+              q(
+                `sum by (outcome) (increase(dispenser_edge_reserve_windows_total{${E}}[$__rate_interval]))`,
+                "windows {{outcome}}",
+              ),
+              q(
+                `sum by (instance) (increase(dispenser_edge_reserve_errors_total{${E}}[$__rate_interval]))`,
+                "errors {{instance}}",
+              ),
+            ],
+            8,
+            { min: 0 },
+          ),
+        ],
+      },
+      {
         title: "Connections and process",
         panels: [
           ts("RESP connections", "Open Redis-protocol connections per edge.", "none", [

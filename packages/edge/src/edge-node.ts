@@ -14,7 +14,8 @@ import { EdgeMetrics } from "./metrics.js";
 import { RespServer } from "./server/resp-server.js";
 import { EdgeJournal } from "./issuing/journal.js";
 import { PlaneReporter } from "./plane-reporter.js";
-import { RedisPlane } from "./redis/index.js";
+import { RedisPlane, ReservePool } from "./redis/index.js";
+import { DcReserve } from "./issuing/dc-reserve.js";
 import { Cluster } from "ioredis";
 
 /** Largest gRPC message in either direction (an IssueBatch answer is a range or a few thousand ids). */
@@ -42,10 +43,17 @@ export interface EdgeNodeOptions {
   readonly permutationSecret?: string;
   /** Redis Cluster nodes (host:port) of this DC's plane; empty or undefined: no plane. */
   readonly redisNodes?: readonly string[];
+  /** Seconds of the DC's draw rate its reserve pool holds (with `redisNodes`); 0 turns it off. Default 900. */
+  readonly reserveSeconds?: number;
+  /** Replicas every carve from the pool must reach at the least. Default 1. */
+  readonly redisMinReplicas?: number;
   /** Directory of the edge's journal (counts across restarts, crash waste); undefined: none. */
   readonly dataDir?: string;
   readonly logger: Logger;
 }
+
+/** Seconds of the DC's draw rate its reserve pool holds by default. */
+export const DEFAULT_RESERVE_SECONDS = 900;
 
 export class EdgeNode {
   readonly registry = new Registry();
@@ -54,7 +62,9 @@ export class EdgeNode {
   private grpc: GrpcServer | undefined;
   private resp: RespServer | undefined;
   private http: HttpServer | undefined;
-  private redis: Cluster | undefined;
+  private readonly redis: Cluster | undefined;
+  /** The DC's reserve pool, with a Redis plane and reserveSeconds > 0. */
+  readonly reserve: DcReserve | undefined;
   private reporter: PlaneReporter | undefined;
   /** Bound ports (useful when listening on port 0). */
   grpcPort = 0;
@@ -64,7 +74,49 @@ export class EdgeNode {
   constructor(private readonly o: EdgeNodeOptions) {
     const ledger = o.ledger ?? new GrpcLedgerPort({ endpoints: o.ledgerEndpoints });
     const log = o.logger;
+    if (o.redisNodes && o.redisNodes.length > 0) {
+      // Connects at start() (or at its first command).
+      this.redis = new Cluster(
+        o.redisNodes.map((a) => splitHostPort(a)),
+        {
+          lazyConnect: true,
+          enableOfflineQueue: true,
+          redisOptions: { commandTimeout: 1_000, maxRetriesPerRequest: 1 },
+        },
+      );
+      this.redis.on("error", () => undefined); // reported by the plane reporter, once per outage
+      const seconds = o.reserveSeconds ?? DEFAULT_RESERVE_SECONDS;
+      if (seconds > 0) {
+        this.reserve = new DcReserve({
+          pool: new ReservePool(this.redis, {
+            callTimeoutMs: 1_000,
+            waitMs: 500,
+            minReplicas: o.redisMinReplicas ?? 1,
+          }),
+          reserveSeconds: seconds,
+          now: Date.now,
+          hooks: {
+            onBurnt: (name, ids, why) => {
+              this.metrics.reserveBurnt.inc({ sequence: name }, Number(ids));
+              log.warn({ sequence: name, ids: String(ids) }, `reserve ids burnt: ${why}`);
+            },
+            onWindow: (name, ids, outcome) => {
+              this.metrics.reserveWindows.inc({ outcome });
+              log.debug({ sequence: name, ids: String(ids), outcome }, "reserve window");
+            },
+            onPoolError: (name, e) => {
+              this.metrics.reserveErrors.inc();
+              log.warn(
+                { sequence: name, err: String(e) },
+                "reserve pool call failed: using the ledger directly",
+              );
+            },
+          },
+        });
+      }
+    }
     this.dispenser = new Dispenser({
+      ...(this.reserve ? { reserve: this.reserve } : {}),
       ledger,
       dc: o.dc,
       ...(o.edgeId !== undefined ? { edgeId: o.edgeId } : {}),
@@ -90,20 +142,17 @@ export class EdgeNode {
         log.error({ sequence: name }, message);
       },
     });
-    this.metrics = new EdgeMetrics(this.registry, () => this.dispenser.samples());
+    this.metrics = new EdgeMetrics(
+      this.registry,
+      () => this.dispenser.samples(),
+      () => this.reserve?.samples() ?? [],
+    );
     collectDefaultMetrics({ register: this.registry, prefix: "dispenser_edge_" });
   }
 
   async start(): Promise<void> {
     const o = this.o;
-    if (o.redisNodes && o.redisNodes.length > 0) {
-      const nodes = o.redisNodes.map((a) => splitHostPort(a));
-      this.redis = new Cluster(nodes, {
-        lazyConnect: true,
-        enableOfflineQueue: true,
-        redisOptions: { commandTimeout: 1_000, maxRetriesPerRequest: 1 },
-      });
-      this.redis.on("error", () => undefined); // reported by the plane reporter, once per outage
+    if (this.redis) {
       this.reporter = new PlaneReporter({
         plane: new RedisPlane(this.redis),
         dispenser: this.dispenser,
@@ -114,7 +163,9 @@ export class EdgeNode {
         .catch((e: unknown) => o.logger.warn({ err: String(e) }, "redis plane not reachable yet"));
       this.reporter.start();
     } else {
-      o.logger.info("no Redis plane configured: DC-wide INFO counts are off (ids do not depend on it)");
+      o.logger.info(
+        "no Redis plane configured: no DC reserve (cut off from the ledger, this edge serves only what it holds) and no DC-wide INFO counts",
+      );
     }
     if (o.grpcListen !== undefined) {
       // The ledger's gRPC server on node:http2: the same wire as grpc-js's, less CPU per call.

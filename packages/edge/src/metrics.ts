@@ -1,4 +1,5 @@
 import type { Registry } from "prom-client";
+import type { ReserveSample } from "./issuing/dc-reserve.js";
 import { Counter, Gauge, Histogram } from "prom-client";
 
 export interface SequenceSample {
@@ -28,8 +29,15 @@ export class EdgeMetrics {
   readonly respConnections: Gauge;
   readonly runway: Gauge<"sequence">;
   readonly segmentSize: Gauge<"sequence">;
+  readonly reserveBurnt: Counter<"sequence">;
+  readonly reserveWindows: Counter<"outcome">;
+  readonly reserveErrors: Counter;
 
-  constructor(registry: Registry, collect: () => Iterable<SequenceSample>) {
+  constructor(
+    registry: Registry,
+    collect: () => Iterable<SequenceSample>,
+    reserve: () => Iterable<ReserveSample> = () => [],
+  ) {
     const registers = [registry];
     const issued = (this.issued = new Counter({
       name: "dispenser_edge_ids_issued_total",
@@ -112,6 +120,54 @@ export class EdgeMetrics {
         for (const s of collect()) runway.set({ sequence: s.name }, Number(s.runway));
       },
     }));
+    const reserveIds = new Gauge({
+      name: "dispenser_edge_reserve_ids",
+      help: "Ids left in the DC's reserve pool of a sequence, as this edge saw at its last carve",
+      labelNames: ["sequence"],
+      registers,
+      collect() {
+        reserveIds.reset();
+        for (const r of reserve()) reserveIds.set({ sequence: r.name }, r.left);
+      },
+    });
+    const runwaySeconds = new Gauge({
+      name: "dispenser_edge_reserve_runway_seconds",
+      help: "Seconds the DC's reserve pool of a sequence lasts at the DC's draw rate (absent while the rate is unknown)",
+      labelNames: ["sequence"],
+      registers,
+      collect() {
+        runwaySeconds.reset();
+        for (const r of reserve())
+          if (r.runwaySeconds !== undefined) runwaySeconds.set({ sequence: r.name }, r.runwaySeconds);
+      },
+    });
+    const onReserve = new Gauge({
+      name: "dispenser_edge_on_reserve",
+      help: "1 while the ledger does not answer and this edge issues from its DC's reserve pool",
+      registers,
+      collect() {
+        let on = 0;
+        for (const r of reserve()) if (r.onReserve) on = 1;
+        onReserve.set(on);
+      },
+    });
+    this.reserveBurnt = new Counter({
+      name: "dispenser_edge_reserve_burnt_ids_total",
+      help: "Ids of the DC's reserve that will never be issued: unconfirmed carves, windows not added, ids skipped",
+      labelNames: ["sequence"],
+      registers,
+    });
+    this.reserveWindows = new Counter({
+      name: "dispenser_edge_reserve_windows_total",
+      help: "Ledger windows this edge leased for the DC's reserve pool, by outcome (added, kept as its own segment, burnt)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.reserveErrors = new Counter({
+      name: "dispenser_edge_reserve_errors_total",
+      help: "Calls to the DC's reserve pool that failed (the edge used the ledger directly meanwhile)",
+      registers,
+    });
     const size = (this.segmentSize = new Gauge({
       name: "dispenser_edge_segment_size",
       help: "Size of the next segment to lease (adapts to the draw rate)",

@@ -4,6 +4,7 @@ import type { FlagSpec } from "@dispenser/ledger";
 import { flagUsage, intFlag, parseFlags } from "@dispenser/ledger";
 import { pino } from "pino";
 import type { EdgeNodeOptions } from "./edge-node.js";
+import { DEFAULT_RESERVE_SECONDS } from "./edge-node.js";
 
 const FLAGS = {
   dc: "this edge's datacenter, 0..D-1 (default: 0)",
@@ -15,7 +16,11 @@ const FLAGS = {
   "edge-id": "a name for this edge in logs and stats (default: random)",
   "draw-timeout-ms": "how long a draw may wait for a segment (default: 5000)",
   "permutation-secret": "mixed into type 1 permutations; the same on every edge (default: none)",
-  redis: "Redis Cluster nodes of this DC's plane, host:port,... (default: none; ids never depend on it)",
+  redis: "Redis Cluster nodes of this DC's plane and reserve pool, host:port,... (default: none)",
+  "reserve-seconds":
+    "with --redis: seconds of the DC's draw rate its reserve pool holds, to issue on when cut off from the ledger; 0 turns it off (default: 900)",
+  "redis-min-replicas":
+    "with --redis: replicas every carve from the pool must reach (WAIT); 0 only for a Redis without replicas (default: 1)",
   "data-dir": "directory of the edge's journal: counts across restarts, crash waste (default: none)",
   "log-level": "fatal, error, warn, info, debug (default: info)",
   help: "print this help",
@@ -63,6 +68,8 @@ export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
     drawTimeoutMs: intFlag(SPEC, f, "draw-timeout-ms", 5_000, 1, 600_000),
     redisNodes: (f.get("redis") ?? "").split(",").filter((s) => s.length > 0),
+    reserveSeconds: intFlag(SPEC, f, "reserve-seconds", DEFAULT_RESERVE_SECONDS, 0, 86_400),
+    redisMinReplicas: intFlag(SPEC, f, "redis-min-replicas", 1, 0, 16),
     ...(f.get("data-dir") !== undefined ? { dataDir: f.get("data-dir")! } : {}),
     logger: pino({ level, base: { dc } }),
   };

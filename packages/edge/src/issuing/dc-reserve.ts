@@ -145,12 +145,15 @@ export class DcReserve {
             };
           }
           case "unconfirmed":
+            // A master without its replicas (a failover under way, a replica down): the pool
+            // cannot keep a carve now. The ledger directly, for a moment.
             this.o.hooks?.onBurnt?.(
               name,
               BigInt(max),
               `carve confirmed on ${r.acked} of ${r.wanted} replicas`,
             );
-            continue;
+            v.poolDownUntil = this.o.now() + this.poolRetryMs;
+            return this.fromLedger(ledger, size);
           case "below-floor":
             // The pool lies below ids this edge already has: the ledger, while it answers.
             if (this.o.now() >= this.ledgerDownUntil) {
