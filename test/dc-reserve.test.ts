@@ -1,5 +1,6 @@
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Ordering, SequenceDefinition } from "@dispenser/proto";
 import { EdgeError } from "../packages/edge/src/errors.js";
 import { DcReserve } from "../packages/edge/src/issuing/dc-reserve.js";
 import { Dispenser } from "../packages/edge/src/issuing/dispenser.js";
@@ -38,7 +39,7 @@ describe.skipIf(!available)(
       e.reserve = new DcReserve({
         pool: new ReservePool(client, { callTimeoutMs: 2_000, waitMs: 500 }),
         reserveSeconds: 60,
-        minWindow: 20_000n,
+        minWindow: 200_000n,
         now: Date.now,
         hooks: { onBurnt: (_n, ids) => (e.burnt += ids) },
       });
@@ -108,6 +109,8 @@ describe.skipIf(!available)(
         const failed = await drawAll([a!, b!], "orders", Math.ceil((left + Number(held)) / 2) + 2_000);
         const served = a!.ids.length + b!.ids.length - before;
         console.log(`cut off: pool held ${left}, edges ${held}; served ${served}, failed ${failed}`);
+        // The pool is topped up whenever it falls under half its target (here 200,000 ids at least).
+        expect(left).toBeGreaterThanOrEqual(50_000);
         expect(served).toBeGreaterThanOrEqual(left);
         expect(failed).toBeGreaterThan(0);
         expect(check([a!, b!])).toEqual({ unique: true, increasing: true });
@@ -118,6 +121,77 @@ describe.skipIf(!available)(
       expect(await drawAll([a!, b!], "orders", 5_000)).toBe(0);
       expect(check([a!, b!])).toEqual({ unique: true, increasing: true });
     }, 120_000);
+
+    it("ordering dc: ids grow in real-time order across both edges, served from the pool", async () => {
+      ledger.create({ name: "tickets", type: 3, datacenters: 2, ordering: "dc" });
+      const [a, b] = edges;
+      interface Draw {
+        id: bigint;
+        invokedAt: number;
+        doneAt: number;
+      }
+      const draws: Draw[] = [];
+      let t = 0;
+      const clock = (): number => ++t; // a logical clock: strictly increasing, shared by both edges
+      await Promise.all(
+        [a!, b!].map(async (e) => {
+          for (let round = 0; round < 40; round++) {
+            // 20 draws at once per edge: they batch into carves of exactly what waits.
+            await Promise.all(
+              Array.from({ length: 20 }, async () => {
+                const invokedAt = clock();
+                const id = await e.d.issueOne("tickets");
+                draws.push({ id, invokedAt, doneAt: clock() });
+              }),
+            );
+          }
+        }),
+      );
+      // Real-time order: a draw completed before another was invoked has the lower id.
+      const byDone = [...draws].sort((x, y) => x.doneAt - y.doneAt);
+      const prefixMax: bigint[] = [];
+      for (const d of byDone)
+        prefixMax.push(prefixMax.length === 0 || d.id > prefixMax.at(-1)! ? d.id : prefixMax.at(-1)!);
+      let violations = 0;
+      for (const y of draws) {
+        // The draws completed before y was invoked.
+        let lo = 0;
+        let hi = byDone.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (byDone[mid]!.doneAt < y.invokedAt) lo = mid + 1;
+          else hi = mid;
+        }
+        if (lo > 0 && prefixMax[lo - 1]! >= y.id) violations++;
+      }
+      console.log(`ordering dc: ${draws.length} draws over two edges, ${violations} ordering violations`);
+      expect(new Set(draws.map((d) => d.id)).size).toBe(draws.length);
+      expect(violations).toBe(0);
+      expect(await a!.client.exists(poolKey("tickets", 1))).toBe(1);
+    }, 60_000);
+
+    it("an edge without a pool refuses ordering dc, on create, update and draw", async () => {
+      const plain = new Dispenser({ ledger, dc: 1 });
+      try {
+        const create = plain.createSequence({
+          sequence: SequenceDefinition.fromPartial({
+            name: "nope",
+            type: 3,
+            datacenters: 2,
+            ordering: Ordering.ORDERING_DC,
+          }),
+        });
+        await expect(create).rejects.toMatchObject({ code: "failed-precondition", field: "ordering" });
+        await expect(
+          plain.updateSequence({ name: "orders", expectedRevision: 0n, ordering: Ordering.ORDERING_DC }),
+        ).rejects.toMatchObject({
+          code: "failed-precondition",
+        });
+        await expect(plain.issueOne("tickets")).rejects.toThrow(/served from the datacenter's reserve pool/);
+      } finally {
+        await plain.close();
+      }
+    });
 
     it("a pool lost from Redis is refilled from fresh windows; a new edge joins; nothing repeats", async () => {
       const [a, b] = edges;

@@ -508,7 +508,7 @@ export class Dispenser {
 
   private adopt(info: SequenceInfo): void {
     this.info = info;
-    this.source ??= info.type === 1 || info.ordering === "global" ? "issue-batch" : "lease";
+    this.source ??= info.type === 1 || info.ordering !== "edge" ? "issue-batch" : "lease";
     const limit = info.maxSegmentSize > 0n ? info.maxSegmentSize : BigInt(this.o.maxRangeSize);
     this.leaseCap = Number(limit < BigInt(this.o.maxRangeSize) ? limit : BigInt(this.o.maxRangeSize));
     this.sizer.capAt(this.leaseCap);

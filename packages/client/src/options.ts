@@ -8,12 +8,12 @@ import { DispenserError } from "./errors.js";
  * How ids reach the application.
  * - `buffered` (default): ranges are leased through the edge's Lease call and handed out from a
  *   local buffer. Ids only grow within the client while it talks to one edge. Type 1 sequences
- *   and ordering `global` cannot be leased (the edge answers FAILED_PRECONDITION); the client then
- *   buffers IssueBatch batches instead. Buffered ids of a `global` sequence lose cluster-wide order:
- *   an id handed out later may be smaller than one another client drew earlier.
+ *   and orderings `dc` and `global` cannot be leased (the edge answers FAILED_PRECONDITION); the
+ *   client then buffers IssueBatch batches instead. Buffered ids of a `dc` or `global` sequence
+ *   lose that order: an id handed out later may be smaller than one another client drew earlier.
  * - `direct`: one Issue call per `next()` and IssueBatch calls for `nextBatch()`, nothing buffered.
- *   The choice for ordering `global`, where every id must be larger than any id issued before it
- *   anywhere in the cluster. `nextSync()` always answers undefined.
+ *   The choice for orderings `dc` and `global`, where every id must be larger than any id issued
+ *   before it in the datacenter (the cluster). `nextSync()` always answers undefined.
  */
 export type DrawMode = "buffered" | "direct";
 

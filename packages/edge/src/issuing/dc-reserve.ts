@@ -180,6 +180,52 @@ export class DcReserve {
     };
   }
 
+  /**
+   * Ordering `dc`: a GrantFn for exactly the ids asked (or fewer, at a window's end), carved from
+   * the pool after the draws arrived, so ids grow in real-time order across the DC's edges. Never
+   * the ledger directly (its grant would lie above the pool, and the next carves below it) and
+   * never a window kept for this edge alone: without the pool, the draw fails.
+   */
+  exactGrantFn(def: SequenceDef, dc: number, ledger: GrantFn): GrantFn {
+    const name = def.name;
+    return async (size) => {
+      const v = this.view(name);
+      const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
+      for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+        let r: CarveOutcome;
+        try {
+          r = await this.o.pool.carve(name, dc, max, 0n, false);
+        } catch (e) {
+          this.o.hooks?.onPoolError?.(name, e);
+          throw new EdgeError("unavailable", `the datacenter's reserve pool did not answer: ${String(e)}`);
+        }
+        if (r.kind === "carved") {
+          this.gauge(v, r.gen, r.left, r.carved);
+          this.topUp(def, dc, ledger, v, false);
+          return {
+            start: r.start,
+            end: r.start + BigInt(r.count),
+            fence: r.fence,
+            revision: 0n,
+            returnToken: "",
+            clusterIdentity: "",
+          };
+        }
+        if (r.kind === "unconfirmed") {
+          this.o.hooks?.onBurnt?.(name, BigInt(max), `carve confirmed on ${r.acked} of ${r.wanted} replicas`);
+          throw new EdgeError(
+            "unavailable",
+            `the datacenter's reserve pool could not confirm a carve on its replicas (${r.acked} of ${r.wanted})`,
+          );
+        }
+        if (r.kind === "empty") this.gauge(v, "", 0, r.carved);
+        // Empty, missing or rolled back: a window now (the ledger must answer, or the draw fails).
+        await this.refill(def, dc, ledger, v, 0n, false);
+      }
+      throw new EdgeError("unavailable", "the datacenter's reserve pool could not be filled");
+    };
+  }
+
   private view(name: string): View {
     let v = this.views.get(name);
     if (!v) {
@@ -221,16 +267,16 @@ export class DcReserve {
   }
 
   /** In the background: a window when the pool holds less than half its target. */
-  private topUp(def: SequenceDef, dc: number, ledger: GrantFn, v: View): void {
+  private topUp(def: SequenceDef, dc: number, ledger: GrantFn, v: View, keep = true): void {
     if (v.refilling || v.left * 2 >= this.target(v) || this.o.now() < this.ledgerDownUntil) return;
-    void this.refill(def, dc, ledger, v, 0n).catch(() => undefined);
+    void this.refill(def, dc, ledger, v, 0n, keep).catch(() => undefined);
   }
 
   /**
    * Leases one window and adds it to the pool, once: after a failed add it might be in the pool,
    * and adding it again (to a pool lost meanwhile) could hand its ids out twice, so it is burnt.
    * A window the pool refuses (full, or below what it held) is this edge's own: returned as a
-   * segment when the caller needs one (`size` > 0), else burnt.
+   * segment when the caller needs one (`size` > 0) and may `keep` it, else burnt.
    */
   private async refill(
     def: SequenceDef,
@@ -238,6 +284,7 @@ export class DcReserve {
     ledger: GrantFn,
     v: View,
     size: bigint,
+    keep = true,
   ): Promise<SegmentGrant | undefined> {
     const name = def.name;
     v.refilling = true;
@@ -274,7 +321,7 @@ export class DcReserve {
         v.left += Number(ids);
         return undefined;
       }
-      if (size > 0n) {
+      if (size > 0n && keep) {
         this.o.hooks?.onWindow?.(name, ids, "kept");
         return g;
       }

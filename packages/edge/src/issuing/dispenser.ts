@@ -10,7 +10,7 @@ import type {
   ListSequencesResponse,
   UpdateSequenceRequest,
 } from "@dispenser/proto";
-import { MAX_ISSUE_BATCH } from "@dispenser/proto";
+import { MAX_ISSUE_BATCH, Ordering } from "@dispenser/proto";
 import type { SequenceDef } from "@dispenser/ledger/state";
 import { EdgeError } from "../errors.js";
 import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
@@ -64,6 +64,9 @@ export interface ReturnReport {
   readonly wasted: bigint;
   readonly error?: string;
 }
+
+const DC_ORDERING_NEEDS_POOL =
+  "ordering dc is served from the datacenter's reserve pool in its Redis Cluster: start the DC's edges with --redis (and --reserve-seconds above 0)";
 
 export class Dispenser {
   readonly dc: number;
@@ -174,8 +177,8 @@ export class Dispenser {
     }
     if (s.def.type === 1)
       throw new EdgeError("failed-precondition", "type 1 ids are not a progression: use IssueBatch");
-    if (s.def.ordering === "global")
-      throw new EdgeError("failed-precondition", "a client buffer cannot keep global ordering");
+    if (s.def.ordering !== "edge")
+      throw new EdgeError("failed-precondition", `a client buffer cannot keep ${s.def.ordering} ordering`);
     const g = await this.grantFn(s.def, this.dc)(count);
     s.generated += g.end - g.start;
     // The client issues the range itself: to the guard, all of it counts as issued.
@@ -220,9 +223,16 @@ export class Dispenser {
     };
   }
 
+  /** Ordering `dc` is served from the DC's reserve pool: an edge without one refuses it. */
+  private checkServable(ordering: Ordering | undefined): void {
+    if (ordering === Ordering.ORDERING_DC && !this.o.reserve)
+      throw new EdgeError("failed-precondition", DC_ORDERING_NEEDS_POOL, "ordering");
+  }
+
   /** A type 1 sequence created here is bound to this edge's permutation secret at once. */
   async createSequence(req: CreateSequenceRequest): Promise<SequenceInfo> {
     const s = req.sequence;
+    this.checkServable(s?.ordering);
     if (s && Number(s.type) === 1 && !s.keyFingerprint) {
       return this.o.ledger.createSequence({
         ...req,
@@ -242,6 +252,7 @@ export class Dispenser {
 
   /** Changes a definition on the ledger; this edge follows at once (others at their next lease). */
   async updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo> {
+    this.checkServable(req.ordering);
     const info = await this.o.ledger.updateSequence(req);
     await this.refresh(req.name);
     return info;
@@ -321,12 +332,8 @@ export class Dispenser {
       );
     }
     this.checkKey(def);
-    if (def.ordering === "dc") {
-      throw new EdgeError(
-        "failed-precondition",
-        `sequence "${name}" has ordering dc, which needs the datacenter's Redis pool (not served yet)`,
-      );
-    }
+    if (def.ordering === "dc" && !this.o.reserve)
+      throw new EdgeError("failed-precondition", `sequence "${name}": ${DC_ORDERING_NEEDS_POOL}`);
     // Global ordering draws from one counter space (dc 0) so ids grow across the whole cluster.
     const dc = def.ordering === "global" ? 0 : this.dc;
     const existing = this.issuers.get(name);
@@ -363,6 +370,7 @@ export class Dispenser {
   private reserveOr(def: SequenceDef, dc: number): GrantFn {
     const direct = this.grantFn(def, dc);
     const reserve = this.o.reserve;
+    if (reserve && def.ordering === "dc") return reserve.exactGrantFn(def, dc, direct);
     if (!reserve || def.ordering !== "edge" || dc !== this.dc) return direct;
     const name = def.name;
     return reserve.grantFn(def, dc, direct, () => {

@@ -7,7 +7,8 @@
 // Ordering `global`: no buffer. Waiting draws are batched into one lease of exactly their total,
 // committed through the ledger leader; a draw that arrives while a lease is in flight waits for the
 // next one. Every id then comes from a grant committed after the draw arrived, so ids grow in
-// real-time order across the whole cluster.
+// real-time order across the whole cluster. Ordering `dc` is the same with carves of the DC's
+// reserve pool for grants: real-time order across the edges of one DC.
 import type { SequenceDef } from "@dispenser/ledger/state";
 import { capacity } from "@dispenser/ledger/state";
 import { EdgeError } from "../errors.js";
@@ -99,7 +100,8 @@ export class SequenceIssuer {
   constructor(private readonly o: IssuerOptions) {
     this.def = o.info.def;
     this.revision = o.info.revision;
-    this.global = this.def.ordering === "global";
+    // Both serve every draw from a grant made after it arrived (see the top of this file).
+    this.global = this.def.ordering === "global" || this.def.ordering === "dc";
     const limit = this.def.limits.maxSegmentSize;
     this.sizer = new SegmentSizer(o.strategy, limit > 0n ? limit : 1_000_000n);
     this.capacityLeft = capacity(this.def, o.dc);
