@@ -10,7 +10,8 @@ import { TcpProxy } from "./support/tcp-proxy.js";
 // Two edges of one DC sharing a real 6-process Redis Cluster plane: INFO shows the DC-wide counts,
 // SIGKILL of the Redis master that owns the sequence's slot does not stop or repeat a single id,
 // and cut off from the ledger (a TCP proxy on the link goes silent) for longer than their own
-// segments last, both edges go on issuing from the DC's reserve pool.
+// segments last, both edges go on issuing from the DC's reserve pool, and an edge started
+// meanwhile serves too (the definition from the DC's mirror, ids from the pool).
 
 const available = redisServerAvailable();
 if (!available) console.warn(REDIS_SKIP_REASON);
@@ -103,18 +104,48 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     const failedBefore = failed;
     // Longer than the edges' own segments last: without the reserve they fail after about 27 s.
     link.setMode("blackhole");
-    await sleep(45_000);
+    await sleep(5_000);
+    // An edge started inside the cut-off DC: the definition from the DC's mirror, ids from the pool.
+    const late = new EdgeProcess(
+      [`127.0.0.1:${link.port}`],
+      [
+        "--redis",
+        redis
+          .nodes()
+          .map((n) => `${n.host}:${n.port}`)
+          .join(","),
+        "--edge-id",
+        "edge-late",
+      ],
+    );
+    edges.push(late);
+    await late.init();
+    await late.start();
+    const lc = new Redis({ port: late.respPort, host: "127.0.0.1", lazyConnect: true });
+    lc.on("error", () => undefined);
+    await lc.connect();
+    clients.push(lc);
+    let lateIds = 0;
+    for (let i = 0; i < 10; i++) {
+      for (const id of (await lc.call("GETN", "reserved", "100")) as string[]) {
+        if (seen.has(id)) throw new Error(`id ${id} issued twice`);
+        seen.add(id);
+        lateIds++;
+      }
+    }
+    await sleep(40_000);
     const during = seen.size - before;
     link.setMode("pass");
     await sleep(1_000);
     stop = true;
     await Promise.all(loops);
     console.log(
-      `cut off 45 s: the pool held ${left}; ${during} ids drawn while cut off, ${failed - failedBefore} failed; ${seen.size} in all`,
+      `cut off 45 s: the pool held ${left}; ${during} ids drawn while cut off (${lateIds} by an edge started meanwhile), ${failed - failedBefore} failed; ${seen.size} in all`,
     );
     expect(left).toBeGreaterThanOrEqual(60_000n);
     expect(failed).toBe(0);
     expect(during).toBeGreaterThan(80_000);
+    expect(lateIds).toBe(1_000);
   }, 150_000);
 
   it("INFO shows the DC-wide counts of both edges", async () => {

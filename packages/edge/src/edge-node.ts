@@ -115,8 +115,10 @@ export class EdgeNode {
         });
       }
     }
+    const catalog = this.redis ? new RedisPlane(this.redis) : undefined;
     this.dispenser = new Dispenser({
       ...(this.reserve ? { reserve: this.reserve } : {}),
+      ...(catalog ? { mirror: (name: string) => catalog.readDefinition(name) } : {}),
       ledger,
       dc: o.dc,
       ...(o.edgeId !== undefined ? { edgeId: o.edgeId } : {}),

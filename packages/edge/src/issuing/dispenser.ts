@@ -18,6 +18,8 @@ import type { SequenceSample } from "../metrics.js";
 import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
 import type { DcReserve } from "./dc-reserve.js";
+import { infoFromMirror } from "./mirror.js";
+import type { MirroredDefinition } from "../redis/index.js";
 import type { Drawn, GrantFn } from "./sequence-issuer.js";
 import type { EdgeJournal, JournalEntry } from "./journal.js";
 import { SequenceIssuer } from "./sequence-issuer.js";
@@ -55,6 +57,8 @@ export interface DispenserOptions {
   readonly onGrantRefused?: (name: string, reason: GuardRefusal, message: string) => void;
   /** The DC's reserve pool: segments of `edge`-ordered sequences are carved from it. */
   readonly reserve?: DcReserve;
+  /** The DC's catalog mirror, read when the ledger does not answer a definition. */
+  readonly mirror?: (name: string) => Promise<MirroredDefinition | undefined>;
 }
 
 export interface ReturnReport {
@@ -220,6 +224,7 @@ export class Dispenser {
       ordering: def.ordering,
       auto_disk: def.autoDisk,
       max_segment_size: def.limits.maxSegmentSize.toString(),
+      ...(def.keyFingerprint !== undefined ? { key_fingerprint: def.keyFingerprint } : {}),
     };
   }
 
@@ -322,8 +327,25 @@ export class Dispenser {
     return `${this.incarnation}:${++this.requestSeq}`;
   }
 
+  /**
+   * The definition from the ledger; when the ledger does not answer, from the DC's catalog mirror
+   * (an edge started inside a cut-off DC serves from its reserve).
+   */
+  private async definition(name: string): Promise<SequenceInfo> {
+    try {
+      return await this.o.ledger.getSequence(name);
+    } catch (e) {
+      const mirror = this.o.mirror;
+      if (!mirror || !(e instanceof EdgeError) || (e.code !== "unavailable" && e.code !== "deadline"))
+        throw e;
+      const m = await mirror(name).catch(() => undefined);
+      if (!m) throw e;
+      return infoFromMirror(m);
+    }
+  }
+
   private async load(name: string): Promise<SequenceIssuer> {
-    const info = await this.o.ledger.getSequence(name);
+    const info = await this.definition(name);
     const def = info.def;
     if (def.datacenters <= this.dc) {
       throw new EdgeError(
