@@ -146,6 +146,9 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     expect(failed).toBe(0);
     expect(during).toBeGreaterThan(80_000);
     expect(lateIds).toBe(1_000);
+    const info = (await clients[0]!.call("INFO", "reserved")) as string;
+    expect(Number(infoField(info, "dc_reserve_ids"))).toBeGreaterThan(0);
+    expect(infoField(info, "on_reserve")).toMatch(/^[01]$/);
   }, 150_000);
 
   it("INFO shows the DC-wide counts of both edges", async () => {

@@ -104,6 +104,12 @@ export class DcReserve {
     }
   }
 
+  /** One sequence's sample; undefined before this edge carved from its pool. */
+  sample(name: string): ReserveSample | undefined {
+    for (const r of this.samples()) if (r.name === name) return r;
+    return undefined;
+  }
+
   forget(name: string): void {
     this.views.delete(name);
   }

@@ -17,7 +17,7 @@ import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-po
 import type { SequenceSample } from "../metrics.js";
 import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
-import type { DcReserve } from "./dc-reserve.js";
+import type { DcReserve, ReserveSample } from "./dc-reserve.js";
 import { infoFromMirror } from "./mirror.js";
 import type { MirroredDefinition } from "../redis/index.js";
 import type { Drawn, GrantFn } from "./sequence-issuer.js";
@@ -202,6 +202,11 @@ export class Dispenser {
         leases: s.leases,
       };
     }
+  }
+
+  /** The DC's reserve of a sequence as this edge saw it; "off" without a pool. */
+  reserveOf(name: string): ReserveSample | "off" | undefined {
+    return this.o.reserve ? this.o.reserve.sample(name) : "off";
   }
 
   /** The catalog revision of a loaded sequence's definition. */

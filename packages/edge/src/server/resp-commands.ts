@@ -375,6 +375,15 @@ const info: Handler = (d, args, r, _c, s) => {
           lines.push(`dc_generated:${dc.generated}`, `dc_wasted:${dc.wasted}`, `dc_edges:${dc.edgesSeen}`);
         }
       } else lines.push("dc_stats:off (no Redis plane)");
+      const reserve = d.reserveOf(arg);
+      if (reserve === "off") lines.push("dc_reserve:off");
+      else if (reserve !== undefined) {
+        lines.push(
+          `dc_reserve_ids:${reserve.left}`,
+          `dc_reserve_runway_seconds:${reserve.runwaySeconds === undefined ? "" : Math.floor(reserve.runwaySeconds)}`,
+          `on_reserve:${reserve.onReserve ? 1 : 0}`,
+        );
+      }
       r.bulk(lines.join("\r\n") + "\r\n");
     })(),
     r,
