@@ -119,6 +119,15 @@ export class EdgeNode {
     this.dispenser = new Dispenser({
       ...(this.reserve ? { reserve: this.reserve } : {}),
       ...(catalog ? { mirror: (name: string) => catalog.readDefinition(name) } : {}),
+      ...(catalog
+        ? {
+            dcGuard: (name: string, dc: number) => catalog.readGuard(name, dc),
+            onGuardConflict: (name: string, message: string) => {
+              this.metrics.grantsRefused.inc({ reason: "identity" });
+              log.error({ sequence: name }, message);
+            },
+          }
+        : {}),
       ledger,
       dc: o.dc,
       ...(o.edgeId !== undefined ? { edgeId: o.edgeId } : {}),

@@ -1,7 +1,8 @@
 // Connects the edge to its datacenter's Redis plane: mirrors each sequence definition it serves
-// (newer revisions win) and reports its issued/wasted counts every interval, so INFO can show the
-// whole DC. Redis is never asked anything uniqueness depends on: if it is down, ids keep flowing
-// and only the DC-wide counts go stale (INFO says so).
+// (newer revisions win), reports its issued/wasted counts every interval, so INFO can show the
+// whole DC, and adds its issued marks and ledger identity to what the DC's edges remember (a
+// fresh edge reads them before its first lease). If Redis is down, ids keep flowing: the counts
+// go stale (INFO says so) and a fresh edge learns less.
 import type { Logger } from "pino";
 import type { Dispenser } from "./issuing/dispenser.js";
 import type { DcStats, RedisPlane } from "./redis/index.js";
@@ -17,6 +18,8 @@ export interface PlaneReporterOptions {
 export class PlaneReporter {
   private readonly reported = new Map<string, { generated: bigint; wasted: bigint }>();
   private readonly mirrored = new Map<string, bigint>();
+  /** Per sequence, the guard mark last written to the DC's Redis. */
+  private readonly guarded = new Map<string, bigint>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private failures = 0;
@@ -58,6 +61,12 @@ export class PlaneReporter {
           const def = d.definitionFields(s.name);
           if (def) await this.o.plane.mirrorDefinition(def, rev);
           this.mirrored.set(s.name, rev);
+        }
+        // What this edge remembers of the ledger, shared with the DC's edges (a fresh one reads it).
+        const g = d.guardNote(s.name);
+        if (g && g.mark > 0n && this.guarded.get(s.name) !== g.mark) {
+          await this.o.plane.noteGuard(s.name, g.dc, g.identity, g.mark);
+          this.guarded.set(s.name, g.mark);
         }
         if (dg === 0n && dw === 0n && this.reported.has(s.name)) continue;
         await this.o.plane.reportEdgeStats(s.name, d.dc, d.edgeId, dg, dw, Date.now());

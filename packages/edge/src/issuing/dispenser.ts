@@ -19,7 +19,7 @@ import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
 import type { DcReserve, ReserveSample } from "./dc-reserve.js";
 import { infoFromMirror } from "./mirror.js";
-import type { MirroredDefinition } from "../redis/index.js";
+import type { DcGuard, MirroredDefinition } from "../redis/index.js";
 import type { Drawn, GrantFn } from "./sequence-issuer.js";
 import type { EdgeJournal, JournalEntry } from "./journal.js";
 import { SequenceIssuer } from "./sequence-issuer.js";
@@ -59,6 +59,10 @@ export interface DispenserOptions {
   readonly reserve?: DcReserve;
   /** The DC's catalog mirror, read when the ledger does not answer a definition. */
   readonly mirror?: (name: string) => Promise<MirroredDefinition | undefined>;
+  /** What the DC's edges remember of the ledger (in its Redis), read before a sequence's first lease. */
+  readonly dcGuard?: (name: string, dc: number) => Promise<DcGuard | undefined>;
+  /** The DC's edges remember another ledger identity than this edge. */
+  readonly onGuardConflict?: (name: string, message: string) => void;
 }
 
 export interface ReturnReport {
@@ -202,6 +206,15 @@ export class Dispenser {
         leases: s.leases,
       };
     }
+  }
+
+  /** What this edge remembers of the ledger for a loaded sequence: for the DC's shared guard. */
+  guardNote(name: string): { dc: number; identity: string; mark: bigint } | undefined {
+    const s = this.issuers.get(name);
+    if (!s) return undefined;
+    const noted = this.guard.markOf(name, s.dc);
+    const issued = s.issuedMark;
+    return { dc: s.dc, identity: this.guard.state.identity ?? "", mark: issued > noted ? issued : noted };
   }
 
   /** The DC's reserve of a sequence as this edge saw it; "off" without a pool. */
@@ -363,6 +376,12 @@ export class Dispenser {
       throw new EdgeError("failed-precondition", `sequence "${name}": ${DC_ORDERING_NEEDS_POOL}`);
     // Global ordering draws from one counter space (dc 0) so ids grow across the whole cluster.
     const dc = def.ordering === "global" ? 0 : this.dc;
+    // A fresh edge (no journal) learns what the DC's others issued before it asks the ledger.
+    if (this.o.dcGuard && !this.issuers.has(name)) {
+      const g = await this.o.dcGuard(name, dc).catch(() => undefined);
+      const conflict = g && this.guard.adoptDc(name, dc, g.identity, g.mark);
+      if (conflict) this.o.onGuardConflict?.(name, conflict);
+    }
     const existing = this.issuers.get(name);
     if (existing) return existing;
     if (this.closing) throw new EdgeError("unavailable", "the edge is shutting down");

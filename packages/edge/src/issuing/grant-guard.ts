@@ -64,6 +64,25 @@ export class GrantGuard {
     this.marksByKey.set(k, mark);
   }
 
+  /**
+   * What the DC's other edges remember (kept in its Redis): their ledger identity, taken when this
+   * edge has none, and their issued mark of `name`/`dc`. Returns a message when the identities
+   * differ (this edge keeps its own; a person must look).
+   */
+  adoptDc(name: string, dc: number, identity: string, mark: bigint): string | undefined {
+    this.noteIssued(name, dc, mark);
+    if (identity === "") return undefined;
+    if (this.identityValue === undefined) {
+      this.identityValue = identity;
+      return undefined;
+    }
+    if (this.identityValue === identity) return undefined;
+    return (
+      `the datacenter's edges drew "${name}" from ledger cluster ${identity}, this edge from ` +
+      `${this.identityValue}: one of them lost its data and started afresh`
+    );
+  }
+
   /** Throws the refusal of `name`/`dc` again while it is recent: the caller does not ask the ledger. */
   checkRecent(name: string, dc: number, nowMs: number): void {
     const k = key(name, dc);

@@ -8,6 +8,7 @@ export {
   definitionKey,
   EDGE_ID_PATTERN,
   edgesKey,
+  guardKey,
   keySlot,
   poolKey,
   SEQUENCE_NAME_PATTERN,
@@ -17,7 +18,14 @@ export type { RedisPlaneOptions } from "./redis-plane.js";
 export { RedisPlane } from "./redis-plane.js";
 export type { PlaneScript } from "./scripts.js";
 export { PLANE_SCRIPTS } from "./scripts.js";
-export type { DcStats, EdgeTotals, MirroredDefinition, MirrorOutcome, RedisPlaneErrorCode } from "./types.js";
+export type {
+  DcGuard,
+  DcStats,
+  EdgeTotals,
+  MirroredDefinition,
+  MirrorOutcome,
+  RedisPlaneErrorCode,
+} from "./types.js";
 export type {
   AddOutcome,
   CarveOutcome,

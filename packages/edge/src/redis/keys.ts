@@ -78,3 +78,9 @@ export function keySlot(key: string): number {
   }
   return crc16(key) % 16384;
 }
+
+/** What the DC's edges remember of the ledger for one (sequence, dc): its identity and their issued mark. */
+export function guardKey(name: string, dc: number): string {
+  checkDc(dc);
+  return `${sequenceTag(name)}:dc:${dc}:guard`;
+}

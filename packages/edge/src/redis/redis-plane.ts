@@ -12,10 +12,10 @@
 
 import type { Cluster, Redis } from "ioredis";
 import { RedisPlaneError, toPlaneError } from "./errors.js";
-import { checkEdgeId, definitionKey, edgesKey } from "./keys.js";
+import { checkEdgeId, definitionKey, edgesKey, guardKey } from "./keys.js";
 import type { PlaneScript } from "./scripts.js";
 import { PLANE_SCRIPTS } from "./scripts.js";
-import type { DcStats, EdgeTotals, MirroredDefinition, MirrorOutcome } from "./types.js";
+import type { DcGuard, DcStats, EdgeTotals, MirroredDefinition, MirrorOutcome } from "./types.js";
 
 export interface RedisPlaneOptions {
   /**
@@ -240,6 +240,36 @@ export class RedisPlane {
     let edgesSeen = 0;
     for (const ms of seen.values()) if (ms >= nowMs - windowMs) edgesSeen++;
     return { generated, wasted, edges: seen.size, edgesSeen };
+  }
+
+  /**
+   * Adds what this edge remembers of the ledger for `name`/`dc` (its identity, its issued mark)
+   * to what the DC's edges remember (the first identity, the highest mark), and returns the
+   * result. A lost or rolled-back guard only weakens the check (a fresh edge learns less).
+   */
+  async noteGuard(name: string, dc: number, identity: string, mark: bigint): Promise<DcGuard> {
+    const key = guardKey(name, dc);
+    checkCount("mark", mark);
+    if (!/^[0-9a-f]{0,64}$/.test(identity))
+      throw new RedisPlaneError(
+        "invalid-argument",
+        `identity must be hex digits, got ${JSON.stringify(identity)}`,
+      );
+    const op = `noteGuard(${name}, ${dc})`;
+    const guard = this.script(PLANE_SCRIPTS.guard);
+    const reply = await this.call(op, () => guard(key, identity, mark.toString()));
+    if (!Array.isArray(reply) || reply.length !== 2 || typeof reply[0] !== "string")
+      throw badReply(op, `unexpected reply ${JSON.stringify(reply)}`);
+    return { identity: reply[0], mark: parseCount(op, reply[1]) };
+  }
+
+  /** What the DC's edges remember for `name`/`dc`; undefined when nothing is stored. */
+  async readGuard(name: string, dc: number): Promise<DcGuard | undefined> {
+    const key = guardKey(name, dc);
+    const op = `readGuard(${name}, ${dc})`;
+    const h = await this.call(op, () => this.client.hgetall(key));
+    if (h["mark"] === undefined) return undefined;
+    return { identity: h["identity"] ?? "", mark: parseCount(op, h["mark"]) };
   }
 
   private script(s: PlaneScript): ScriptCommand {

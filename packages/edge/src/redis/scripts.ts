@@ -87,6 +87,28 @@ if not seen or tonumber(seen) < tonumber(ARGV[4]) then redis.call('HSET', key, s
 return redis.call('HMGET', key, g, w, s)
 `;
 
+/**
+ * KEYS[1] guard hash; ARGV[1] ledger identity ('' for none), ARGV[2] issued mark (decimal).
+ * Keeps the first identity written and the highest mark. Returns {identity or '', mark}.
+ */
+const GUARD = `${LOWER}
+local key = KEYS[1]
+local cur = redis.call('HMGET', key, 'identity', 'mark')
+local id, mark = cur[1], cur[2]
+if mark and not string.match(mark, '^%d+$') then
+  return redis.error_reply('CORRUPT mark ' .. mark .. ' in ' .. key)
+end
+if (not id or id == '') and ARGV[1] ~= '' then
+  redis.call('HSET', key, 'identity', ARGV[1])
+  id = ARGV[1]
+end
+if not mark or lower(mark, ARGV[2]) then
+  redis.call('HSET', key, 'mark', ARGV[2])
+  mark = ARGV[2]
+end
+return {id or '', mark}
+`;
+
 export interface PlaneScript {
   /** The ioredis command name it is defined under. */
   readonly command: string;
@@ -102,4 +124,5 @@ export const PLANE_SCRIPTS = {
   mirror: script("dispenserPlaneMirrorV1", MIRROR),
   delete: script("dispenserPlaneDeleteV1", DELETE),
   report: script("dispenserPlaneReportV1", REPORT),
+  guard: script("dispenserPlaneGuardV1", GUARD),
 } as const satisfies Record<string, PlaneScript>;

@@ -45,3 +45,11 @@ export interface DcStats {
   /** Edges whose last report lies within the window that was asked for. */
   readonly edgesSeen: number;
 }
+
+/** What the DC's edges remember of the ledger for one (sequence, dc). */
+export interface DcGuard {
+  /** The first ledger identity an edge wrote ("" before any). */
+  readonly identity: string;
+  /** The highest issued mark (one past the highest counter value issued) any edge wrote. */
+  readonly mark: bigint;
+}
