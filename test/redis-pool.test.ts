@@ -94,6 +94,8 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     await pool.add("orders", 0, win(500n, 600n));
     // Unless skipping is asked for, nothing is carved when the next ids lie below the floor.
     expect(await pool.carve("orders", 0, 10, 550n, false)).toEqual({ kind: "below-floor" });
+    // ...and a window it passed over on the way (carved out already) stays passed over.
+    expect(await pool.carve("orders", 0, 10, 550n, false)).toEqual({ kind: "below-floor" });
     expect(await pool.carve("orders", 0, 10, 300n, false)).toMatchObject({
       start: 300n,
       count: 10,
@@ -124,6 +126,21 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     await expect(pool.carve("bad name", 0, 1)).rejects.toMatchObject({ code: "invalid-argument" });
     await expect(pool.carve("bad", 1024, 1)).rejects.toMatchObject({ code: "invalid-argument" });
     expect(await client.exists(poolKey("bad", 0))).toBe(0);
+  });
+
+  it("a pool written by another server process (a failover, a restart from disk) is burnt", async () => {
+    await pool.add("moved", 0, win(0n, 1000n));
+    const t: Tally = { carved: [], burnt: 0, errors: 0 };
+    await carveInto(pool, "moved", 100, t);
+    // As if a replica that missed later carves had been promoted: another run_id wrote the pool.
+    await client.hset(poolKey("moved", 0), "runid", "0".repeat(40));
+    expect(await pool.carve("moved", 0, 100)).toEqual({ kind: "rolled-back" });
+    expect(await client.exists(poolKey("moved", 0))).toBe(0);
+    // An add does the same: the window goes into a new pool.
+    await pool.add("moved", 0, win(1000n, 2000n));
+    await client.hset(poolKey("moved", 0), "runid", "0".repeat(40));
+    expect(await pool.add("moved", 0, win(2000n, 3000n))).toMatchObject({ kind: "added" });
+    expect(await pool.carve("moved", 0, 100)).toMatchObject({ kind: "carved", start: 2000n });
   });
 
   it("a pool restored from an old copy (fewer carves than this edge saw) is deleted, not carved again", async () => {
@@ -165,14 +182,22 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     ]);
   });
 
-  it("SIGKILL of the slot's master under carving: the promoted replica continues above every confirmed carve", async () => {
-    await pool.add("failover", 0, win(0n, 10_000_000n));
+  it("SIGKILL of the slot's master under carving: the pool is burnt and refilled above every confirmed carve", async () => {
+    // The ledger's part: each new window lies above every earlier one.
+    let nextWindow = 0n;
+    const fresh = (): PoolWindow => win(nextWindow, (nextWindow += 10_000_000n));
+    await pool.add("failover", 0, fresh());
     const master = await cluster.masterOf(poolKey("failover", 0));
     const t: Tally = { carved: [], burnt: 0, errors: 0 };
     let stop = false;
+    let refills = 0;
     const carvers = Array.from({ length: 4 }, async () => {
       while (!stop) {
         const r = await carveInto(pool, "failover", 50, t);
+        if (r?.kind === "missing" || r?.kind === "rolled-back" || r?.kind === "empty") {
+          refills++;
+          await pool.add("failover", 0, fresh()).catch(() => undefined);
+        }
         // No master for the slot yet: ask again a little later, as an edge would.
         await new Promise((res) => (r === undefined ? setTimeout(res, 10) : setImmediate(res)));
       }
@@ -182,15 +207,19 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     await cluster.kill(master);
     await cluster.waitForFailover(master);
     // The promoted replica has no replica of its own: no carve can be confirmed (they are burnt)
-    // until the old master is back, as its replica. Then carves go on against the promoted node
-    // (which has no script cached: EVAL fallback).
+    // until the old master is back, as its replica. Its first carve finds a pool another server
+    // process wrote (it may lack carves the dead master confirmed on a replica it never had): the
+    // pool is burnt and refilled from a fresh window (no script cached there: EVAL fallback).
     await cluster.restart(master);
     const until = Date.now() + 20_000;
     while (t.carved.length < before + 50 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     stop = true;
     await Promise.all(carvers);
-    console.log(`failover: carved ${t.carved.length}, burnt ${t.burnt}, failed calls ${t.errors}`);
+    console.log(
+      `failover: carved ${t.carved.length}, burnt ${t.burnt}, failed calls ${t.errors}, refills ${refills}`,
+    );
     expect(t.carved.length).toBeGreaterThanOrEqual(before + 50);
+    expect(refills).toBeGreaterThanOrEqual(1);
     expect(overlaps(t.carved)).toBe(0);
   }, 90_000);
 

@@ -127,6 +127,8 @@ export class DcReserve {
       const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
       let skip = false;
       for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+        // A failed add (in refill) makes the pool unusable for a moment, as a failed call does.
+        if (this.o.now() < v.poolDownUntil) return this.fromLedger(ledger, size);
         let r: CarveOutcome;
         try {
           r = await this.o.pool.carve(name, dc, max, floor(), skip);
@@ -198,6 +200,8 @@ export class DcReserve {
       const v = this.view(name);
       const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
       for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+        if (this.o.now() < v.poolDownUntil)
+          throw new EdgeError("unavailable", "the datacenter's reserve pool failed a moment ago; retry");
         let r: CarveOutcome;
         try {
           r = await this.o.pool.carve(name, dc, max, 0n, false);
@@ -281,8 +285,9 @@ export class DcReserve {
   /**
    * Leases one window and adds it to the pool, once: after a failed add it might be in the pool,
    * and adding it again (to a pool lost meanwhile) could hand its ids out twice, so it is burnt.
-   * A window the pool refuses (full, or below what it held) is this edge's own: returned as a
-   * segment when the caller needs one (`size` > 0) and may `keep` it, else burnt.
+   * A window the full pool refuses is this edge's own: returned as a segment when the caller needs
+   * one (`size` > 0) and may `keep` it, else burnt; a window refused as below the pool's top is
+   * burnt.
    */
   private async refill(
     def: SequenceDef,
@@ -327,7 +332,9 @@ export class DcReserve {
         v.left += Number(ids);
         return undefined;
       }
-      if (size > 0n && keep) {
+      // Only a full pool proves the window is not in it: a "below" may be the echo of this very
+      // add, sent again after a lost reply.
+      if (r.kind === "full" && size > 0n && keep) {
         this.o.hooks?.onWindow?.(name, ids, "kept");
         return g;
       }

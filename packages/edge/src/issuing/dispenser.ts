@@ -376,6 +376,8 @@ export class Dispenser {
       throw new EdgeError("failed-precondition", `sequence "${name}": ${DC_ORDERING_NEEDS_POOL}`);
     // Global ordering draws from one counter space (dc 0) so ids grow across the whole cluster.
     const dc = def.ordering === "global" ? 0 : this.dc;
+    // This edge's own mark (its journal): its ids keep growing above it, whatever the pool holds.
+    const ownFloor = this.guard.markOf(name, dc);
     // A fresh edge (no journal) learns what the DC's others issued before it asks the ledger.
     if (this.o.dcGuard && !this.issuers.has(name)) {
       const g = await this.o.dcGuard(name, dc).catch(() => undefined);
@@ -390,7 +392,7 @@ export class Dispenser {
       dc,
       map: idMapFor(def, dc, this.o.permutationSecret ?? ""),
       strategy: STRATEGIES[def.autoDisk],
-      grant: this.reserveOr(def, dc),
+      grant: this.reserveOr(def, dc, ownFloor),
       now: this.now,
       maxWaiters: this.maxWaiters,
       maxDraw: MAX_ISSUE_BATCH,
@@ -413,17 +415,18 @@ export class Dispenser {
    * Segments from the DC's reserve pool when there is one and the sequence can use it (ordering
    * `edge`, this edge's own DC), refilled from the ledger; else from the ledger directly.
    */
-  private reserveOr(def: SequenceDef, dc: number): GrantFn {
+  private reserveOr(def: SequenceDef, dc: number, ownFloor: bigint): GrantFn {
     const direct = this.grantFn(def, dc);
     const reserve = this.o.reserve;
     if (reserve && def.ordering === "dc") return reserve.exactGrantFn(def, dc, direct);
     if (!reserve || def.ordering !== "edge" || dc !== this.dc) return direct;
     const name = def.name;
+    // Not the guard's mark: it also counts SDK clients' ranges and the DC's other edges' ids,
+    // which this edge's order does not need to stay above.
     return reserve.grantFn(def, dc, direct, () => {
       const live = this.issuers.get(name);
       const held = live && live.dc === dc ? live.heldTop : 0n;
-      const noted = this.guard.markOf(name, dc);
-      return held > noted ? held : noted;
+      return held > ownFloor ? held : ownFloor;
     });
   }
 

@@ -359,6 +359,12 @@ export class SequenceIssuer {
     }
     if (this.fetching || this.exhausted) return;
     if (this.global) {
+      // Ids left of an earlier lease (a draw in it gave up) were made before the draws of this
+      // one arrived: they would break real-time order. Waste.
+      if (this.runway > 0n && this.waiters.length > 0) {
+        this.wasted += this.runway;
+        this.segments.length = 0;
+      }
       let need = 0n;
       for (const w of this.waiters) {
         w.inLease = true;

@@ -11,6 +11,9 @@ local function lower(a, b)
   return a < b
 end
 local function d(x) return string.format('%d', x) end
+-- This server process: a pool written by another one (a promoted replica, a restart from disk)
+-- may have lost confirmed carves (a replica that missed them, an AOF or RDB behind them).
+local function runid() return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') end
 -- a - b for decimal strings with a >= b; the caller knows the difference is below 2^53.
 local function minus(a, b)
   local out, borrow = 0, 0
@@ -31,13 +34,18 @@ end
 /**
  * KEYS[1] pool; ARGV[1] start, ARGV[2] end (decimal), ARGV[3] size, ARGV[4] fence term,
  * ARGV[5] fence index, ARGV[6] generation for a new pool, ARGV[7] most live windows.
- * Appends a window above every window this pool (generation) ever held.
+ * Appends a window above every window this pool (generation) ever held. A pool written by another
+ * server process is deleted first (see CARVE).
  * Returns {'OK', gen, k} | {'BELOW', gen, top} | {'FULL', gen, top}.
  */
 const ADD = `${COMMON}
 local key = KEYS[1]
+local rid = runid()
+if redis.call('EXISTS', key) == 1 and redis.call('HGET', key, 'runid') ~= rid then
+  redis.call('DEL', key)
+end
 if redis.call('EXISTS', key) == 0 then
-  redis.call('HSET', key, 'gen', ARGV[6], 'carves', '0', 'windows', '0', 'head', '0', 'used', '0', 'top', '0', 'carved', '0')
+  redis.call('HSET', key, 'gen', ARGV[6], 'carves', '0', 'windows', '0', 'head', '0', 'used', '0', 'top', '0', 'carved', '0', 'runid', rid)
 end
 local h = redis.call('HMGET', key, 'gen', 'windows', 'head', 'top')
 local gen, windows, head, top = h[1], tonumber(h[2]), tonumber(h[3]), h[4]
@@ -58,14 +66,20 @@ return {'OK', gen, d(windows)}
  * lie below it. Carves up to ARGV[1] ids from the oldest window that has any. Returns {'OK', gen,
  * carves, window start, offset, count, fence term, fence index, left, carved, skipped}
  * | {'EMPTY', gen, carves, '0', carved, skipped} | {'BELOW_FLOOR', gen, carves} | {'MISSING'}
+ * | {'MASTER_CHANGED', gen}: the pool was written by another server process (a failover, a
+ * restart from disk), which may have lost confirmed carves: it is deleted, burnt
  * | {'ROLLED_BACK', gen, carves}: a pool behind what the caller saw (restored from an old copy) is
  * deleted, so that only fresh windows fill it again. `left` and `carved` (ids ever carved) are
  * for rates and runway.
  */
 const CARVE = `${COMMON}
 local key = KEYS[1]
-local h = redis.call('HMGET', key, 'gen', 'carves', 'windows', 'head', 'used', 'carved')
+local h = redis.call('HMGET', key, 'gen', 'carves', 'windows', 'head', 'used', 'carved', 'runid')
 if not h[1] then return {'MISSING'} end
+if h[7] ~= runid() then
+  redis.call('DEL', key)
+  return {'MASTER_CHANGED', h[1]}
+end
 local gen, carves, windows, head, used = h[1], tonumber(h[2]), tonumber(h[3]), tonumber(h[4]), tonumber(h[5])
 local carved = tonumber(h[6] or '0')
 if not carves or not windows or not head or not used or not carved then
@@ -90,7 +104,11 @@ while head < windows do
   if not lower(floor, wend) then at = size
   elseif lower(start, floor) then at = math.max(used, minus(floor, start)) end
   if at > used then
-    if ARGV[5] ~= '1' then return {'BELOW_FLOOR', gen, d(carves)} end
+    if ARGV[5] ~= '1' then
+      -- Windows passed over above are gone: the position moves with them.
+      redis.call('HSET', key, 'head', d(head), 'used', d(used))
+      return {'BELOW_FLOOR', gen, d(carves)}
+    end
     skipped = skipped + at - used
     used = at
   end

@@ -72,7 +72,11 @@ export type CarveOutcome =
   | { readonly kind: "below-floor" }
   /** No pool (never filled, or lost): fill it with a fresh window. */
   | { readonly kind: "missing" }
-  /** The pool was behind what this edge saw of it, and is now deleted. */
+  /**
+   * The pool was behind what this edge saw of it, or written by another server process than the
+   * slot's master now (a failover, a restart from disk: confirmed carves may be lost), and is now
+   * deleted: what it held is burnt, fresh windows fill it again.
+   */
   | { readonly kind: "rolled-back" }
   /** WAIT confirmed the carve on fewer replicas than the master has: it is burnt. */
   | { readonly kind: "unconfirmed"; readonly acked: number; readonly wanted: number };
@@ -210,7 +214,7 @@ export class ReservePool {
         this.seen.delete(key);
         return { kind: "missing" };
       }
-      if (kind === "ROLLED_BACK") {
+      if (kind === "ROLLED_BACK" || kind === "MASTER_CHANGED") {
         this.seen.delete(key);
         return { kind: "rolled-back" };
       }
@@ -220,9 +224,13 @@ export class ReservePool {
       this.seen.set(key, { gen, carves });
       if (kind === "BELOW_FLOOR") return { kind: "below-floor" };
       if (kind === "EMPTY" && reply.length === 6)
-        return { kind: "empty", left: 0, carved: int(op, reply[4]), skipped: approx(op, reply[5]) };
+        return { kind: "empty", left: 0, carved: approx(op, reply[4]), skipped: approx(op, reply[5]) };
       if (kind !== "OK" || reply.length !== 11) throw bad(op, `unexpected reply ${JSON.stringify(reply)}`);
-      const gauge = { left: int(op, reply[8]), carved: int(op, reply[9]), skipped: approx(op, reply[10]) };
+      const gauge = {
+        left: approx(op, reply[8]),
+        carved: approx(op, reply[9]),
+        skipped: approx(op, reply[10]),
+      };
       const start = big(op, reply[3]) + BigInt(int(op, reply[4]));
       const count = int(op, reply[5]);
       const fence = { term: big(op, reply[6]), index: big(op, reply[7]) };

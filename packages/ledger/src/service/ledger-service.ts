@@ -338,7 +338,12 @@ export class LedgerService {
     // Written a slice per turn of the event loop (copy on write keeps it at this point), so a
     // large state does not hold up the node's Raft loop.
     const job = state.beginSnapshot({ backup: true });
-    while (!job.step(BACKUP_SLICE_NAMES)) await new Promise((r) => setImmediate(r));
+    try {
+      while (!job.step(BACKUP_SLICE_NAMES)) await new Promise((r) => setImmediate(r));
+    } finally {
+      // A job given up (an exception) must not go on copying names at every command.
+      job.cancel();
+    }
     const data = job.result();
     return {
       data,
