@@ -81,7 +81,13 @@ export class EdgeNode {
         {
           lazyConnect: true,
           enableOfflineQueue: true,
-          redisOptions: { commandTimeout: 1_000, maxRetriesPerRequest: 1 },
+          // A command whose reply was lost is never sent again on a new connection: a window
+          // added twice, or a WAIT on a connection that ran nothing, would mislead the reserve.
+          redisOptions: {
+            commandTimeout: 1_000,
+            maxRetriesPerRequest: 1,
+            autoResendUnfulfilledCommands: false,
+          },
         },
       );
       this.redis.on("error", () => undefined); // reported by the plane reporter, once per outage
