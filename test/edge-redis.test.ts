@@ -25,6 +25,8 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
   const ledger = new LedgerCluster([1]);
   const edges: EdgeProcess[] = [];
   const clients: Redis[] = [];
+  /** Clients of the edges a test started for itself (the reserve test's). */
+  const others: Redis[] = [];
   let link: TcpProxy;
 
   beforeAll(async () => {
@@ -38,7 +40,7 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     for (let i = 0; i < 2; i++) {
       const e = new EdgeProcess(
         [`127.0.0.1:${link.port}`],
-        ["--redis", nodes.join(","), "--edge-id", `edge-${i}`, "--reserve-seconds", "60"],
+        ["--redis", nodes.join(","), "--edge-id", `edge-${i}`],
       );
       await e.init();
       await e.start();
@@ -61,20 +63,38 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
   }, 90_000);
 
   afterAll(async () => {
-    for (const c of clients) c.disconnect();
+    for (const c of [...clients, ...others]) c.disconnect();
     for (const e of edges) await e.stop("SIGKILL").catch(() => undefined);
     await link?.stop();
     await ledger.stop();
     await redis.stop();
   });
 
+  /** An edge of this DC with the reserve on (`--reserve-seconds 60`), and a RESP client of it. */
+  async function reserveEdge(id: string): Promise<Redis> {
+    const nodes = redis.nodes().map((n) => `${n.host}:${n.port}`);
+    const e = new EdgeProcess(
+      [`127.0.0.1:${link.port}`],
+      ["--redis", nodes.join(","), "--edge-id", id, "--reserve-seconds", "60"],
+    );
+    edges.push(e);
+    await e.init();
+    await e.start();
+    const c = new Redis({ port: e.respPort, host: "127.0.0.1", lazyConnect: true });
+    c.on("error", () => undefined);
+    await c.connect();
+    others.push(c);
+    return c;
+  }
+
   it("cut off from the ledger, both edges go on issuing from the DC's reserve", async () => {
     await clients[0]!.call("HSET", "reserved", "type", "3");
+    const reserved = [await reserveEdge("reserve-0"), await reserveEdge("reserve-1")];
     const seen = new Set<string>();
     let failed = 0;
     let stop = false;
     // 1,000 ids/s per edge: GETN 100 every 100 ms.
-    const loops = clients.map(async (c) => {
+    const loops = reserved.map(async (c) => {
       while (!stop) {
         const t0 = Date.now();
         try {
@@ -104,38 +124,23 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     const failedBefore = failed;
     // Longer than the edges' own segments last: without the reserve they fail after about 27 s.
     link.setMode("blackhole");
-    await sleep(5_000);
-    // An edge started inside the cut-off DC: the definition from the DC's mirror, ids from the pool.
-    const late = new EdgeProcess(
-      [`127.0.0.1:${link.port}`],
-      [
-        "--redis",
-        redis
-          .nodes()
-          .map((n) => `${n.host}:${n.port}`)
-          .join(","),
-        "--edge-id",
-        "edge-late",
-      ],
-    );
-    edges.push(late);
-    await late.init();
-    await late.start();
-    const lc = new Redis({ port: late.respPort, host: "127.0.0.1", lazyConnect: true });
-    lc.on("error", () => undefined);
-    await lc.connect();
-    clients.push(lc);
     let lateIds = 0;
-    for (let i = 0; i < 10; i++) {
-      for (const id of (await lc.call("GETN", "reserved", "100")) as string[]) {
-        if (seen.has(id)) throw new Error(`id ${id} issued twice`);
-        seen.add(id);
-        lateIds++;
+    try {
+      await sleep(5_000);
+      // An edge started inside the cut-off DC: the definition from the DC's mirror, ids from the pool.
+      const lc = await reserveEdge("edge-late");
+      for (let i = 0; i < 10; i++) {
+        for (const id of (await lc.call("GETN", "reserved", "100")) as string[]) {
+          if (seen.has(id)) throw new Error(`id ${id} issued twice`);
+          seen.add(id);
+          lateIds++;
+        }
       }
+      await sleep(40_000);
+    } finally {
+      link.setMode("pass");
     }
-    await sleep(40_000);
     const during = seen.size - before;
-    link.setMode("pass");
     await sleep(1_000);
     stop = true;
     await Promise.all(loops);
@@ -146,7 +151,7 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     expect(failed).toBe(0);
     expect(during).toBeGreaterThan(80_000);
     expect(lateIds).toBe(1_000);
-    const info = (await clients[0]!.call("INFO", "reserved")) as string;
+    const info = (await reserved[0]!.call("INFO", "reserved")) as string;
     expect(Number(infoField(info, "dc_reserve_ids"))).toBeGreaterThan(0);
     expect(infoField(info, "on_reserve")).toMatch(/^[01]$/);
   }, 150_000);
@@ -169,6 +174,7 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
   it("a Redis master failover does not fail or repeat a single draw", async () => {
     const seen = new Set<string>();
     let failed = 0;
+    const why: string[] = [];
     let stop = false;
     const loops = clients.map(async (c) => {
       while (!stop) {
@@ -179,6 +185,7 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
         } catch (e) {
           if (String(e).includes("issued twice")) throw e;
           failed++;
+          if (why.length < 3) why.push(String(e));
         }
       }
     });
@@ -188,7 +195,10 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     await sleep(4_000);
     stop = true;
     await Promise.all(loops);
-    console.log(`redis master ${master} SIGKILLed under load: ${seen.size} ids drawn, ${failed} failed`);
+    console.log(
+      `redis master ${master} SIGKILLed under load: ${seen.size} ids drawn, ${failed} failed ${why.join("; ")}`,
+    );
+    if (failed > 0) for (const e of edges) console.log(e.output.join("").slice(-3_000));
     expect(failed).toBe(0);
     expect(seen.size).toBeGreaterThan(1000);
     // Once a replica has taken over, the DC-wide counts come back (a report that timed out during
