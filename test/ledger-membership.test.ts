@@ -2,24 +2,10 @@ import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { LedgerCluster } from "./support/ledger-cluster.js";
-import { createRequest, sleep } from "./support/ledger-helpers.js";
+import { createRequest, sleep, until } from "./support/ledger-helpers.js";
 
 // A member that lost its data directory must not take part under its old id: it is refused, and
 // rejoins only through a membership change, as a new member.
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch {
-      // Not yet.
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe("ledger membership and amnesia (real processes)", () => {
   const cluster = new LedgerCluster([1, 2, 3, 4]);

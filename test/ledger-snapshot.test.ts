@@ -1,25 +1,13 @@
 import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LedgerCluster } from "./support/ledger-cluster.js";
-import { createRequest, sleep } from "./support/ledger-helpers.js";
+import { createRequest, until as untilWithin } from "./support/ledger-helpers.js";
 
 // Snapshots between real processes: a follower that fell further behind than the leader keeps
 // its log gets the leader's snapshot over the peer port (in chunks), stores it in chunks, restarts
 // from it, and leads from it without granting anything twice.
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch {
-      // Not yet.
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => untilWithin(what, f, 30_000);
 
 describe("ledger snapshots (real processes)", () => {
   const cluster = new LedgerCluster([1, 2, 3]);

@@ -28,3 +28,22 @@ export async function waitForLeader(client: LedgerClient, timeoutMs = 20_000): P
   }
   throw new Error("no leader elected");
 }
+
+/** Polls `f` every 100 ms until it gives a value (its errors mean "not yet"); throws after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch {
+      // Not yet.
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}

@@ -92,22 +92,21 @@ export class DcReserve {
 
   /** The pool of one sequence as this edge saw it last, for INFO and /metrics. */
   *samples(): Iterable<ReserveSample> {
-    const onReserve = this.o.now() < this.ledgerDownUntil;
-    for (const [name, v] of this.views) {
-      yield {
-        name,
-        left: v.left,
-        rate: v.rate,
-        runwaySeconds: v.rate > 0 ? v.left / v.rate : undefined,
-        onReserve,
-      };
-    }
+    for (const name of this.views.keys()) yield this.sample(name)!;
   }
 
   /** One sequence's sample; undefined before this edge carved from its pool. */
   sample(name: string): ReserveSample | undefined {
-    for (const r of this.samples()) if (r.name === name) return r;
-    return undefined;
+    const v = this.views.get(name);
+    if (!v) return undefined;
+    const runwaySeconds = v.rate > 0 ? v.left / v.rate : undefined;
+    return {
+      name,
+      left: v.left,
+      rate: v.rate,
+      runwaySeconds,
+      onReserve: this.o.now() < this.ledgerDownUntil,
+    };
   }
 
   forget(name: string): void {
@@ -142,15 +141,7 @@ export class DcReserve {
             if (r.skipped > 0) this.o.hooks?.onBurnt?.(name, BigInt(r.skipped), "below this edge's own ids");
             this.gauge(v, r.gen, r.left, r.carved);
             this.topUp(def, dc, ledger, v);
-            return {
-              start: r.start,
-              end: r.start + BigInt(r.count),
-              fence: r.fence,
-              revision: 0n,
-              // Carved from a window the pool holds: never given back to the ledger.
-              returnToken: "",
-              clusterIdentity: "",
-            };
+            return chunkGrant(r);
           }
           case "unconfirmed":
             // A master without its replicas (a failover under way, a replica down): the pool
@@ -212,14 +203,7 @@ export class DcReserve {
         if (r.kind === "carved") {
           this.gauge(v, r.gen, r.left, r.carved);
           this.topUp(def, dc, ledger, v, false);
-          return {
-            start: r.start,
-            end: r.start + BigInt(r.count),
-            fence: r.fence,
-            revision: 0n,
-            returnToken: "",
-            clusterIdentity: "",
-          };
+          return chunkGrant(r);
         }
         if (r.kind === "unconfirmed") {
           this.o.hooks?.onBurnt?.(name, BigInt(max), `carve confirmed on ${r.acked} of ${r.wanted} replicas`);
@@ -360,4 +344,16 @@ export class DcReserve {
       throw e;
     }
   }
+}
+
+/** A carved chunk as a segment. It has no return token: it is never given back to the ledger. */
+function chunkGrant(r: Extract<CarveOutcome, { kind: "carved" }>): SegmentGrant {
+  return {
+    start: r.start,
+    end: r.start + BigInt(r.count),
+    fence: r.fence,
+    revision: 0n,
+    returnToken: "",
+    clusterIdentity: "",
+  };
 }

@@ -36,3 +36,22 @@ export function toPlaneError(operation: string, e: unknown): RedisPlaneError {
   else code = "unavailable";
   return new RedisPlaneError(code, `${operation}: ${message}`, { cause: e });
 }
+
+/** Runs `f` under a deadline of `ms` and turns any failure into a `RedisPlaneError`. */
+export async function withDeadline<T>(operation: string, ms: number, f: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new RedisPlaneError("timeout", `${operation}: no answer within ${ms} ms (it may still run)`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([f(), deadline]);
+  } catch (e) {
+    throw toPlaneError(operation, e);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -16,7 +16,7 @@
 
 import type { Cluster, Redis } from "ioredis";
 import { randomBytes } from "node:crypto";
-import { RedisPlaneError, toPlaneError } from "./errors.js";
+import { RedisPlaneError, withDeadline } from "./errors.js";
 import { keySlot, poolKey } from "./keys.js";
 import type { PoolScript } from "./pool-scripts.js";
 import { POOL_SCRIPTS } from "./pool-scripts.js";
@@ -310,27 +310,8 @@ export class ReservePool {
     }
   }
 
-  private async call<T>(op: string, f: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new RedisPlaneError(
-              "timeout",
-              `${op}: no answer within ${this.callTimeoutMs} ms (it may still run)`,
-            ),
-          ),
-        this.callTimeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([f(), deadline]);
-    } catch (e) {
-      throw toPlaneError(op, e);
-    } finally {
-      clearTimeout(timer);
-    }
+  private call<T>(operation: string, f: () => Promise<T>): Promise<T> {
+    return withDeadline(operation, this.callTimeoutMs, f);
   }
 }
 

@@ -11,7 +11,7 @@
 // accept that a retried stats report may count twice.
 
 import type { Cluster, Redis } from "ioredis";
-import { RedisPlaneError, toPlaneError } from "./errors.js";
+import { RedisPlaneError, withDeadline } from "./errors.js";
 import { checkEdgeId, definitionKey, edgesKey, guardKey } from "./keys.js";
 import type { PlaneScript } from "./scripts.js";
 import { PLANE_SCRIPTS } from "./scripts.js";
@@ -278,27 +278,7 @@ export class RedisPlane {
     return f.bind(this.client);
   }
 
-  /** Runs `f` under the call deadline and turns any failure into a `RedisPlaneError`. */
-  private async call<T>(operation: string, f: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new RedisPlaneError(
-              "timeout",
-              `${operation}: no answer within ${this.callTimeoutMs} ms (it may still run)`,
-            ),
-          ),
-        this.callTimeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([f(), deadline]);
-    } catch (e) {
-      throw toPlaneError(operation, e);
-    } finally {
-      clearTimeout(timer);
-    }
+  private call<T>(operation: string, f: () => Promise<T>): Promise<T> {
+    return withDeadline(operation, this.callTimeoutMs, f);
   }
 }
