@@ -6,6 +6,8 @@ import { DcReserve } from "../packages/edge/src/issuing/dc-reserve.js";
 import { Dispenser } from "../packages/edge/src/issuing/dispenser.js";
 import { poolKey, ReservePool } from "../packages/edge/src/redis/index.js";
 import { StateLedgerPort } from "../packages/edge/test/support/state-ledger-port.js";
+import type { TimedDraw } from "./support/ordering.js";
+import { realTimeViolations } from "./support/ordering.js";
 import { REDIS_SKIP_REASON, RedisCluster, redisServerAvailable } from "./support/redis-cluster.js";
 
 // Two edges of one DC issuing from the DC's reserve pool in a real 6-process Redis Cluster, the
@@ -125,12 +127,7 @@ describe.skipIf(!available)(
     it("ordering dc: ids grow in real-time order across both edges, served from the pool", async () => {
       ledger.create({ name: "tickets", type: 3, datacenters: 2, ordering: "dc" });
       const [a, b] = edges;
-      interface Draw {
-        id: bigint;
-        invokedAt: number;
-        doneAt: number;
-      }
-      const draws: Draw[] = [];
+      const draws: TimedDraw[] = [];
       let t = 0;
       const clock = (): number => ++t; // a logical clock: strictly increasing, shared by both edges
       await Promise.all(
@@ -148,22 +145,7 @@ describe.skipIf(!available)(
         }),
       );
       // Real-time order: a draw completed before another was invoked has the lower id.
-      const byDone = [...draws].sort((x, y) => x.doneAt - y.doneAt);
-      const prefixMax: bigint[] = [];
-      for (const d of byDone)
-        prefixMax.push(prefixMax.length === 0 || d.id > prefixMax.at(-1)! ? d.id : prefixMax.at(-1)!);
-      let violations = 0;
-      for (const y of draws) {
-        // The draws completed before y was invoked.
-        let lo = 0;
-        let hi = byDone.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (byDone[mid]!.doneAt < y.invokedAt) lo = mid + 1;
-          else hi = mid;
-        }
-        if (lo > 0 && prefixMax[lo - 1]! >= y.id) violations++;
-      }
+      const violations = realTimeViolations(draws);
       console.log(`ordering dc: ${draws.length} draws over two edges, ${violations} ordering violations`);
       expect(new Set(draws.map((d) => d.id)).size).toBe(draws.length);
       expect(violations).toBe(0);

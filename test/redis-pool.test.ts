@@ -134,12 +134,16 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     await carveInto(pool, "moved", 100, t);
     // As if a replica that missed later carves had been promoted: another run_id wrote the pool.
     await client.hset(poolKey("moved", 0), "runid", "0".repeat(40));
-    expect(await pool.carve("moved", 0, 100)).toEqual({ kind: "rolled-back" });
+    expect(await pool.carve("moved", 0, 100)).toEqual({
+      kind: "rolled-back",
+      why: "master-changed",
+      dropped: 900,
+    });
     expect(await client.exists(poolKey("moved", 0))).toBe(0);
     // An add does the same: the window goes into a new pool.
     await pool.add("moved", 0, win(1000n, 2000n));
     await client.hset(poolKey("moved", 0), "runid", "0".repeat(40));
-    expect(await pool.add("moved", 0, win(2000n, 3000n))).toMatchObject({ kind: "added" });
+    expect(await pool.add("moved", 0, win(2000n, 3000n))).toMatchObject({ kind: "added", dropped: 1000 });
     expect(await pool.carve("moved", 0, 100)).toMatchObject({ kind: "carved", start: 2000n });
   });
 
@@ -149,7 +153,11 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     for (let i = 0; i < 3; i++) await carveInto(pool, "rolled", 100, t);
     // An operator restores Redis from a copy taken after the first carve.
     await client.hset(poolKey("rolled", 0), "carves", "1", "used", "100");
-    expect(await pool.carve("rolled", 0, 100)).toEqual({ kind: "rolled-back" });
+    expect(await pool.carve("rolled", 0, 100)).toEqual({
+      kind: "rolled-back",
+      why: "rolled-back",
+      dropped: 900,
+    });
     expect(await client.exists(poolKey("rolled", 0))).toBe(0);
     // Another edge that never saw it cannot tell; it finds the pool gone and refills it fresh.
     expect(await pool.carve("rolled", 0, 100)).toEqual({ kind: "missing" });

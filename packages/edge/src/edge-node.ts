@@ -43,7 +43,7 @@ export interface EdgeNodeOptions {
   readonly permutationSecret?: string;
   /** Redis Cluster nodes (host:port) of this DC's plane; empty or undefined: no plane. */
   readonly redisNodes?: readonly string[];
-  /** Seconds of the DC's draw rate its reserve pool holds (with `redisNodes`); 0 turns it off. Default 0. */
+  /** Seconds of the DC's draw rate its reserve pool holds (with `redisNodes`); 0 turns it off. Default 900. */
   readonly reserveSeconds?: number;
   /** Replicas every carve from the pool must reach at the least. Default 1. */
   readonly redisMinReplicas?: number;
@@ -52,13 +52,8 @@ export interface EdgeNodeOptions {
   readonly logger: Logger;
 }
 
-/**
- * Seconds of the DC's draw rate its reserve pool holds by default: none, for now. With the reserve
- * on, a Redis master failover under load made one draw in about 70,000 wait past its deadline (a
- * ledger lease on the grant path did not return for seconds; not understood yet), so it is an
- * opt-in (`--reserve-seconds 900`) until that is fixed.
- */
-export const DEFAULT_RESERVE_SECONDS = 0;
+/** Seconds of the DC's draw rate its reserve pool holds by default (with a Redis plane): 15 minutes. */
+export const DEFAULT_RESERVE_SECONDS = 900;
 
 export class EdgeNode {
   readonly registry = new Registry();

@@ -18,7 +18,7 @@ const FLAGS = {
   "permutation-secret": "mixed into type 1 permutations; the same on every edge (default: none)",
   redis: "Redis Cluster nodes of this DC's plane and reserve pool, host:port,... (default: none)",
   "reserve-seconds":
-    "with --redis: seconds of the DC's draw rate its reserve pool holds, to issue on when cut off from the ledger, e.g. 900; 0 turns it off (default: 0)",
+    "with --redis: seconds of the DC's draw rate its reserve pool holds, to issue on when cut off from the ledger; 0 turns it off (default: 900)",
   "redis-min-replicas":
     "with --redis: replicas every carve from the pool must reach (WAIT); 0 only for a Redis without replicas (default: 1)",
   "data-dir": "directory of the edge's journal: counts across restarts, crash waste (default: none)",

@@ -168,6 +168,7 @@ export class DcReserve {
           case "missing":
           case "rolled-back": {
             if (r.kind === "empty") this.gauge(v, "", 0, r.carved);
+            if (r.kind === "rolled-back") this.dropped(name, r);
             // Nothing to carve: a window now, from the ledger (which must answer, or the draw fails).
             const own = await this.refill(def, dc, ledger, v, size);
             if (own) return own;
@@ -213,6 +214,7 @@ export class DcReserve {
           );
         }
         if (r.kind === "empty") this.gauge(v, "", 0, r.carved);
+        if (r.kind === "rolled-back") this.dropped(name, r);
         // Empty, missing or rolled back: a window now (the ledger must answer, or the draw fails).
         await this.refill(def, dc, ledger, v, 0n, false);
       }
@@ -312,6 +314,8 @@ export class DcReserve {
         return undefined;
       }
       if (r.kind === "added") {
+        if (r.dropped > 0)
+          this.o.hooks?.onBurnt?.(name, BigInt(r.dropped), "a pool another Redis process wrote");
         this.o.hooks?.onWindow?.(name, ids, "added");
         v.left += Number(ids);
         return undefined;
@@ -328,6 +332,16 @@ export class DcReserve {
     } finally {
       v.refilling = false;
     }
+  }
+
+  /** A pool the script deleted (it could not be trusted): what it had left is burnt. */
+  private dropped(name: string, r: Extract<CarveOutcome, { kind: "rolled-back" }>): void {
+    if (r.dropped === 0) return;
+    const why =
+      r.why === "master-changed"
+        ? "a pool another Redis process wrote (a failover or a restart)"
+        : "a pool behind what this edge saw of it (restored from an old copy)";
+    this.o.hooks?.onBurnt?.(name, BigInt(r.dropped), why);
   }
 
   private async fromLedger(ledger: GrantFn, size: bigint): Promise<SegmentGrant> {

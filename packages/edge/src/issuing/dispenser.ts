@@ -74,7 +74,7 @@ export interface ReturnReport {
 }
 
 const DC_ORDERING_NEEDS_POOL =
-  "ordering dc is served from the datacenter's reserve pool in its Redis Cluster: start the DC's edges with --redis (and --reserve-seconds above 0)";
+  "ordering dc is served from the datacenter's reserve pool in its Redis Cluster: start the DC's edges with --redis (and --reserve-seconds not 0)";
 
 export class Dispenser {
   readonly dc: number;

@@ -14,6 +14,19 @@ local function d(x) return string.format('%d', x) end
 -- This server process: a pool written by another one (a promoted replica, a restart from disk)
 -- may have lost confirmed carves (a replica that missed them, an AOF or RDB behind them).
 local function runid() return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') end
+-- Ids not carved yet in the pool at key (at most 16 windows to read): what deleting it burns.
+local function leftOf(key)
+  local h = redis.call('HMGET', key, 'windows', 'head', 'used')
+  local windows, head, used = tonumber(h[1]), tonumber(h[2]), tonumber(h[3])
+  if not windows or not head or not used then return 0 end
+  local left = 0
+  for k = head, windows - 1 do
+    local w = redis.call('HGET', key, 'w' .. d(k))
+    left = left + tonumber(string.match(w or '', '^%d+ %d+ (%d+) ') or '0')
+  end
+  if head < windows then left = left - used end
+  return math.max(left, 0)
+end
 -- a - b for decimal strings with a >= b; the caller knows the difference is below 2^53.
 local function minus(a, b)
   local out, borrow = 0, 0
@@ -35,13 +48,15 @@ end
  * KEYS[1] pool; ARGV[1] start, ARGV[2] end (decimal), ARGV[3] size, ARGV[4] fence term,
  * ARGV[5] fence index, ARGV[6] generation for a new pool, ARGV[7] most live windows.
  * Appends a window above every window this pool (generation) ever held. A pool written by another
- * server process is deleted first (see CARVE).
- * Returns {'OK', gen, k} | {'BELOW', gen, top} | {'FULL', gen, top}.
+ * server process is deleted first (see CARVE): `dropped` is what it had left.
+ * Returns {'OK', gen, k, dropped} | {'BELOW', gen, top} | {'FULL', gen, top}.
  */
 const ADD = `${COMMON}
 local key = KEYS[1]
 local rid = runid()
+local dropped = 0
 if redis.call('EXISTS', key) == 1 and redis.call('HGET', key, 'runid') ~= rid then
+  dropped = leftOf(key)
   redis.call('DEL', key)
 end
 if redis.call('EXISTS', key) == 0 then
@@ -56,7 +71,7 @@ if lower(ARGV[1], top) then return {'BELOW', gen, top} end
 if windows - head >= tonumber(ARGV[7]) then return {'FULL', gen, top} end
 redis.call('HSET', key, 'w' .. d(windows), ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5],
   'windows', d(windows + 1), 'top', ARGV[2])
-return {'OK', gen, d(windows)}
+return {'OK', gen, d(windows), d(dropped)}
 `;
 
 /**
@@ -66,19 +81,20 @@ return {'OK', gen, d(windows)}
  * lie below it. Carves up to ARGV[1] ids from the oldest window that has any. Returns {'OK', gen,
  * carves, window start, offset, count, fence term, fence index, left, carved, skipped}
  * | {'EMPTY', gen, carves, '0', carved, skipped} | {'BELOW_FLOOR', gen, carves} | {'MISSING'}
- * | {'MASTER_CHANGED', gen}: the pool was written by another server process (a failover, a
- * restart from disk), which may have lost confirmed carves: it is deleted, burnt
- * | {'ROLLED_BACK', gen, carves}: a pool behind what the caller saw (restored from an old copy) is
- * deleted, so that only fresh windows fill it again. `left` and `carved` (ids ever carved) are
- * for rates and runway.
+ * | {'MASTER_CHANGED', gen, dropped}: the pool was written by another server process (a failover,
+ * a restart from disk), which may have lost confirmed carves: it is deleted, burnt
+ * | {'ROLLED_BACK', gen, carves, dropped}: a pool behind what the caller saw (restored from an old
+ * copy) is deleted, so that only fresh windows fill it again. `left` and `carved` (ids ever
+ * carved) are for rates and runway; `dropped` is what a deleted pool had left.
  */
 const CARVE = `${COMMON}
 local key = KEYS[1]
 local h = redis.call('HMGET', key, 'gen', 'carves', 'windows', 'head', 'used', 'carved', 'runid')
 if not h[1] then return {'MISSING'} end
 if h[7] ~= runid() then
+  local dropped = leftOf(key)
   redis.call('DEL', key)
-  return {'MASTER_CHANGED', h[1]}
+  return {'MASTER_CHANGED', h[1], d(dropped)}
 end
 local gen, carves, windows, head, used = h[1], tonumber(h[2]), tonumber(h[3]), tonumber(h[4]), tonumber(h[5])
 local carved = tonumber(h[6] or '0')
@@ -86,8 +102,9 @@ if not carves or not windows or not head or not used or not carved then
   return redis.error_reply('CORRUPT pool ' .. key)
 end
 if gen == ARGV[2] and carves < tonumber(ARGV[3]) then
+  local dropped = leftOf(key)
   redis.call('DEL', key)
-  return {'ROLLED_BACK', gen, d(carves)}
+  return {'ROLLED_BACK', gen, d(carves), d(dropped)}
 end
 local floor = ARGV[4]
 local skipped = 0

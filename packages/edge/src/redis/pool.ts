@@ -41,7 +41,8 @@ export interface PoolWindow {
 }
 
 export type AddOutcome =
-  | { readonly kind: "added"; readonly gen: string }
+  /** `dropped`: ids a pool written by another server process had left; it was deleted first. */
+  | { readonly kind: "added"; readonly gen: string; readonly dropped: number }
   /** The pool held a window reaching `top` already: this one was not added. */
   | { readonly kind: "below"; readonly gen: string; readonly top: bigint }
   | { readonly kind: "full"; readonly gen: string; readonly top: bigint };
@@ -75,9 +76,13 @@ export type CarveOutcome =
   /**
    * The pool was behind what this edge saw of it, or written by another server process than the
    * slot's master now (a failover, a restart from disk: confirmed carves may be lost), and is now
-   * deleted: what it held is burnt, fresh windows fill it again.
+   * deleted: what it held (`dropped`) is burnt, fresh windows fill it again.
    */
-  | { readonly kind: "rolled-back" }
+  | {
+      readonly kind: "rolled-back";
+      readonly why: "master-changed" | "rolled-back";
+      readonly dropped: number;
+    }
   /** WAIT confirmed the carve on fewer replicas than the master has: it is burnt. */
   | { readonly kind: "unconfirmed"; readonly acked: number; readonly wanted: number };
 
@@ -179,7 +184,7 @@ export class ReservePool {
     if (!Array.isArray(reply) || typeof reply[1] !== "string")
       throw bad(op, `unexpected reply ${JSON.stringify(reply)}`);
     const [kind, g] = reply as [unknown, string, unknown];
-    if (kind === "OK") return { kind: "added", gen: g };
+    if (kind === "OK") return { kind: "added", gen: g, dropped: approx(op, reply[3]) };
     if (kind === "BELOW") return { kind: "below", gen: g, top: big(op, reply[2]) };
     if (kind === "FULL") return { kind: "full", gen: g, top: big(op, reply[2]) };
     throw bad(op, `unexpected reply ${JSON.stringify(reply)}`);
@@ -214,9 +219,13 @@ export class ReservePool {
         this.seen.delete(key);
         return { kind: "missing" };
       }
-      if (kind === "ROLLED_BACK" || kind === "MASTER_CHANGED") {
+      if (kind === "MASTER_CHANGED") {
         this.seen.delete(key);
-        return { kind: "rolled-back" };
+        return { kind: "rolled-back", why: "master-changed", dropped: approx(op, reply[2]) };
+      }
+      if (kind === "ROLLED_BACK") {
+        this.seen.delete(key);
+        return { kind: "rolled-back", why: "rolled-back", dropped: approx(op, reply[3]) };
       }
       const gen = r[1];
       if (typeof gen !== "string") throw bad(op, `unexpected reply ${JSON.stringify(reply)}`);

@@ -19,6 +19,11 @@ export interface LedgerClientOptions {
   totalTimeoutMs?: number;
 }
 
+/** A ping every this long, on a connection with or without calls. */
+const KEEPALIVE_MS = 2_000;
+/** A ping not answered within this long drops the connection. */
+const KEEPALIVE_TIMEOUT_MS = 2_000;
+
 /** Whether an error means "try another node or again later" (the call may or may not have run). */
 function retryable(e: ServiceError): boolean {
   return e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED || e.code === status.CANCELLED;
@@ -49,6 +54,12 @@ export class LedgerClient {
         "grpc.enable_channelz": 0, // per-call bookkeeping for a debugging service nobody reads
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 1_000,
+        // A connection that went silent (a partition, a stopped node) is dropped within a few
+        // seconds and the next attempt dials afresh, instead of every attempt waiting out its
+        // deadline on it. Our servers answer pings themselves and set no ping policy.
+        "grpc.keepalive_time_ms": KEEPALIVE_MS,
+        "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+        "grpc.keepalive_permit_without_calls": 1,
       });
       this.clients.set(addr, c);
     }
