@@ -1,5 +1,6 @@
+import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sleep } from "./support/ledger-helpers.js";
+import { sleep, until, waitForLeader } from "./support/ledger-helpers.js";
 import { REDIS_SKIP_REASON, redisServerAvailable } from "./support/redis-cluster.js";
 import type { DcEdge } from "./support/three-dc.js";
 import { ThreeDcs } from "./support/three-dc.js";
@@ -8,6 +9,8 @@ import { ThreeDcs } from "./support/three-dc.js";
 // proxies on every inter-DC link. One DC is cut off from the other two under load on each of its
 // edges, for longer than the edges' own segments last: it goes on issuing from its reserve, the
 // other two keep issuing (they keep the ledger's quorum), and after the heal nothing repeated.
+// Then the DC of the ledger's leader is lost whole (voter, edges, Redis): the other two go on
+// issuing, and a sequence created after the loss (a ledger write) is served in both.
 
 const available = redisServerAvailable();
 if (!available) console.warn(REDIS_SKIP_REASON);
@@ -85,4 +88,62 @@ describe.skipIf(!available)("three datacenters (real processes)", () => {
     expect(during[1]).toBeGreaterThan(60_000);
     expect(failed).toEqual([0, 0, 0]);
   }, 180_000);
+  it("the loss of a whole DC (the leader's): the other two keep issuing, the ledger keeps granting", async () => {
+    const client = new LedgerClient({ endpoints: dcs.ledger.addresses() });
+    const leader = await waitForLeader(client);
+    client.close();
+    const lost = leader - 1;
+    const alive = [0, 1, 2].filter((dc) => dc !== lost);
+    const seen = new Set<string>();
+    const served = [0, 0, 0];
+    const failed = [0, 0, 0];
+    let stop = false;
+    const loops = alive.flatMap((dc) =>
+      dcs.edgesOf(dc).map(async (e) => {
+        while (!stop) {
+          const t0 = Date.now();
+          try {
+            const ids = (await e.client.call("GETN", "orders", "100")) as string[];
+            for (const id of ids) {
+              if (seen.has(id)) throw new Error(`id ${id} issued twice`);
+              seen.add(id);
+            }
+            served[dc]! += ids.length;
+          } catch (err) {
+            if (String(err).includes("issued twice")) throw err;
+            failed[dc]! += 1;
+          }
+          await sleep(Math.max(0, 100 - (Date.now() - t0)));
+        }
+      }),
+    );
+    await sleep(2_000);
+    const before = [...served];
+    await dcs.loseDc(lost);
+    // A ledger write after the loss: the two voters left elect a leader and commit.
+    const survivor = dcs.edgesOf(alive[0]!)[0]!;
+    await until("a sequence created after the loss", () =>
+      survivor.client.call("HSET", "after-loss", "type", "3", "datacenters", "3").then(
+        () => true,
+        (e: unknown) => (String(e).includes("exists") ? true : undefined),
+      ),
+    );
+    const fresh = new Set<string>();
+    for (const dc of alive)
+      for (const e of dcs.edgesOf(dc))
+        for (const id of (await e.client.call("GETN", "after-loss", "100")) as string[]) fresh.add(id);
+    await sleep(5_000);
+    stop = true;
+    await Promise.all(loops);
+    const after = served.map((n, dc) => n - before[dc]!);
+    console.log(
+      `dc ${lost} (the leader's) lost whole: ids per DC after the loss ${after.join("/")}, ` +
+        `failed draws ${failed.join("/")}, ${fresh.size} ids of a sequence created after the loss, duplicated 0`,
+    );
+    for (const dc of alive) {
+      expect(failed[dc]).toBe(0);
+      expect(after[dc]).toBeGreaterThan(5_000);
+    }
+    expect(fresh.size).toBe(100 * 2 * alive.length);
+  }, 120_000);
 });

@@ -71,6 +71,17 @@ export class ThreeDcs {
     this.ledger.setLinks(dc + 1, mode);
   }
 
+  /** The whole of `dc` is lost at once: SIGKILL of its voter, its edges and its Redis Cluster. */
+  async loseDc(dc: number): Promise<void> {
+    const edges = this.edgesOf(dc);
+    for (const e of edges) e.client.disconnect();
+    await Promise.all([
+      this.ledger.kill(dc + 1),
+      ...edges.map((e) => e.process.stop("SIGKILL")),
+      ...this.redis[dc]!.ports().map((p) => this.redis[dc]!.kill(p, "SIGKILL")),
+    ]);
+  }
+
   async stop(): Promise<void> {
     for (const e of this.edges) {
       e.client.disconnect();
