@@ -116,12 +116,14 @@ describe.skipIf(!available)(
         expect(served).toBeGreaterThanOrEqual(left);
         expect(failed).toBeGreaterThan(0);
         expect(check([a!, b!])).toEqual({ unique: true, increasing: true });
+        expect(a!.reserve.sample("orders")?.onReserve).toBe(true);
       } finally {
         ledger.failLeases = undefined;
       }
       // The ledger answers again: the pool is refilled and draws resume.
       expect(await drawAll([a!, b!], "orders", 5_000)).toBe(0);
       expect(check([a!, b!])).toEqual({ unique: true, increasing: true });
+      expect(a!.reserve.sample("orders")?.onReserve).toBe(false);
     }, 120_000);
 
     it("ordering dc: ids grow in real-time order across both edges, served from the pool", async () => {

@@ -1,9 +1,10 @@
 import { Cluster, Redis } from "ioredis";
+import { BufferIo, runCli } from "@dispenser/cli";
 import { ReservePool } from "../packages/edge/src/redis/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeProcess } from "./support/edge-process.js";
 import { LedgerCluster } from "./support/ledger-cluster.js";
-import { sleep } from "./support/ledger-helpers.js";
+import { sleep, until as waitFor } from "./support/ledger-helpers.js";
 import type { TimedDraw } from "./support/ordering.js";
 import { realTimeViolations } from "./support/ordering.js";
 import { REDIS_SKIP_REASON, RedisCluster, redisServerAvailable } from "./support/redis-cluster.js";
@@ -92,6 +93,10 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
   it("cut off from the ledger, both edges go on issuing from the DC's reserve", async () => {
     await clients[0]!.call("HSET", "reserved", "type", "3");
     const reserved = [await reserveEdge("reserve-0"), await reserveEdge("reserve-1")];
+    const reserveProc = edges.at(-2)!;
+    let status:
+      | { onReserve: boolean; runway: { sequence: string; dc_reserve: string; dc_runway_seconds: string }[] }
+      | undefined;
     const seen = new Set<string>();
     let failed = 0;
     let stop = false;
@@ -138,7 +143,26 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
           lateIds++;
         }
       }
-      await sleep(40_000);
+      await sleep(20_000);
+      // `dispenser status` shows it: the edge on its DC's reserve, and the runway left.
+      const io = new BufferIo({});
+      await runCli(
+        [
+          "status",
+          "--ledger",
+          `127.0.0.1:${link.port}`,
+          "--edge",
+          "off",
+          "--edge-metrics",
+          `127.0.0.1:${reserveProc.metricsPort}`,
+          "--timeout-ms",
+          "500",
+          "--json",
+        ],
+        io,
+      );
+      status = JSON.parse(io.stdout) as typeof status;
+      await sleep(20_000);
     } finally {
       link.setMode("pass");
     }
@@ -155,7 +179,16 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     expect(lateIds).toBe(1_000);
     const info = (await reserved[0]!.call("INFO", "reserved")) as string;
     expect(Number(infoField(info, "dc_reserve_ids"))).toBeGreaterThan(0);
-    expect(infoField(info, "on_reserve")).toMatch(/^[01]$/);
+    // Once the ledger answers a refill again, the edge is off its reserve.
+    await waitFor("the edge off its reserve after the heal", async () =>
+      infoField((await reserved[0]!.call("INFO", "reserved")) as string, "on_reserve") === "0"
+        ? true
+        : undefined,
+    );
+    expect(status?.onReserve).toBe(true);
+    const row = status?.runway.find((r) => r.sequence === "reserved");
+    expect(Number(row?.dc_reserve)).toBeGreaterThan(0);
+    expect(row?.dc_runway_seconds).toMatch(/^\d+$/);
   }, 150_000);
 
   it("INFO shows the DC-wide counts of both edges", async () => {

@@ -101,6 +101,7 @@ export class EdgeNode {
           }),
           reserveSeconds: seconds,
           now: Date.now,
+          probe: (name) => ledger.getSequence(name),
           hooks: {
             onBurnt: (name, ids, why) => {
               this.metrics.reserveBurnt.inc({ sequence: name }, Number(ids));
@@ -234,6 +235,7 @@ export class EdgeNode {
       this.resp ? this.resp.close() : Promise.resolve(),
     ];
     await Promise.all(closing);
+    this.reserve?.close();
     const reports = await this.dispenser.close();
     await this.reporter?.stop().catch(() => undefined);
     this.redis?.disconnect();

@@ -143,7 +143,7 @@ export class EdgeMetrics {
     });
     const onReserve = new Gauge({
       name: "dispenser_edge_on_reserve",
-      help: "1 while the ledger does not answer and this edge issues from its DC's reserve pool",
+      help: "1 while the ledger does not answer this edge (its refills and probes fail) and it issues from its DC's reserve pool",
       registers,
       collect() {
         let on = 0;
@@ -153,7 +153,7 @@ export class EdgeMetrics {
     });
     this.reserveBurnt = new Counter({
       name: "dispenser_edge_reserve_burnt_ids_total",
-      help: "Ids of the DC's reserve that will never be issued: unconfirmed carves, windows not added, ids skipped",
+      help: "Ids of the DC's reserve that will never be issued: unconfirmed carves, windows not added, ids skipped, pools deleted as untrusted (a Redis failover or restart)",
       labelNames: ["sequence"],
       registers,
     });

@@ -1,6 +1,7 @@
 // `dispenser status`: the ledger's members as each node sees itself (term, commit, applied) and as
-// the leader sees them (state, match, lag), then the edge and its runway per sequence, scraped from
-// the edge's /metrics so that looking never loads a sequence or leases anything.
+// the leader sees them (state, match, lag), then the edge and its runway per sequence (its own
+// segments, and its DC's reserve pool in seconds), scraped from the edge's /metrics so that looking
+// never loads a sequence or leases anything.
 import type { ClusterStatusResponse, Member } from "@dispenser/proto";
 import { MemberRole, MemberState } from "@dispenser/proto";
 import { CliError, EXIT } from "../errors.js";
@@ -72,9 +73,19 @@ interface MemberRow {
 
 interface RunwayRow {
   sequence: string;
+  /** Ids the edge holds in its segments. */
   runway: string;
   segment_size: string;
   issued: string;
+  /** Ids left in the DC's reserve pool, and seconds they last at the DC's rate ("" if unknown). */
+  dc_reserve: string;
+  dc_runway_seconds: string;
+}
+
+interface EdgeRunway {
+  rows: RunwayRow[];
+  /** The edge issues from its DC's reserve: the ledger does not answer it. */
+  onReserve: boolean;
 }
 
 /** Samples of one metric family from Prometheus text: label `sequence` → value. */
@@ -85,19 +96,31 @@ export function scrapeBySequence(text: string, metric: string): Map<string, stri
   return out;
 }
 
-async function runway(address: string, timeoutMs: number): Promise<RunwayRow[]> {
+async function runway(address: string, timeoutMs: number): Promise<EdgeRunway> {
   const r = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
   if (!r.ok) throw new Error(`HTTP ${r.status}`);
   const text = await r.text();
   const left = scrapeBySequence(text, "dispenser_edge_segment_runway");
   const size = scrapeBySequence(text, "dispenser_edge_segment_size");
   const issued = scrapeBySequence(text, "dispenser_edge_ids_issued_total");
-  return [...left.keys()].sort().map((s) => ({
+  const reserve = scrapeBySequence(text, "dispenser_edge_reserve_ids");
+  const reserveSeconds = scrapeBySequence(text, "dispenser_edge_reserve_runway_seconds");
+  const names = [...new Set([...left.keys(), ...reserve.keys()])].sort();
+  const rows = names.map((s) => ({
     sequence: s,
-    runway: left.get(s)!,
+    runway: left.get(s) ?? "0",
     segment_size: size.get(s) ?? "",
     issued: issued.get(s) ?? "0",
+    dc_reserve: reserve.get(s) ?? "",
+    dc_runway_seconds: seconds(reserveSeconds.get(s)),
   }));
+  return { rows, onReserve: /^dispenser_edge_on_reserve 1$/m.test(text) };
+}
+
+/** Whole seconds of a gauge sample, "" when absent. */
+function seconds(v: string | undefined): string {
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isFinite(n) ? String(Math.floor(n)) : "";
 }
 
 export async function status(argv: string[], io: Io): Promise<number> {
@@ -166,10 +189,11 @@ export async function status(argv: string[], io: Io): Promise<number> {
         })();
   const metricsAddress = f.str("edge-metrics") ?? "off";
   let runwayRows: RunwayRow[] = [];
+  let onReserve = false;
   let runwayError: string | undefined;
   if (metricsAddress !== "off") {
     try {
-      runwayRows = await runway(metricsAddress, timeoutMs);
+      ({ rows: runwayRows, onReserve } = await runway(metricsAddress, timeoutMs));
     } catch (e) {
       runwayError = `edge metrics at ${metricsAddress}: ${(e as Error).message}`;
     }
@@ -186,6 +210,7 @@ export async function status(argv: string[], io: Io): Promise<number> {
         unreachable,
         edge: edge ?? null,
         runway: runwayRows,
+        onReserve,
         ...(runwayError !== undefined ? { runwayError } : {}),
       }) + "\n",
     );
@@ -210,11 +235,22 @@ export async function status(argv: string[], io: Io): Promise<number> {
           : `\nedge ${edge.address}: ${edge.error}\n`,
       );
     }
+    if (onReserve)
+      io.out(
+        "the edge cannot reach the ledger: it issues from its DC's reserve (DC_RUNWAY_S is what is left)\n",
+      );
     if (runwayRows.length > 0)
       io.out(
         table(
-          ["SEQUENCE", "RUNWAY", "SEGMENT_SIZE", "ISSUED"],
-          runwayRows.map((r) => [r.sequence, r.runway, r.segment_size, r.issued]),
+          ["SEQUENCE", "RUNWAY", "SEGMENT_SIZE", "ISSUED", "DC_RESERVE", "DC_RUNWAY_S"],
+          runwayRows.map((r) => [
+            r.sequence,
+            r.runway,
+            r.segment_size,
+            r.issued,
+            r.dc_reserve,
+            r.dc_runway_seconds,
+          ]),
         ),
       );
     else if (runwayError !== undefined) io.out(`${runwayError}\n`);

@@ -44,12 +44,20 @@ export interface DcReserveOptions {
   /** After a ledger call failed, it is not asked again for this long, in ms. Default 1,000. */
   readonly ledgerRetryMs?: number;
   readonly hooks?: ReserveHooks;
+  /**
+   * A cheap ledger call that needs its quorum (a linearizable read). A pool above half its target
+   * asks the ledger for nothing, so without it an edge would not know it was cut off (`onReserve`)
+   * until the pool ran half empty; it is called when the ledger has not answered for PROBE_MS.
+   */
+  readonly probe?: (name: string) => Promise<unknown>;
 }
 
 /** Carves one grant may take before it gives up on the pool (each doubt burns its carve). */
 const ATTEMPTS_MAX = 8;
 /** The DC's rate is measured over at least this long, in ms. */
 const RATE_WINDOW_MS = 5_000;
+/** The ledger is probed (options.probe) when it has not answered anything for this long, in ms. */
+const PROBE_MS = 5_000;
 /** Share of the space left a window of a fixed-length sequence may take. */
 const SPACE_DIVISOR = 16n;
 
@@ -82,12 +90,24 @@ export class DcReserve {
   private readonly minWindow: bigint;
   private readonly poolRetryMs: number;
   private readonly ledgerRetryMs: number;
+  /** After a ledger call failed as unreachable, it is not asked again before this time. */
   private ledgerDownUntil = 0;
+  /** The last ledger call failed as unreachable (none has succeeded since): the DC lives on its reserve. */
+  private ledgerDown = false;
+  /** When the ledger last answered this edge's reserve (a grant, a refusal, a probe), or a probe failed. */
+  private ledgerSeenAt: number;
+  private probing = false;
+  /** While the ledger is down: the next probe, so that the edge sees it back without any draw. */
+  private reprobe: ReturnType<typeof setTimeout> | undefined;
+  /** The sequence the last probe asked about. */
+  private probeName = "";
+  private closed = false;
 
   constructor(private readonly o: DcReserveOptions) {
     this.minWindow = o.minWindow ?? 10_000n;
     this.poolRetryMs = o.poolRetryMs ?? 1_000;
     this.ledgerRetryMs = o.ledgerRetryMs ?? 1_000;
+    this.ledgerSeenAt = o.now();
   }
 
   /** The pool of one sequence as this edge saw it last, for INFO and /metrics. */
@@ -105,7 +125,7 @@ export class DcReserve {
       left: v.left,
       rate: v.rate,
       runwaySeconds,
-      onReserve: this.o.now() < this.ledgerDownUntil,
+      onReserve: this.ledgerDown,
     };
   }
 
@@ -264,6 +284,7 @@ export class DcReserve {
 
   /** In the background: a window when the pool holds less than half its target. */
   private topUp(def: SequenceDef, dc: number, ledger: GrantFn, v: View, keep = true): void {
+    this.watchLedger(def.name);
     if (v.refilling || v.left * 2 >= this.target(v) || this.o.now() < this.ledgerDownUntil) return;
     void this.refill(def, dc, ledger, v, 0n, keep).catch(() => undefined);
   }
@@ -293,14 +314,7 @@ export class DcReserve {
       if (limit > 0n && want > limit) want = limit;
       const space = (v.spaceLeft ?? capacity(def, dc)) / SPACE_DIVISOR;
       if (want > space && space >= size && space > 0n) want = space;
-      let g: SegmentGrant;
-      try {
-        g = await ledger(want);
-      } catch (e) {
-        if (e instanceof EdgeError && (e.code === "unavailable" || e.code === "deadline"))
-          this.ledgerDownUntil = this.o.now() + this.ledgerRetryMs;
-        throw e;
-      }
+      const g = await this.ask(ledger, want);
       v.spaceLeft = capacity(def, dc) - g.end;
       const ids = g.end - g.start;
       let r: AddOutcome;
@@ -350,13 +364,68 @@ export class DcReserve {
         "unavailable",
         "the ledger did not answer a moment ago, and the DC's reserve cannot serve",
       );
+    return this.ask(ledger, size);
+  }
+
+  /** One ledger call, noting whether the ledger answers. */
+  private async ask(ledger: GrantFn, size: bigint): Promise<SegmentGrant> {
     try {
-      return await ledger(size);
+      const g = await ledger(size);
+      this.answered(undefined);
+      return g;
     } catch (e) {
-      if (e instanceof EdgeError && (e.code === "unavailable" || e.code === "deadline"))
-        this.ledgerDownUntil = this.o.now() + this.ledgerRetryMs;
+      this.answered(e);
       throw e;
     }
+  }
+
+  /** Whether the ledger answered a call that ended with `e` (undefined: success). */
+  private answered(e: unknown): void {
+    const now = this.o.now();
+    if (e instanceof EdgeError && (e.code === "unavailable" || e.code === "deadline")) {
+      this.ledgerDownUntil = now + this.ledgerRetryMs;
+      this.ledgerDown = true;
+      this.scheduleProbe();
+      return;
+    }
+    // A grant, or a refusal: either way the ledger answers.
+    this.ledgerDown = false;
+    this.ledgerSeenAt = now;
+  }
+
+  /**
+   * Probes the ledger in the background when nothing has told this edge it answers for a while
+   * (`force`: now). While it is down, it is probed again every PROBE_MS, draws or not.
+   */
+  private watchLedger(name: string, force = false): void {
+    this.probeName = name;
+    const probe = this.o.probe;
+    if (!probe || this.probing || (!force && this.o.now() - this.ledgerSeenAt < PROBE_MS)) return;
+    this.probing = true;
+    probe(name)
+      .then(
+        () => this.answered(undefined),
+        (e: unknown) => this.answered(e),
+      )
+      .finally(() => (this.probing = false));
+  }
+
+  /** The ledger did not answer: probe it again in PROBE_MS (if no draw has meanwhile). */
+  private scheduleProbe(): void {
+    if (!this.o.probe || this.reprobe || this.closed || this.probeName === "") return;
+    this.ledgerSeenAt = this.o.now();
+    this.reprobe = setTimeout(() => {
+      this.reprobe = undefined;
+      if (this.ledgerDown) this.watchLedger(this.probeName, true);
+    }, PROBE_MS);
+    this.reprobe.unref?.();
+  }
+
+  /** Stops probing the ledger. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.reprobe);
+    this.reprobe = undefined;
   }
 }
 
