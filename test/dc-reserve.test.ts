@@ -111,7 +111,7 @@ describe.skipIf(!available)(
         const failed = await drawAll([a!, b!], "orders", Math.ceil((left + Number(held)) / 2) + 2_000);
         const served = a!.ids.length + b!.ids.length - before;
         console.log(`cut off: pool held ${left}, edges ${held}; served ${served}, failed ${failed}`);
-        // The pool is topped up whenever it falls under half its target (here 200,000 ids at least).
+        // The pool is topped up whenever it falls under 90% of its target (here 200,000 ids at least).
         expect(left).toBeGreaterThanOrEqual(50_000);
         expect(served).toBeGreaterThanOrEqual(left);
         expect(failed).toBeGreaterThan(0);

@@ -45,17 +45,30 @@ export interface DcReserveOptions {
   readonly ledgerRetryMs?: number;
   readonly hooks?: ReserveHooks;
   /**
-   * A cheap ledger call that needs its quorum (a linearizable read). A pool above half its target
-   * asks the ledger for nothing, so without it an edge would not know it was cut off (`onReserve`)
-   * until the pool ran half empty; it is called when the ledger has not answered for PROBE_MS.
+   * A cheap ledger call that needs its quorum (a linearizable read). A pool near its target asks
+   * the ledger for nothing, so without it an edge would not know it was cut off (`onReserve`)
+   * until the pool ran low; it is called when the ledger has not answered for PROBE_MS.
    */
   readonly probe?: (name: string) => Promise<unknown>;
 }
 
 /** Carves one grant may take before it gives up on the pool (each doubt burns its carve). */
 const ATTEMPTS_MAX = 8;
-/** The DC's rate is measured over at least this long, in ms. */
-const RATE_WINDOW_MS = 5_000;
+/**
+ * The DC's rate is the pool's carve count over the last RATE_SPAN_MS (at least RATE_MIN_MS of it).
+ * Carves are lumpy (one chunk is seconds of an edge's draws), so a short span overstates or misses
+ * them; over a minute one chunk is a small error, and always on the high side.
+ */
+const RATE_SPAN_MS = 60_000;
+const RATE_MIN_MS = 5_000;
+/** Carve samples kept per sequence (at high rates the span shrinks rather than the memory grow). */
+const RATE_SAMPLES_MAX = 256;
+/**
+ * The pool is topped up when it holds less than this share of its target: a cut that comes just
+ * before a top-up still finds 90% of `reserveSeconds` in the pool, and each window is at least a
+ * tenth of the target (few ledger calls).
+ */
+const REFILL_BELOW = 0.9;
 /** The ledger is probed (options.probe) when it has not answered anything for this long, in ms. */
 const PROBE_MS = 5_000;
 /** Share of the space left a window of a fixed-length sequence may take. */
@@ -68,7 +81,8 @@ interface View {
   left: number;
   /** DC-wide ids per second, measured from the pool's carve count. */
   rate: number;
-  sample: { carved: number; atMs: number } | undefined;
+  /** (ids ever carved, when) at this edge's carves, oldest first, within RATE_SPAN_MS plus one. */
+  samples: { carved: number; atMs: number }[];
   refilling: boolean;
   poolDownUntil: number;
   /** Ids this edge's last window grant left of the DC's space (fixed-length caps). */
@@ -249,7 +263,7 @@ export class DcReserve {
         gen: "",
         left: 0,
         rate: 0,
-        sample: undefined,
+        samples: [],
         refilling: false,
         poolDownUntil: 0,
         spaceLeft: undefined,
@@ -259,22 +273,22 @@ export class DcReserve {
     return v;
   }
 
-  /** The DC's rate from the pool's carve count (every edge's carves), over RATE_WINDOW_MS or more. */
+  /** The DC's rate from the pool's carve count (every edge's carves) over the last RATE_SPAN_MS. */
   private gauge(v: View, gen: string, left: number, carved: number): void {
     const now = this.o.now();
     v.left = left;
-    if (gen !== "" && gen !== v.gen) {
-      v.gen = gen;
-      v.sample = { carved, atMs: now };
+    const s = v.samples;
+    // A new pool counts its carves from 0: the rate so far stays, the samples start again.
+    if ((gen !== "" && gen !== v.gen) || (s.length > 0 && carved < s[s.length - 1]!.carved)) {
+      if (gen !== "") v.gen = gen;
+      v.samples = [{ carved, atMs: now }];
       return;
     }
-    if (!v.sample) v.sample = { carved, atMs: now };
-    const dt = now - v.sample.atMs;
-    if (dt >= RATE_WINDOW_MS && carved >= v.sample.carved) {
-      const rate = ((carved - v.sample.carved) * 1000) / dt;
-      v.rate = v.rate === 0 ? rate : 0.5 * v.rate + 0.5 * rate;
-      v.sample = { carved, atMs: now };
-    }
+    s.push({ carved, atMs: now });
+    while (s.length > RATE_SAMPLES_MAX || (s.length > 2 && now - s[1]!.atMs >= RATE_SPAN_MS)) s.shift();
+    const first = s[0]!;
+    const dt = now - first.atMs;
+    if (dt >= RATE_MIN_MS) v.rate = ((carved - first.carved) * 1000) / dt;
   }
 
   /** Ids the pool should hold: `reserveSeconds` of the DC's rate, and one window at the least. */
@@ -282,10 +296,10 @@ export class DcReserve {
     return Math.max(Number(this.minWindow), this.o.reserveSeconds * v.rate);
   }
 
-  /** In the background: a window when the pool holds less than half its target. */
+  /** In the background: a window when the pool holds less than REFILL_BELOW of its target. */
   private topUp(def: SequenceDef, dc: number, ledger: GrantFn, v: View, keep = true): void {
     this.watchLedger(def.name);
-    if (v.refilling || v.left * 2 >= this.target(v) || this.o.now() < this.ledgerDownUntil) return;
+    if (v.refilling || v.left >= this.target(v) * REFILL_BELOW || this.o.now() < this.ledgerDownUntil) return;
     void this.refill(def, dc, ledger, v, 0n, keep).catch(() => undefined);
   }
 
