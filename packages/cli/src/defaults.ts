@@ -6,6 +6,8 @@ export const DEV_DEFAULTS = {
   grpcListen: "127.0.0.1:50051",
   metricsListen: "127.0.0.1:9464",
   clusterId: "dispenser-dev",
+  /** `dispenser dev --start-redis`: dc d's Redis master and replica on this port + 10 d and + 1. */
+  redisPortBase: 7000,
   tickMs: 50,
   logLevel: "warn",
   leaderTimeoutMs: 20_000,

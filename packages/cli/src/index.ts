@@ -1,5 +1,5 @@
 // The dispenser command, importable: run a command line, or embed the dev cluster.
-export type { DevClusterOptions, DevEndpoints } from "./commands/dev.js";
+export type { DevClusterOptions, DevEdge, DevEndpoints } from "./commands/dev.js";
 export { DevCluster, devOptionsFrom } from "./commands/dev.js";
 export { DEV_DEFAULTS } from "./defaults.js";
 export { mainHelp, runCli } from "./cli.js";

@@ -1,6 +1,8 @@
 // `dispenser dev` (what `pnpm start` runs): three ledger nodes and one edge in this process, with
 // their data under ./.dispenser. Ctrl-C stops the edge first (its unused segment tails go back to
 // the ledger while the ledger still has a quorum), then the ledger nodes, and exits 0.
+// `--dcs N` runs one edge per datacenter (dc 0..N-1, ports counted up from the given ones), and
+// `--start-redis` a small Redis Cluster per datacenter for their DC plane and reserve.
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { createServer } from "node:net";
@@ -16,6 +18,7 @@ import { helpText, parseFlags } from "../flags.js";
 import type { Io } from "../io.js";
 import { DEV_DEFAULTS } from "../defaults.js";
 import { serveDevMetrics } from "../metrics.js";
+import { DevRedisCluster, redisServerOnPath } from "./dev-redis.js";
 
 export interface DevClusterOptions {
   /** Ledger node i keeps its LevelDB in <dataDir>/ledger-i, the edge its journal in <dataDir>/edge. */
@@ -28,8 +31,12 @@ export interface DevClusterOptions {
   readonly metricsListen: string | undefined;
   /** RESP AUTH password; undefined for none. */
   readonly password: string | undefined;
-  /** Redis Cluster nodes for the edge's plane; empty: the edge runs without one. */
+  /** Redis Cluster nodes for the edge's plane; empty: the edge runs without one (dc 0 only). */
   readonly redisNodes: readonly string[];
+  /** Datacenters: one edge each (dc 0..dcs-1), on the given ports plus dc. Default 1. */
+  readonly dcs?: number;
+  /** Start a Redis Cluster per DC (redis-server from PATH) on ports from this one; undefined: none. */
+  readonly startRedisPort?: number;
   readonly clusterId: string;
   /** Milliseconds per Raft tick. */
   readonly tickMs: number;
@@ -43,10 +50,33 @@ export interface DevClusterOptions {
 export interface DevEndpoints {
   readonly ledger: readonly string[];
   readonly leader: string;
-  /** Bound addresses; undefined when off. */
+  /** Bound addresses of the dc 0 edge; undefined when off. */
   readonly resp: string | undefined;
   readonly grpc: string | undefined;
   readonly metrics: string | undefined;
+  /** Every edge, dc 0 first. */
+  readonly edges: readonly DevEdge[];
+}
+
+export interface DevEdge {
+  readonly dc: number;
+  readonly resp: string | undefined;
+  readonly grpc: string | undefined;
+  /** /metrics of this edge alone (dc 0's is merged with the ledger's at DevEndpoints.metrics). */
+  readonly metrics: string | undefined;
+  /** Its DC's Redis Cluster nodes; empty: none. */
+  readonly redis: readonly string[];
+}
+
+/** The most datacenters `dispenser dev` runs (one edge each). */
+export const DEV_DCS_MAX = 3;
+
+/** `addr` with its port moved up by `by` (port 0 stays 0: any free port). */
+function shifted(addr: string | undefined, by: number): string | undefined {
+  if (addr === undefined || by === 0) return addr;
+  const i = addr.lastIndexOf(":");
+  const port = Number(addr.slice(i + 1));
+  return port === 0 ? addr : `${addr.slice(0, i)}:${port + by}`;
 }
 
 function splitHostPort(addr: string, flag: string): { host: string; port: number } {
@@ -86,10 +116,11 @@ function holdsData(dir: string): boolean {
   return existsSync(dir) && readdirSync(dir).length > 0;
 }
 
-/** The embedded cluster: ledger nodes and one edge in this process. */
+/** The embedded cluster: ledger nodes and an edge per datacenter in this process. */
 export class DevCluster {
   private readonly ledgers: LedgerNode[] = [];
-  private edge: EdgeNode | undefined;
+  private edges: EdgeNode[] = [];
+  private readonly redis: DevRedisCluster[] = [];
   private http: Server | undefined;
   private readonly log: Logger;
 
@@ -100,16 +131,27 @@ export class DevCluster {
   async start(): Promise<DevEndpoints> {
     const o = this.o;
     if (o.ledgerListen.length === 0) throw usageError("--ledger-listen needs at least one host:port", "dev");
+    const dcs = o.dcs ?? 1;
+    if (!Number.isInteger(dcs) || dcs < 1 || dcs > DEV_DCS_MAX)
+      throw usageError(`--dcs takes 1 to ${DEV_DCS_MAX}, not ${dcs}`, "dev");
     const checks: [string | undefined, string, string][] = [
       ...o.ledgerListen.map((a, i): [string, string, string] => [
         a,
         "--ledger-listen",
         `ledger node ${i + 1}`,
       ]),
-      [o.respListen, "--resp-listen", "RESP"],
-      [o.grpcListen, "--grpc-listen", "edge gRPC"],
-      [o.metricsListen, "--metrics-listen", "metrics"],
     ];
+    for (let dc = 0; dc < dcs; dc++) {
+      const of = dcs === 1 ? "" : ` of dc ${dc}`;
+      checks.push(
+        [shifted(o.respListen, dc), "--resp-listen", `RESP${of}`],
+        [shifted(o.grpcListen, dc), "--grpc-listen", `edge gRPC${of}`],
+        [shifted(o.metricsListen, dc), "--metrics-listen", `metrics${of}`],
+      );
+      if (o.startRedisPort !== undefined)
+        for (const k of [0, 1])
+          checks.push([`127.0.0.1:${o.startRedisPort + 10 * dc + k}`, "--start-redis", `Redis${of}`]);
+    }
     for (const [addr, flag, what] of checks) {
       if (addr === undefined) continue;
       if (flag === "--ledger-listen" && splitHostPort(addr, flag).port === 0)
@@ -158,41 +200,62 @@ export class DevCluster {
           );
       }
       const leader = await this.waitForLeader();
-      const edge = new EdgeNode({
-        dc: 0,
-        ledgerEndpoints: o.ledgerListen,
-        respListen: o.respListen,
-        grpcListen: o.grpcListen,
-        metricsListen: undefined,
-        password: o.password,
-        redisNodes: o.redisNodes,
-        dataDir: join(o.dataDir, "edge"),
-        logger: this.log.child({ edge: 0 }),
-      });
-      this.edge = edge;
-      await edge.start().catch((e: unknown) => {
-        throw new CliError(`the edge did not start: ${(e as Error).message}`, EXIT.server);
-      });
+      const bound = (addr: string | undefined, port: number): string | undefined =>
+        addr === undefined ? undefined : `${addr.slice(0, addr.lastIndexOf(":"))}:${port}`;
+      const edges: DevEdge[] = [];
+      for (let dc = 0; dc < dcs; dc++) {
+        let redisNodes = dc === 0 ? o.redisNodes : [];
+        if (o.startRedisPort !== undefined) {
+          const base = o.startRedisPort + 10 * dc;
+          const r = new DevRedisCluster(join(o.dataDir, `redis-dc${dc}`), [base, base + 1]);
+          this.redis.push(r);
+          await r.start();
+          redisNodes = r.nodes();
+        }
+        // dc 0's metrics are served below, merged with the ledger nodes'.
+        const metricsListen = dc === 0 ? undefined : shifted(o.metricsListen, dc);
+        const edge = new EdgeNode({
+          dc,
+          ledgerEndpoints: o.ledgerListen,
+          respListen: shifted(o.respListen, dc),
+          grpcListen: shifted(o.grpcListen, dc),
+          metricsListen,
+          password: o.password,
+          redisNodes,
+          dataDir: join(o.dataDir, dc === 0 ? "edge" : `edge-dc${dc}`),
+          logger: this.log.child({ edge: dc }),
+        });
+        this.edges.push(edge);
+        await edge.start().catch((e: unknown) => {
+          throw new CliError(`the edge of dc ${dc} did not start: ${(e as Error).message}`, EXIT.server);
+        });
+        edges.push({
+          dc,
+          resp: bound(shifted(o.respListen, dc), edge.respPort),
+          grpc: bound(shifted(o.grpcListen, dc), edge.grpcPort),
+          metrics: bound(metricsListen, edge.metricsPort),
+          redis: redisNodes,
+        });
+      }
       let metrics: string | undefined;
       if (o.metricsListen !== undefined) {
         const { host, port } = splitHostPort(o.metricsListen, "--metrics-listen");
         const m = await serveDevMetrics(
           host,
           port,
-          edge.registry,
+          this.edges[0]!.registry,
           this.ledgers.map((n) => n.registry),
         );
         this.http = m.server;
         metrics = `${host}:${m.port}`;
       }
-      const bound = (addr: string | undefined, port: number): string | undefined =>
-        addr === undefined ? undefined : `${addr.slice(0, addr.lastIndexOf(":"))}:${port}`;
       return {
         ledger: o.ledgerListen,
         leader,
-        resp: bound(o.respListen, edge.respPort),
-        grpc: bound(o.grpcListen, edge.grpcPort),
+        resp: edges[0]!.resp,
+        grpc: edges[0]!.grpc,
         metrics,
+        edges: edges.map((e, dc) => (dc === 0 ? { ...e, metrics } : e)),
       };
     } catch (e) {
       await this.stop().catch(() => undefined);
@@ -218,11 +281,10 @@ export class DevCluster {
     );
   }
 
-  /** Stops the edge (returning its unused tails), then the ledger nodes. */
+  /** Stops the edges (returning their unused tails), then the ledger nodes and the Redis Clusters. */
   async stop(): Promise<ReturnReport[]> {
-    const edge = this.edge;
-    this.edge = undefined;
-    const reports = edge ? await edge.stop() : [];
+    const edges = this.edges.splice(0);
+    const reports = (await Promise.all(edges.map((e) => e.stop()))).flat();
     // Bounded as a last resort: every write was synced when it was acknowledged, so exiting with a
     // node half-closed loses nothing.
     const ledgers = Promise.all(this.ledgers.splice(0).map((n) => n.stop()));
@@ -236,6 +298,7 @@ export class DevCluster {
     const http = this.http;
     this.http = undefined;
     if (http) await new Promise<void>((r) => http.close(() => r()));
+    await Promise.all(this.redis.splice(0).map((r) => r.stop()));
     return reports;
   }
 }
@@ -288,6 +351,18 @@ export const DEV: CommandSpec = {
       help: "Redis Cluster nodes for the edge's Redis plane (none: the edge runs without it)",
     },
     {
+      name: "dcs",
+      value: "n",
+      default: "1",
+      env: "DISPENSER_DEV_DCS",
+      help: `datacenters, 1 to ${DEV_DCS_MAX}: one edge each (dc d on the RESP, gRPC and metrics ports plus d)`,
+    },
+    {
+      name: "start-redis",
+      boolean: true,
+      help: `start a Redis Cluster per datacenter (redis-server from PATH; dc d on ports ${DEV_DEFAULTS.redisPortBase} + 10 d and + 1) for its DC plane and reserve`,
+    },
+    {
       name: "password",
       value: "secret",
       env: "DISPENSER_DEV_PASSWORD",
@@ -335,6 +410,8 @@ export function devOptionsFrom(argv: readonly string[], env: Io["env"]): DevClus
     metricsListen: off(f.str("metrics-listen")),
     password: f.str("password"),
     redisNodes: f.list("redis"),
+    dcs: f.int("dcs", 1, DEV_DCS_MAX)!,
+    ...(f.bool("start-redis") ? { startRedisPort: DEV_DEFAULTS.redisPortBase } : {}),
     clusterId: f.required("cluster-id"),
     tickMs: f.int("tick-ms", 1, 10_000)!,
     logLevel: level,
@@ -350,6 +427,15 @@ export function devOptionsFrom(argv: readonly string[], env: Io["env"]): DevClus
   ] as const)
     if (v !== undefined) splitHostPort(v, flag);
   if (opts.ledgerListen.length === 0) throw usageError("--ledger-listen needs at least one host:port", "dev");
+  if (opts.startRedisPort !== undefined && opts.redisNodes.length > 0)
+    throw usageError("--redis and --start-redis: choose one", "dev");
+  if ((opts.dcs ?? 1) > 1 && opts.redisNodes.length > 0)
+    throw usageError("--redis names one DC's Redis Cluster; with --dcs above 1 use --start-redis", "dev");
+  if (opts.startRedisPort !== undefined && !redisServerOnPath())
+    throw new CliError(
+      "--start-redis needs redis-server on PATH (Debian: apt-get install redis-server)",
+      EXIT.usage,
+    );
   if (new Set(opts.ledgerListen).size !== opts.ledgerListen.length)
     throw usageError("--ledger-listen lists an address twice", "dev");
   return opts;
@@ -359,17 +445,37 @@ export function devOptionsFrom(argv: readonly string[], env: Io["env"]): DevClus
 export function banner(o: DevClusterOptions, e: DevEndpoints): string {
   const respPort = e.resp?.slice(e.resp.lastIndexOf(":") + 1);
   const cli = respPort === "6380" ? "redis-cli -p 6380" : `redis-cli -p ${respPort}`;
-  const lines = [
-    `dispenser dev cluster is up (data in ${shown(o.dataDir)})`,
-    `  ledger   ${e.ledger.join(", ")}  leader ${e.leader}`,
-    `  RESP     ${e.resp ?? "off"}`,
-    `  gRPC     ${e.grpc ?? "off"}`,
-    `  metrics  ${e.metrics !== undefined ? `http://${e.metrics}/metrics` : "off"}`,
-    o.redisNodes.length > 0
-      ? `  redis    ${o.redisNodes.join(", ")} (the edge's Redis plane)`
-      : "  redis    none: the edge runs without the Redis plane (ids never depend on it; pass --redis for DC-wide counts in INFO)",
-  ];
-  if (e.resp !== undefined) {
+  const lines = [`dispenser dev cluster is up (data in ${shown(o.dataDir)})`];
+  if (e.edges.length > 1) {
+    lines.push(`  ledger   ${e.ledger.join(", ")}  leader ${e.leader}`);
+    for (const d of e.edges)
+      lines.push(
+        `  dc ${d.dc}     RESP ${d.resp ?? "off"}  gRPC ${d.grpc ?? "off"}  metrics ${d.metrics ?? "off"}  ` +
+          (d.redis.length > 0 ? `redis ${d.redis.join(", ")}` : "no redis"),
+      );
+  } else {
+    lines.push(
+      `  ledger   ${e.ledger.join(", ")}  leader ${e.leader}`,
+      `  RESP     ${e.resp ?? "off"}`,
+      `  gRPC     ${e.grpc ?? "off"}`,
+      `  metrics  ${e.metrics !== undefined ? `http://${e.metrics}/metrics` : "off"}`,
+      e.edges[0]!.redis.length > 0
+        ? `  redis    ${e.edges[0]!.redis.join(", ")} (the edge's Redis plane and DC reserve)`
+        : "  redis    none: the edge runs without the Redis plane (ids never depend on it; pass --redis or --start-redis for the DC reserve and DC-wide counts in INFO)",
+    );
+  }
+  if (e.resp !== undefined && e.edges.length > 1) {
+    const other = e.edges.at(-1)!;
+    const otherCli = `redis-cli -p ${other.resp?.slice(other.resp.lastIndexOf(":") + 1)}`;
+    lines.push(
+      "",
+      "Try:",
+      `  ${cli} HSET orders type 3 datacenters ${e.edges.length}`,
+      `  ${cli} GET orders`,
+      `  ${otherCli} GET orders                 # dc ${other.dc}: its own counter space`,
+      `  ${otherCli} INFO orders                # its DC's reserve and runway`,
+    );
+  } else if (e.resp !== undefined) {
     lines.push(
       "",
       "Try:",
@@ -389,7 +495,8 @@ export async function runDev(argv: readonly string[], io: Io): Promise<number> {
     io.out(helpText(DEV));
     return 0;
   }
-  io.out(`starting ${o.ledgerListen.length} ledger nodes and one edge (data in ${shown(o.dataDir)})...\n`);
+  const edges = (o.dcs ?? 1) === 1 ? "one edge" : `an edge in each of ${o.dcs} datacenters`;
+  io.out(`starting ${o.ledgerListen.length} ledger nodes and ${edges} (data in ${shown(o.dataDir)})...\n`);
   const cluster = new DevCluster(o);
   let stopping: NodeJS.Signals | undefined;
   let stopped: (code: number) => void = () => undefined;

@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DevCluster } from "@dispenser/cli";
+import type { DevEndpoints } from "@dispenser/cli";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/ledger-cluster.js";
+import { processGone, REDIS_SKIP_REASON, redisServerAvailable } from "./support/redis-cluster.js";
+
+// `dispenser dev --dcs 3 --start-redis`: the three-DC shape on one machine for anyone to try. Three
+// ledger nodes, an edge per DC on consecutive ports, and a real Redis Cluster per DC (master and
+// replica) that the edges' reserves live in; stop() leaves no redis-server behind.
+
+const available = redisServerAvailable();
+if (!available) console.warn(REDIS_SKIP_REASON);
+
+describe.skipIf(!available)("dispenser dev --dcs 3 --start-redis", () => {
+  const dir = mkdtempSync(join(tmpdir(), "dev-dcs-"));
+  let cluster: DevCluster;
+  let e: DevEndpoints;
+  const clients: Redis[] = [];
+
+  beforeAll(async () => {
+    const ledgerPorts = await Promise.all([0, 1, 2].map(() => freePort()));
+    // Ports base + 10 dc and + 1 for the Redis nodes: a base from this process, checked free by start().
+    const redisBase = 20_000 + (process.pid % 2_000) * 20;
+    cluster = new DevCluster({
+      dataDir: join(dir, "data"),
+      ledgerListen: ledgerPorts.map((p) => `127.0.0.1:${p}`),
+      respListen: "127.0.0.1:0",
+      grpcListen: "127.0.0.1:0",
+      metricsListen: "127.0.0.1:0",
+      password: undefined,
+      redisNodes: [],
+      dcs: 3,
+      startRedisPort: redisBase,
+      clusterId: "dev-dcs-test",
+      tickMs: 20,
+      logLevel: "silent",
+      leaderTimeoutMs: 20_000,
+      ledgerStopGraceMs: 500,
+    });
+    e = await cluster.start();
+    for (const edge of e.edges) {
+      const port = Number(edge.resp!.slice(edge.resp!.lastIndexOf(":") + 1));
+      const c = new Redis({ port, host: "127.0.0.1", lazyConnect: true });
+      c.on("error", () => undefined);
+      await c.connect();
+      clients.push(c);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves each DC from its own counter space and its own Redis reserve", async () => {
+    expect(e.edges.map((x) => x.dc)).toEqual([0, 1, 2]);
+    expect(new Set(e.edges.flatMap((x) => x.redis)).size).toBe(6);
+    await clients[0]!.call("HSET", "orders", "type", "3", "datacenters", "3");
+    const seen = new Set<string>();
+    for (const [dc, c] of clients.entries()) {
+      for (let i = 0; i < 50; i++) {
+        const id = (await c.get("orders"))!;
+        expect(seen.has(id)).toBe(false);
+        seen.add(id);
+        const [parsedDc] = (await c.call("PARSE", "orders", id)) as [number, string];
+        expect(Number(parsedDc)).toBe(dc);
+      }
+      const info = (await c.call("INFO", "orders")) as string;
+      expect(Number(/^dc_reserve_ids:(\d+)/m.exec(info)?.[1])).toBeGreaterThan(0);
+    }
+    // Ordering dc needs the pool: each DC's ids grow across the draws made there.
+    await clients[0]!.call("HSET", "tickets", "type", "3", "datacenters", "3", "ordering", "dc");
+    for (const c of clients) {
+      const ids: bigint[] = [];
+      for (let i = 0; i < 20; i++) ids.push(BigInt((await c.get("tickets"))!));
+      expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);
+    }
+  });
+
+  it("stops every redis-server it started", async () => {
+    const pids = await Promise.all(
+      e.edges
+        .flatMap((x) => x.redis)
+        .map(async (addr) => {
+          const c = new Redis({ port: Number(addr.split(":")[1]), host: "127.0.0.1", lazyConnect: true });
+          await c.connect();
+          const pid = Number(/process_id:(\d+)/.exec((await c.info("server")) as string)![1]);
+          c.disconnect();
+          return pid;
+        }),
+    );
+    for (const c of clients.splice(0)) c.disconnect();
+    await cluster.stop();
+    expect(pids.filter((p) => !processGone(p))).toEqual([]);
+  });
+});
