@@ -89,7 +89,7 @@ describe.skipIf(!available)("dispenser dev --dcs 3 --start-redis", () => {
         .map(async (addr) => {
           const c = new Redis({ port: Number(addr.split(":")[1]), host: "127.0.0.1", lazyConnect: true });
           await c.connect();
-          const pid = Number(/process_id:(\d+)/.exec((await c.info("server")))![1]);
+          const pid = Number(/process_id:(\d+)/.exec(await c.info("server"))![1]);
           c.disconnect();
           return pid;
         }),

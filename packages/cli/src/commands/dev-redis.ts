@@ -73,7 +73,7 @@ export class DevRedisCluster {
       await waitFor("cluster_state:ok", async () => {
         for (const c of [master, replica])
           if (!((await c.call("CLUSTER", "INFO")) as string).includes("cluster_state:ok")) return false;
-        return ((await replica.info("replication"))).includes("master_link_status:up");
+        return (await replica.info("replication")).includes("master_link_status:up");
       });
     } catch (e) {
       await this.stop();
