@@ -269,7 +269,7 @@ describe("docker-compose.cluster.yml", () => {
     await runTool("docker-compose", ["-f", FILE, "config", "-q"]);
   });
 
-  it("runs one region: 3 ledger nodes, 2 edges, a 6-node Redis Cluster, Prometheus, Grafana", async () => {
+  it("runs one region of three DCs: a voter, 2 edges and a 6-node Redis Cluster each, Prometheus, Grafana", async () => {
     const doc = obj(await loadYaml(FILE), "compose");
     const services = obj(doc.services, "services");
     const volumes = obj(doc.volumes, "volumes");
@@ -291,8 +291,11 @@ describe("docker-compose.cluster.yml", () => {
         /cluster-enabled yes/.test(JSON.stringify(obj(v, "svc").command)),
     );
     expect(ledgers.length).toBe(3);
-    expect(edges.length).toBe(2);
-    expect(redis.length).toBe(6);
+    expect(edges.length).toBe(6);
+    expect(redis.length).toBe(18);
+    /** Redis nodes of one DC, by the DC in their service name (redis-dc<d>-<n>). */
+    const redisOf = (dc: string): string[] =>
+      redis.filter(([r]) => r.startsWith(`redis-dc${dc}-`)).map(([r]) => `${r}:6379`);
 
     // Ledger: every node in --peers under its service name, its own volume, --bootstrap.
     const dataVolumes = new Set<string>();
@@ -315,13 +318,19 @@ describe("docker-compose.cluster.yml", () => {
     }
     expect(dataVolumes.size).toBe(3);
 
-    // Edges: every ledger node, every Redis node, RESP and gRPC published on loopback only.
+    // Edges: two per DC, every ledger node (its own DC's voter first), its DC's six Redis nodes,
+    // RESP and gRPC published on loopback only.
     const published: string[] = [];
+    const perDc = new Map<string, number>();
     for (const [name, x] of edges) {
+      const dc = x.flags.get("dc")!;
+      perDc.set(dc, (perDc.get(dc) ?? 0) + 1);
       const ledgerAddrs = x.flags.get("ledger")!.split(",");
       for (const [l, lx] of ledgers) expect(ledgerAddrs).toContain(`${l}:${portOf(lx.flags.get("listen")!)}`);
+      expect(ledgerAddrs[0], `${name}: its own DC's voter first`).toBe(`ledger-${Number(dc) + 1}:7100`);
       const redisAddrs = x.flags.get("redis")!.split(",");
-      expect(redisAddrs.sort()).toEqual(redis.map(([r]) => `${r}:6379`).sort());
+      expect(redisAddrs.length).toBe(6);
+      expect(redisAddrs.sort()).toEqual(redisOf(dc).sort());
       const ports = arr(x.svc.ports, `${name}.ports`).map((pp) => str(pp, name));
       for (const inner of ["resp-listen", "grpc-listen", "metrics-listen"]) {
         const port = portOf(x.flags.get(inner)!);
@@ -337,15 +346,30 @@ describe("docker-compose.cluster.yml", () => {
         expect(str(pp, "port"), "published ports bind 127.0.0.1 only").toMatch(/^127\.0\.0\.1:\d+:\d+$/);
       }
     }
+    expect([...perDc.entries()].sort()).toEqual([
+      ["0", 2],
+      ["1", 2],
+      ["2", 2],
+    ]);
     const hostPorts = published.map((pp) => Number(pp.split(":")[1]));
     for (const port of [6380, 6381, 50051, 50052]) expect(hostPorts).toContain(port);
+    expect(new Set(hostPorts).size).toBe(hostPorts.length);
 
-    // The one-shot cluster creation covers every Redis node, one replica each.
-    const create = obj(services["redis-cluster-create"], "redis-cluster-create");
-    const script = JSON.stringify(create.command);
-    expect(script).toMatch(/--cluster create/);
-    expect(script).toMatch(/--cluster-replicas 1/);
-    expect(create.restart).toBe("no");
+    // A one-shot cluster creation per DC covers its six Redis nodes, one replica each.
+    for (const dc of ["0", "1", "2"]) {
+      const create = obj(services[`redis-dc${dc}-create`], `redis-dc${dc}-create`);
+      const script = JSON.stringify(create.command);
+      expect(script).toMatch(/--cluster create/);
+      expect(script).toMatch(/--cluster-replicas 1/);
+      expect(script).toMatch(/redis-dc\$\$DC-/);
+      expect(at(create, "environment.DC")).toBe(dc);
+      expect(Object.keys(obj(create.depends_on, "depends_on")).sort()).toEqual(
+        redisOf(dc)
+          .map((r) => r.split(":")[0]!)
+          .sort(),
+      );
+      expect(create.restart).toBe("no");
+    }
 
     // Prometheus scrapes every process at its metrics port, with the alert rules mounted.
     const prom = obj(services.prometheus, "prometheus");
