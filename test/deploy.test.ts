@@ -728,6 +728,32 @@ describe("Kubernetes manifests", () => {
     expect(at(pdb, "spec.maxUnavailable")).toBe(1);
   });
 
+  it("edges: one Deployment per DC, pinned to its zone, with its DC from its own ConfigMap", () => {
+    const zones = new Set<string>();
+    for (const dc of [0, 1, 2]) {
+      const dep = named("Deployment", `edge-dc${dc}`);
+      const terms = arr(
+        at(
+          dep,
+          "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+        ),
+        "nodeSelectorTerms",
+      );
+      const expr = obj(arr(at(terms[0], "matchExpressions"), "matchExpressions")[0], "matchExpression");
+      expect(expr.key).toBe("topology.kubernetes.io/zone");
+      zones.add(str(arr(expr.values, "values")[0], "zone"));
+      const c = obj(arr(at(dep, "spec.template.spec.containers"), "containers")[0], "container");
+      const maps = arr(c.envFrom, "envFrom").map((e) => at(e, "configMapRef.name"));
+      expect(maps).toContain(`dispenser-edge-dc${dc}`);
+      expect(at(named("ConfigMap", `dispenser-edge-dc${dc}`), "data.DISPENSER_EDGE_DC")).toBe(String(dc));
+      expect(at(dep, "spec.template.metadata.labels")).toMatchObject({ "dispenser.io/dc": String(dc) });
+      expect(at(named("Service", `edge-dc${dc}`), "spec.selector")).toMatchObject({
+        "dispenser.io/dc": String(dc),
+      });
+    }
+    expect(zones.size).toBe(3);
+  });
+
   it("Services select pods that have the ports they target", () => {
     const workloads = docs.filter((d) => d.kind === "StatefulSet" || d.kind === "Deployment");
     for (const svc of docs.filter((d) => d.kind === "Service")) {
