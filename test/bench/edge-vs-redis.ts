@@ -22,6 +22,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DispenserClient } from "@dispenser/proto";
 import { credentials } from "@grpc/grpc-js";
+import { RedisCluster } from "../support/redis-cluster.js";
 import type { Child, ProfileSummary } from "./support.js";
 import {
   announcedPort,
@@ -65,6 +66,8 @@ const { values: args } = parseArgs({
     "batch-counts": { type: "string", default: "1000,10000" },
     phases: { type: "string", default: PHASES.join(",") },
     "max-segment-size": { type: "string" },
+    "edge-redis": { type: "boolean", default: false },
+    "reserve-seconds": { type: "string" },
     profile: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -83,6 +86,10 @@ if (args.help) {
   --batch-counts LIST        IssueBatch sizes (default 1000,10000; at most 10000)
   --phases LIST              any of resp,grpc,batch (default all)
   --max-segment-size N       the sequence's max_segment_size (default: the ledger's, 1,000,000)
+  --edge-redis               give the edge a DC plane: a 6-node Redis Cluster of its own, so it
+                             issues from the DC's reserve (the common path of a DC with Redis)
+  --reserve-seconds N        with --edge-redis: the edge's --reserve-seconds (default its own, 900;
+                             0 compares the plane without the reserve)
   --profile DIR              run the edge under --cpu-prof (profiles kept in DIR) and print its
                              top self-time functions per phase; figures are then lower than without`);
   process.exit(0);
@@ -175,6 +182,8 @@ function redisCli(port: number, ...cmd: string[]): string {
 // ------------------------------------------------------------------------------------------ processes
 
 interface Servers {
+  /** The edge's DC plane (--edge-redis). */
+  plane: RedisCluster | undefined;
   ledger: Child;
   edge: Child;
   redis: Child;
@@ -214,6 +223,24 @@ async function startServers(): Promise<Servers> {
     "warn",
   ]);
   const profileArgs = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [];
+  let plane: RedisCluster | undefined;
+  const planeArgs: string[] = [];
+  if (args["edge-redis"]) {
+    plane = new RedisCluster({ nodeTimeoutMs: 3_000 });
+    await plane.start();
+    planeArgs.push(
+      "--redis",
+      plane
+        .nodes()
+        .map((n) => `${n.host}:${n.port}`)
+        .join(","),
+    );
+    if (args["reserve-seconds"] !== undefined)
+      planeArgs.push(
+        "--reserve-seconds",
+        String(posInt("reserve-seconds", args["reserve-seconds"], 0, 86_400)),
+      );
+  }
   const edge = spawnBounded("edge", process.execPath, [
     ...profileArgs,
     "--import",
@@ -227,6 +254,7 @@ async function startServers(): Promise<Servers> {
     `127.0.0.1:${edgeGrpc}`,
     "--log-level",
     "warn",
+    ...planeArgs,
   ]);
   const redis = spawnBounded("redis-server", "redis-server", [
     "--port",
@@ -251,7 +279,7 @@ async function startServers(): Promise<Servers> {
     "--listen",
     "127.0.0.1:0",
   ]);
-  const s: Servers = { ledger, edge, redis, bare, edgeResp, edgeGrpc, redisPort, bareGrpc: 0, dir };
+  const s: Servers = { plane, ledger, edge, redis, bare, edgeResp, edgeGrpc, redisPort, bareGrpc: 0, dir };
   const mustLive = (): void => {
     for (const c of [ledger, edge, redis, bare]) {
       if (c.proc.exitCode !== null || c.proc.signalCode !== null)
@@ -293,6 +321,7 @@ async function stopServers(s: Servers): Promise<void> {
   // The edge first, with SIGTERM: it hands its tails back to the ledger and writes its profile.
   await reaper.kill(s.edge, "SIGTERM", 20_000);
   for (const c of [s.bare, s.redis, s.ledger]) await reaper.kill(c, "SIGTERM", 5_000);
+  await s.plane?.stop();
   reaper.removeDir(s.dir);
 }
 
