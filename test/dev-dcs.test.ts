@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevCluster } from "@dispenser/cli";
@@ -15,6 +16,23 @@ import { processGone, REDIS_SKIP_REASON, redisServerAvailable } from "./support/
 const available = redisServerAvailable();
 if (!available) console.warn(REDIS_SKIP_REASON);
 
+/** A port base in [12000, 22000) such that base + 10 dc + k and 10,000 above are free. */
+async function freeBase(): Promise<number> {
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen({ host: "127.0.0.1", port, exclusive: true }, () => s.close(() => resolve(true)));
+    });
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 12_000 + Math.floor(Math.random() * 500) * 20;
+    const ports = [0, 1, 2].flatMap((dc) => [0, 1].map((k) => base + 10 * dc + k));
+    const all = await Promise.all([...ports, ...ports.map((p) => p + 10_000)].map(free));
+    if (all.every(Boolean)) return base;
+  }
+  throw new Error("no free port base for the Redis nodes");
+}
+
 describe.skipIf(!available)("dispenser dev --dcs 3 --start-redis", () => {
   const dir = mkdtempSync(join(tmpdir(), "dev-dcs-"));
   let cluster: DevCluster;
@@ -23,8 +41,9 @@ describe.skipIf(!available)("dispenser dev --dcs 3 --start-redis", () => {
 
   beforeAll(async () => {
     const ledgerPorts = await Promise.all([0, 1, 2].map(() => freePort()));
-    // Ports base + 10 dc and + 1 for the Redis nodes: a base from this process, checked free by start().
-    const redisBase = 20_000 + (process.pid % 2_000) * 20;
+    // Redis nodes on base + 10 dc and + 1, their cluster bus 10,000 above: a base whose twelve
+    // ports are free now, below Linux's ephemeral range (32768 on).
+    const redisBase = await freeBase();
     cluster = new DevCluster({
       dataDir: join(dir, "data"),
       ledgerListen: ledgerPorts.map((p) => `127.0.0.1:${p}`),

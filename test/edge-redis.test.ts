@@ -117,7 +117,7 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
         await sleep(Math.max(0, 100 - (Date.now() - t0)));
       }
     });
-    // Warm up until the pool holds a minute of the DC's rate (the edges measure it over 5 s).
+    // Warm up until the pool holds a minute of the DC's rate (the edges measure it from their carves).
     const probe = new Cluster(redis.nodes(), { redisOptions: { commandTimeout: 1_000 } });
     const pool = new ReservePool(probe);
     let left = 0n;
@@ -143,26 +143,30 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
           lateIds++;
         }
       }
-      await sleep(20_000);
-      // `dispenser status` shows it: the edge on its DC's reserve, and the runway left.
-      const io = new BufferIo({});
-      await runCli(
-        [
-          "status",
-          "--ledger",
-          `127.0.0.1:${link.port}`,
-          "--edge",
-          "off",
-          "--edge-metrics",
-          `127.0.0.1:${reserveProc.metricsPort}`,
-          "--timeout-ms",
-          "500",
-          "--json",
-        ],
-        io,
-      );
-      status = JSON.parse(io.stdout) as typeof status;
-      await sleep(20_000);
+      // `dispenser status` shows it: the edge on its DC's reserve, and the runway left. The edge
+      // notices within a probe (5 s, then up to the ledger client's 10 s): asked until it does.
+      const cutEnds = Date.now() + 40_000;
+      while (Date.now() < cutEnds && !status?.onReserve) {
+        const io = new BufferIo({});
+        await runCli(
+          [
+            "status",
+            "--ledger",
+            `127.0.0.1:${link.port}`,
+            "--edge",
+            "off",
+            "--edge-metrics",
+            `127.0.0.1:${reserveProc.metricsPort}`,
+            "--timeout-ms",
+            "500",
+            "--json",
+          ],
+          io,
+        );
+        status = JSON.parse(io.stdout) as typeof status;
+        if (!status?.onReserve) await sleep(1_000);
+      }
+      await sleep(Math.max(0, cutEnds - Date.now()));
     } finally {
       link.setMode("pass");
     }
@@ -340,6 +344,7 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
     );
     expect(duplicated).toBe(0);
     expect(violations).toBe(0);
-    expect(draws.length).toBeGreaterThanOrEqual(8_000);
+    // The failover left a pool another Redis process wrote: what it held is burnt, and counted.
+    expect(burnt).toBeGreaterThan(0n);
   }, 240_000);
 });

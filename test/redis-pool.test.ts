@@ -128,6 +128,15 @@ describe.skipIf(!available)("DC reserve pool on a real Redis Cluster (6 redis-se
     expect(await client.exists(poolKey("bad", 0))).toBe(0);
   });
 
+  it("a master with fewer replicas than every carve must reach: nothing is carved, nothing burnt", async () => {
+    await pool.add("lonely", 0, win(0n, 1000n));
+    // Each master of this cluster has one replica; ask for two.
+    const strict = new ReservePool(client, { callTimeoutMs: 2_000, waitMs: 500, minReplicas: 2 });
+    expect(await strict.carve("lonely", 0, 100)).toEqual({ kind: "no-replicas", connected: 1, wanted: 2 });
+    expect(await pool.state("lonely", 0)).toMatchObject({ left: 1000n });
+    expect(await pool.carve("lonely", 0, 100)).toMatchObject({ kind: "carved", start: 0n, count: 100 });
+  });
+
   it("a pool written by another server process (a failover, a restart from disk) is burnt", async () => {
     await pool.add("moved", 0, win(0n, 1000n));
     const t: Tally = { carved: [], burnt: 0, errors: 0 };

@@ -2,7 +2,7 @@ import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep, until, waitForLeader } from "./support/ledger-helpers.js";
 import { REDIS_SKIP_REASON, redisServerAvailable } from "./support/redis-cluster.js";
-import type { DcEdge } from "./support/three-dc.js";
+import { DcLoad } from "./support/dc-load.js";
 import { ThreeDcs } from "./support/three-dc.js";
 
 // Three datacenters as three datacenters: a voter, two edges and a 6-node Redis Cluster each,
@@ -39,30 +39,9 @@ describe.skipIf(!available)("three datacenters (real processes)", () => {
   }, 60_000);
 
   it("a DC cut off from the other two keeps issuing from its reserve; the others go on; nothing repeats", async () => {
-    const seen = new Set<string>();
-    const served = [0, 0, 0];
-    const failed = [0, 0, 0];
-    let stop = false;
     // 1,000 ids/s per edge: GETN 100 every 100 ms.
-    const load = (e: DcEdge): Promise<void> =>
-      (async () => {
-        while (!stop) {
-          const t0 = Date.now();
-          try {
-            const ids = (await e.client.call("GETN", "orders", "100")) as string[];
-            for (const id of ids) {
-              if (seen.has(id)) throw new Error(`id ${id} issued twice`);
-              seen.add(id);
-            }
-            served[e.dc]! += ids.length;
-          } catch (err) {
-            if (String(err).includes("issued twice")) throw err;
-            failed[e.dc]! += 1;
-          }
-          await sleep(Math.max(0, 100 - (Date.now() - t0)));
-        }
-      })();
-    const loops = dcs.edges.map(load);
+    const load = new DcLoad("orders").start(dcs.edges);
+    const { served, failed } = load;
     // Warm up: the edges measure the DC's rate and fill its reserve with a minute of it.
     await sleep(15_000);
     const before = [...served];
@@ -73,13 +52,13 @@ describe.skipIf(!available)("three datacenters (real processes)", () => {
     const failedDuring = failed.map((n, dc) => n - failedBefore[dc]!);
     dcs.setLinks(2, "pass");
     await sleep(3_000);
-    stop = true;
-    await Promise.all(loops);
+    await load.stop();
     console.log(
       `three DCs, dc 2 cut off ${CUT_MS / 1000} s: ids per DC while cut ${during.join("/")}, ` +
         `failed draws while cut ${failedDuring.join("/")}, failed in all ${failed.join("/")}, ` +
-        `${seen.size} ids, duplicated 0`,
+        `${load.seen.size} ids, duplicated ${load.duplicated}`,
     );
+    expect(load.duplicated).toBe(0);
     // The cut-off DC served all along (longer than its edges' own segments last).
     expect(failedDuring[2]).toBe(0);
     expect(during[2]).toBeGreaterThan(60_000);
@@ -94,29 +73,8 @@ describe.skipIf(!available)("three datacenters (real processes)", () => {
     client.close();
     const lost = leader - 1;
     const alive = [0, 1, 2].filter((dc) => dc !== lost);
-    const seen = new Set<string>();
-    const served = [0, 0, 0];
-    const failed = [0, 0, 0];
-    let stop = false;
-    const loops = alive.flatMap((dc) =>
-      dcs.edgesOf(dc).map(async (e) => {
-        while (!stop) {
-          const t0 = Date.now();
-          try {
-            const ids = (await e.client.call("GETN", "orders", "100")) as string[];
-            for (const id of ids) {
-              if (seen.has(id)) throw new Error(`id ${id} issued twice`);
-              seen.add(id);
-            }
-            served[dc]! += ids.length;
-          } catch (err) {
-            if (String(err).includes("issued twice")) throw err;
-            failed[dc]! += 1;
-          }
-          await sleep(Math.max(0, 100 - (Date.now() - t0)));
-        }
-      }),
-    );
+    const load = new DcLoad("orders").start(alive.flatMap((dc) => dcs.edgesOf(dc)));
+    const { served, failed } = load;
     await sleep(2_000);
     const before = [...served];
     await dcs.loseDc(lost);
@@ -133,13 +91,14 @@ describe.skipIf(!available)("three datacenters (real processes)", () => {
       for (const e of dcs.edgesOf(dc))
         for (const id of (await e.client.call("GETN", "after-loss", "100")) as string[]) fresh.add(id);
     await sleep(5_000);
-    stop = true;
-    await Promise.all(loops);
+    await load.stop();
     const after = served.map((n, dc) => n - before[dc]!);
     console.log(
       `dc ${lost} (the leader's) lost whole: ids per DC after the loss ${after.join("/")}, ` +
-        `failed draws ${failed.join("/")}, ${fresh.size} ids of a sequence created after the loss, duplicated 0`,
+        `failed draws ${failed.join("/")}, ${fresh.size} ids of a sequence created after the loss, ` +
+        `duplicated ${load.duplicated}`,
     );
+    expect(load.duplicated).toBe(0);
     for (const dc of alive) {
       expect(failed[dc]).toBe(0);
       expect(after[dc]).toBeGreaterThan(5_000);

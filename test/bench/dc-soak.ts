@@ -9,7 +9,7 @@
 // Not part of `pnpm test` (it runs for more than 11 minutes). Exit code 1 when an id repeated or
 // the cut-off DC failed a draw.
 import { parseArgs } from "node:util";
-import type { DcEdge } from "../support/three-dc.js";
+import { DcLoad } from "../support/dc-load.js";
 import { ThreeDcs } from "../support/three-dc.js";
 import { fmt, log, posInt, sleep, until } from "./support.js";
 
@@ -55,28 +55,8 @@ async function main(): Promise<number> {
         (e: unknown) => (String(e).includes("exists") ? true : undefined),
       ),
     );
-    const seen = new Set<string>();
-    const served = [0, 0, 0];
-    const failed = [0, 0, 0];
-    let duplicated = 0;
-    let stop = false;
-    const load = async (e: DcEdge): Promise<void> => {
-      while (!stop) {
-        const t0 = performance.now();
-        try {
-          const ids = (await e.client.call("GETN", NAME, String(BATCH))) as string[];
-          for (const id of ids) {
-            if (seen.has(id)) duplicated++;
-            seen.add(id);
-          }
-          served[e.dc]! += ids.length;
-        } catch {
-          failed[e.dc]! += 1;
-        }
-        await sleep(Math.max(0, 100 - (performance.now() - t0)));
-      }
-    };
-    const loops = dcs.edges.map(load);
+    const load = new DcLoad(NAME, BATCH).start(dcs.edges);
+    const { served, failed } = load;
     const reserveOf = async (): Promise<string> => {
       const info = (await dcs
         .edgesOf(CUT_DC)[0]!
@@ -108,14 +88,13 @@ async function main(): Promise<number> {
     dcs.setLinks(CUT_DC, "pass");
     log("healed; drawing 10 s more");
     await sleep(10_000);
-    stop = true;
-    await Promise.all(loops);
+    await load.stop();
     console.log(
       `soak: dc ${CUT_DC} cut off ${CUT_S} s at ${RATE} ids/s per edge: served while cut ${during.join("/")}, ` +
-        `failed while cut ${failedDuring.join("/")}, failed in all ${failed.join("/")}, duplicated ${duplicated}, ` +
-        `${seen.size} ids; at the end of the cut: ${reserveLeft}`,
+        `failed while cut ${failedDuring.join("/")}, failed in all ${failed.join("/")}, duplicated ${load.duplicated}, ` +
+        `${load.seen.size} ids; at the end of the cut: ${reserveLeft}`,
     );
-    return duplicated === 0 && failedDuring[CUT_DC] === 0 ? 0 : 1;
+    return load.duplicated === 0 && failedDuring[CUT_DC] === 0 ? 0 : 1;
   } finally {
     await stopAll();
   }

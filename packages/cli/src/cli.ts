@@ -50,7 +50,7 @@ export function mainHelp(): string {
   return `usage: dispenser <command> [arguments] [flags]
 
 Run a cluster:
-  dev                         the embedded dev cluster: 3 ledger nodes and one edge (pnpm start)
+  dev                         the embedded dev cluster: 3 ledger nodes, an edge per DC (pnpm start)
   ledger [flags]              one ledger node
   edge [flags]                one edge dispenser
 

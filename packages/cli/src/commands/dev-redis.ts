@@ -13,7 +13,12 @@ import { CliError, EXIT } from "../errors.js";
 /** How long a dev Redis Cluster may take to form (or to come back) before start() gives up. */
 const FORM_TIMEOUT_MS = 20_000;
 
-const HAVE_SETPRIV = spawnSync("setpriv", ["--help"], { stdio: "ignore" }).status === 0;
+let haveSetpriv: boolean | undefined;
+/** util-linux setpriv, to tie a server's life to this process (asked once, at the first server). */
+function setprivOnPath(): boolean {
+  haveSetpriv ??= spawnSync("setpriv", ["--help"], { stdio: "ignore" }).status === 0;
+  return haveSetpriv;
+}
 
 export function redisServerOnPath(): boolean {
   return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
@@ -47,7 +52,7 @@ export class DevRedisCluster {
       const until = Date.now() + FORM_TIMEOUT_MS;
       const waitFor = async (what: string, f: () => Promise<boolean>): Promise<void> => {
         for (;;) {
-          if (this.procs.some((p) => p.exitCode !== null))
+          if (this.procs.some((p) => p.exitCode !== null || p.signalCode !== null))
             throw new CliError(`redis-server exited: ${this.output.join("").slice(-500)}`, EXIT.server);
           if (await f().catch(() => false)) return;
           if (Date.now() > until)
@@ -103,8 +108,8 @@ export class DevRedisCluster {
       "--appendonly",
       "no",
     ];
-    // The servers die with this process, even when it is killed.
-    const p = HAVE_SETPRIV
+    // The servers die with this process, even when it is killed (where setpriv exists: Linux).
+    const p = setprivOnPath()
       ? spawn("setpriv", ["--pdeathsig", "TERM", "redis-server", ...args], {
           stdio: ["ignore", "pipe", "pipe"],
         })

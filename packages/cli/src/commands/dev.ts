@@ -152,6 +152,13 @@ export class DevCluster {
         for (const k of [0, 1])
           checks.push([`127.0.0.1:${o.startRedisPort + 10 * dc + k}`, "--start-redis", `Redis${of}`]);
     }
+    const fixed = checks.filter(([a]) => a !== undefined && !a.endsWith(":0")).map(([a]) => a!);
+    const twice = fixed.find((a, i) => fixed.indexOf(a) !== i);
+    if (twice !== undefined)
+      throw usageError(
+        `${twice} would be listened on twice (the ports of dc d are the given ones plus d)`,
+        "dev",
+      );
     for (const [addr, flag, what] of checks) {
       if (addr === undefined) continue;
       if (flag === "--ledger-listen" && splitHostPort(addr, flag).port === 0)
@@ -284,7 +291,11 @@ export class DevCluster {
   /** Stops the edges (returning their unused tails), then the ledger nodes and the Redis Clusters. */
   async stop(): Promise<ReturnReport[]> {
     const edges = this.edges.splice(0);
-    const reports = (await Promise.all(edges.map((e) => e.stop()))).flat();
+    // One edge failing to stop must not leave the ledger nodes and Redis servers running.
+    const stopped = await Promise.allSettled(edges.map((e) => e.stop()));
+    const reports = stopped.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
+    for (const r of stopped)
+      if (r.status === "rejected") this.log.warn({ err: String(r.reason) }, "an edge did not stop cleanly");
     // Bounded as a last resort: every write was synced when it was acknowledged, so exiting with a
     // node half-closed loses nothing.
     const ledgers = Promise.all(this.ledgers.splice(0).map((n) => n.stop()));
@@ -306,7 +317,7 @@ export class DevCluster {
 export const DEV: CommandSpec = {
   name: "dev",
   summary:
-    "Runs the embedded dev cluster: three ledger nodes and one edge in one process (what `pnpm start` runs).",
+    "Runs the embedded dev cluster: three ledger nodes and an edge per datacenter (one by default) in one process (what `pnpm start` runs).",
   flags: [
     {
       name: "data-dir",

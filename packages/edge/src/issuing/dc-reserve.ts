@@ -14,7 +14,7 @@ import { capacity } from "@dispenser/ledger/state";
 import { EdgeError } from "../errors.js";
 import type { SegmentGrant } from "../ledger/ledger-port.js";
 import type { AddOutcome, CarveOutcome, PoolWindow } from "../redis/pool.js";
-import { POOL_CARVE_MAX } from "../redis/pool.js";
+import { POOL_CARVE_MAX, POOL_WINDOWS_MAX } from "../redis/pool.js";
 import type { GrantFn } from "./sequence-issuer.js";
 
 /** What the reserve needs of the pool (ReservePool). */
@@ -52,6 +52,12 @@ export interface DcReserveOptions {
   readonly probe?: (name: string) => Promise<unknown>;
 }
 
+/**
+ * The pool's target is at most this many windows of the sequence's largest (its max_segment_size):
+ * half of what a pool holds (POOL_WINDOWS_MAX), so that the DC's edges topping it up at once never
+ * find it full (a window a full pool refuses in the background is burnt).
+ */
+const TARGET_WINDOWS = POOL_WINDOWS_MAX / 2;
 /** Carves one grant may take before it gives up on the pool (each doubt burns its carve). */
 const ATTEMPTS_MAX = 8;
 /**
@@ -87,6 +93,8 @@ interface View {
   poolDownUntil: number;
   /** Ids this edge's last window grant left of the DC's space (fixed-length caps). */
   spaceLeft: bigint | undefined;
+  /** The sequence's largest window (max_segment_size), 0n for no limit. */
+  maxWindow: bigint;
 }
 
 export interface ReserveSample {
@@ -111,6 +119,8 @@ export class DcReserve {
   /** When the ledger last answered this edge's reserve (a grant, a refusal, a probe), or a probe failed. */
   private ledgerSeenAt: number;
   private probing = false;
+  /** When the ledger call whose outcome `ledgerDown` reflects was started. */
+  private latestCallAt = 0;
   /** While the ledger is down: the next probe, so that the edge sees it back without any draw. */
   private reprobe: ReturnType<typeof setTimeout> | undefined;
   /** The sequence the last probe asked about. */
@@ -155,7 +165,7 @@ export class DcReserve {
   grantFn(def: SequenceDef, dc: number, ledger: GrantFn, floor: () => bigint): GrantFn {
     const name = def.name;
     return async (size) => {
-      const v = this.view(name);
+      const v = this.view(def);
       if (this.o.now() < v.poolDownUntil) return this.fromLedger(ledger, size);
       const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
       let skip = false;
@@ -177,6 +187,11 @@ export class DcReserve {
             this.topUp(def, dc, ledger, v);
             return chunkGrant(r);
           }
+          case "no-replicas":
+            // Nothing carved: the ledger directly, for a moment.
+            v.poolDownUntil = this.o.now() + this.poolRetryMs;
+            this.o.hooks?.onPoolError?.(name, noReplicas(r));
+            return this.fromLedger(ledger, size);
           case "unconfirmed":
             // A master without its replicas (a failover under way, a replica down): the pool
             // cannot keep a carve now. The ledger directly, for a moment.
@@ -223,7 +238,7 @@ export class DcReserve {
   exactGrantFn(def: SequenceDef, dc: number, ledger: GrantFn): GrantFn {
     const name = def.name;
     return async (size) => {
-      const v = this.view(name);
+      const v = this.view(def);
       const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
       for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
         if (this.o.now() < v.poolDownUntil)
@@ -239,6 +254,10 @@ export class DcReserve {
           this.gauge(v, r.gen, r.left, r.carved);
           this.topUp(def, dc, ledger, v, false);
           return chunkGrant(r);
+        }
+        if (r.kind === "no-replicas") {
+          this.o.hooks?.onPoolError?.(name, noReplicas(r));
+          throw new EdgeError("unavailable", noReplicas(r).message);
         }
         if (r.kind === "unconfirmed") {
           this.o.hooks?.onBurnt?.(name, BigInt(max), `carve confirmed on ${r.acked} of ${r.wanted} replicas`);
@@ -256,8 +275,8 @@ export class DcReserve {
     };
   }
 
-  private view(name: string): View {
-    let v = this.views.get(name);
+  private view(def: SequenceDef): View {
+    let v = this.views.get(def.name);
     if (!v) {
       v = {
         gen: "",
@@ -267,9 +286,13 @@ export class DcReserve {
         refilling: false,
         poolDownUntil: 0,
         spaceLeft: undefined,
+        maxWindow: def.limits.maxSegmentSize,
       };
-      this.views.set(name, v);
+      this.views.set(def.name, v);
     }
+    // The ledger reads a definition again when it changes; the view follows.
+    v.maxWindow = def.limits.maxSegmentSize;
+    this.probeName = def.name;
     return v;
   }
 
@@ -293,7 +316,8 @@ export class DcReserve {
 
   /** Ids the pool should hold: `reserveSeconds` of the DC's rate, and one window at the least. */
   private target(v: View): number {
-    return Math.max(Number(this.minWindow), this.o.reserveSeconds * v.rate);
+    const t = Math.max(Number(this.minWindow), this.o.reserveSeconds * v.rate);
+    return v.maxWindow > 0n ? Math.min(t, TARGET_WINDOWS * Number(v.maxWindow)) : t;
   }
 
   /** In the background: a window when the pool holds less than REFILL_BELOW of its target. */
@@ -383,18 +407,24 @@ export class DcReserve {
 
   /** One ledger call, noting whether the ledger answers. */
   private async ask(ledger: GrantFn, size: bigint): Promise<SegmentGrant> {
+    const started = this.o.now();
     try {
       const g = await ledger(size);
-      this.answered(undefined);
+      this.answered(undefined, started);
       return g;
     } catch (e) {
-      this.answered(e);
+      this.answered(e, started);
       throw e;
     }
   }
 
-  /** Whether the ledger answered a call that ended with `e` (undefined: success). */
-  private answered(e: unknown): void {
+  /**
+   * Whether the ledger answered a call started at `started` that ended with `e` (undefined:
+   * success). Calls end out of order: one that began before the last one noted says nothing new.
+   */
+  private answered(e: unknown, started: number): void {
+    if (started < this.latestCallAt) return;
+    this.latestCallAt = started;
     const now = this.o.now();
     if (e instanceof EdgeError && (e.code === "unavailable" || e.code === "deadline")) {
       this.ledgerDownUntil = now + this.ledgerRetryMs;
@@ -414,14 +444,20 @@ export class DcReserve {
   private watchLedger(name: string, force = false): void {
     this.probeName = name;
     const probe = this.o.probe;
-    if (!probe || this.probing || (!force && this.o.now() - this.ledgerSeenAt < PROBE_MS)) return;
+    if (!probe || this.probing || this.closed) return;
+    if (!force && this.o.now() - this.ledgerSeenAt < PROBE_MS) return;
     this.probing = true;
+    const started = this.o.now();
     probe(name)
       .then(
-        () => this.answered(undefined),
-        (e: unknown) => this.answered(e),
+        () => this.answered(undefined, started),
+        (e: unknown) => this.answered(e, started),
       )
-      .finally(() => (this.probing = false));
+      .finally(() => {
+        this.probing = false;
+        // Still down (this probe failed, or a later call did meanwhile): probe again later.
+        if (this.ledgerDown) this.scheduleProbe();
+      });
   }
 
   /** The ledger did not answer: probe it again in PROBE_MS (if no draw has meanwhile). */
@@ -441,6 +477,13 @@ export class DcReserve {
     clearTimeout(this.reprobe);
     this.reprobe = undefined;
   }
+}
+
+function noReplicas(r: Extract<CarveOutcome, { kind: "no-replicas" }>): Error {
+  return new Error(
+    `the DC's Redis master has ${r.connected} replica(s) connected and every carve must reach ${r.wanted}: ` +
+      "the reserve cannot serve (start the replicas, or set --redis-min-replicas for a Redis without them)",
+  );
 }
 
 /** A carved chunk as a segment. It has no return token: it is never given back to the ledger. */

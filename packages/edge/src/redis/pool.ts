@@ -84,7 +84,12 @@ export type CarveOutcome =
       readonly dropped: number;
     }
   /** WAIT confirmed the carve on fewer replicas than the master has: it is burnt. */
-  | { readonly kind: "unconfirmed"; readonly acked: number; readonly wanted: number };
+  | { readonly kind: "unconfirmed"; readonly acked: number; readonly wanted: number }
+  /**
+   * The slot's master has fewer replicas connected than every carve must reach: nothing was
+   * carved (no WAIT could confirm it), nothing is burnt.
+   */
+  | { readonly kind: "no-replicas"; readonly connected: number; readonly wanted: number };
 
 export interface PoolState {
   readonly gen: string;
@@ -204,7 +209,9 @@ export class ReservePool {
     const seen = this.seen.get(key);
     return this.call(op, async (): Promise<CarveOutcome> => {
       const { node } = await this.master(key);
-      const replicas = Math.max(this.minReplicas, await this.connectedReplicas(node));
+      const connected = await this.connectedReplicas(node);
+      if (connected < this.minReplicas) return { kind: "no-replicas", connected, wanted: this.minReplicas };
+      const replicas = connected;
       const reply = await this.script(node, POOL_SCRIPTS.carve, key, [
         String(max),
         seen?.gen ?? "",
