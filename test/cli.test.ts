@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { BufferIo, DevCluster, EXIT, runCli } from "@dispenser/cli";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "./support/ledger-cluster.js";
 
@@ -120,10 +121,31 @@ describe("dispenser CLI", () => {
     const u = await cli("seq", "update", "tuned", "--max-segment-size", "16", "--auto-disk", "pre_close");
     expect(u.code).toBe(0);
     expect(u.out).toMatch(
-      /^updated tuned: ordering edge, auto_disk pre_close, max_segment_size 16, revision \d+$/m,
+      /^updated tuned: ordering edge, auto_disk pre_close, max_segment_size 16, reserve_seconds default, revision \d+$/m,
     );
     const d = JSON.parse((await cli("seq", "describe", "tuned", "--json")).out) as Record<string, unknown>;
-    expect(d).toMatchObject({ auto_disk: "pre_close", max_segment_size: "16" });
+    expect(d).toMatchObject({ auto_disk: "pre_close", max_segment_size: "16", reserve_seconds: "default" });
+    // A reserve of its own (each DC's pool holds 2 minutes of its rate for it), then none.
+    expect((await cli("seq", "update", "tuned", "--reserve-seconds", "120")).out).toMatch(
+      /reserve_seconds 120,/,
+    );
+    expect((await cli("seq", "update", "tuned", "--reserve-seconds", "0")).out).toMatch(/reserve_seconds 0,/);
+    await fails(EXIT.usage, /--reserve-seconds/, "seq", "update", "tuned", "--reserve-seconds", "86401");
+    // Over RESP too: HSET takes reserve_seconds, and refuses one above a day.
+    const r = new Redis({ port: Number(resp.split(":")[1]), host: "127.0.0.1" });
+    try {
+      await r.call("HSET", "reserved", "type", "3", "reserve_seconds", "300");
+      const rd = JSON.parse((await cli("seq", "describe", "reserved", "--json")).out) as Record<
+        string,
+        unknown
+      >;
+      expect(rd).toMatchObject({ reserve_seconds: "300" });
+      await expect(r.call("HSET", "nope", "type", "3", "reserve_seconds", "86401")).rejects.toThrow(
+        /reserve_seconds/,
+      );
+    } finally {
+      r.disconnect();
+    }
     // The edge dropped what it held under the old definition: its segments now hold 16 at most.
     const drawn = JSON.parse((await cli("next", "tuned", "-n", "48", "--json")).out) as { ids: string[] };
     expect(new Set(drawn.ids).size).toBe(48);

@@ -154,6 +154,24 @@ describe.skipIf(!available)(
       expect(await a!.client.exists(poolKey("tickets", 1))).toBe(1);
     }, 60_000);
 
+    it("a sequence's reserve_seconds: 0 draws from the ledger directly, a value of its own sizes its pool", async () => {
+      const [a] = edges;
+      ledger.create({ name: "direct", type: 3, datacenters: 2, reserveSeconds: 0 });
+      ledger.create({ name: "sized", type: 3, datacenters: 2, reserveSeconds: 3_600 });
+      const direct: bigint[] = [];
+      const sized: bigint[] = [];
+      for (let i = 0; i < 200; i++) {
+        direct.push(await a!.d.issueOne("direct"));
+        sized.push(await a!.d.issueOne("sized"));
+      }
+      expect(new Set(direct).size).toBe(200);
+      expect(new Set(sized).size).toBe(200);
+      expect(await a!.client.exists(poolKey("direct", 1))).toBe(0);
+      expect(ledger.leases.some((l) => l.name === "direct")).toBe(true);
+      expect(a!.reserve.sample("direct")).toBeUndefined();
+      expect(await a!.client.exists(poolKey("sized", 1))).toBe(1);
+    }, 60_000);
+
     it("an edge without a pool refuses ordering dc, on create, update and draw", async () => {
       const plain = new Dispenser({ ledger, dc: 1 });
       try {

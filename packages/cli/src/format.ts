@@ -55,6 +55,8 @@ export interface SequenceView {
   ordering: string;
   auto_disk: string;
   max_segment_size: string;
+  /** "default" when unset: each edge's --reserve-seconds. */
+  reserve_seconds: string;
   revision: string;
   created_at: string;
 }
@@ -71,6 +73,7 @@ export function sequenceView(d: SequenceDefinition): SequenceView {
     ordering: ORDERING_NAMES.get(d.ordering) ?? "unspecified",
     auto_disk: AUTO_DISK_NAMES.get(d.autoDisk) ?? "unspecified",
     max_segment_size: (d.limits?.maxSegmentSize ?? 0n).toString(),
+    reserve_seconds: d.reserveSeconds === undefined ? "default" : String(d.reserveSeconds),
     revision: d.revision.toString(),
     created_at: d.createdAtMs > 0n ? new Date(Number(d.createdAtMs)).toISOString() : "",
   };

@@ -1,5 +1,6 @@
 // The edge's command-line flags (each also an environment variable: --resp-listen →
 // DISPENSER_EDGE_RESP_LISTEN), turned into EdgeNodeOptions in one place.
+import { MAX_RESERVE_SECONDS } from "@dispenser/ledger/state";
 import type { FlagSpec } from "@dispenser/ledger";
 import { flagUsage, intFlag, parseFlags } from "@dispenser/ledger";
 import { pino } from "pino";
@@ -18,7 +19,7 @@ const FLAGS = {
   "permutation-secret": "mixed into type 1 permutations; the same on every edge (default: none)",
   redis: "Redis Cluster nodes of this DC's plane and reserve pool, host:port,... (default: none)",
   "reserve-seconds":
-    "with --redis: seconds of the DC's draw rate its reserve pool holds, to issue on when cut off from the ledger; 0 turns it off (default: 900)",
+    "with --redis: seconds of the DC's draw rate its reserve pool holds, to issue on when cut off from the ledger, for sequences without a reserve_seconds of their own; 0 turns the reserve off on this edge (default: 900)",
   "redis-min-replicas":
     "with --redis: replicas every carve from the pool must reach (WAIT); 0 only for a Redis without replicas (default: 1)",
   "data-dir": "directory of the edge's journal: counts across restarts, crash waste (default: none)",
@@ -68,7 +69,7 @@ export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
     drawTimeoutMs: intFlag(SPEC, f, "draw-timeout-ms", 5_000, 1, 600_000),
     redisNodes: (f.get("redis") ?? "").split(",").filter((s) => s.length > 0),
-    reserveSeconds: intFlag(SPEC, f, "reserve-seconds", DEFAULT_RESERVE_SECONDS, 0, 86_400),
+    reserveSeconds: intFlag(SPEC, f, "reserve-seconds", DEFAULT_RESERVE_SECONDS, 0, MAX_RESERVE_SECONDS),
     redisMinReplicas: intFlag(SPEC, f, "redis-min-replicas", 1, 0, 16),
     ...(f.get("data-dir") !== undefined ? { dataDir: f.get("data-dir")! } : {}),
     logger: pino({ level, base: { dc } }),

@@ -1,5 +1,6 @@
 // Admin over gRPC to an edge: seq create|list|describe|update|delete, next, parse. Every command prints
 // for people by default and one JSON document with --json.
+import { MAX_RESERVE_SECONDS } from "@dispenser/ledger/state";
 import type { SequenceDefinition } from "@dispenser/proto";
 import { AutoDisk, Layout, MAX_ISSUE_BATCH, Ordering, SequenceType } from "@dispenser/proto";
 import { usageError } from "../errors.js";
@@ -71,6 +72,11 @@ export const SEQ_CREATE: CommandSpec = {
       value: "M",
       help: "largest segment one lease may take (default: the ledger's)",
     },
+    {
+      name: "reserve-seconds",
+      value: "S",
+      help: "seconds of its DC's draw rate each DC's reserve holds for it; 0: none (default: each edge's --reserve-seconds)",
+    },
     ...EDGE_FLAGS,
   ],
 };
@@ -99,6 +105,11 @@ export const SEQ_UPDATE: CommandSpec = {
       help: "memory, pre-base, pre-checkpoint, elegant_close, pre_close",
     },
     { name: "max-segment-size", value: "M", help: "largest segment one lease may take" },
+    {
+      name: "reserve-seconds",
+      value: "S",
+      help: "seconds of its DC's draw rate each DC's reserve holds for it; 0: none",
+    },
     {
       name: "expected-revision",
       value: "R",
@@ -204,6 +215,7 @@ export function definitionFrom(f: Flags): SequenceDefinition {
       "limits",
       mapUnset(f.uint("max-segment-size", INT64_MAX), (m) => ({ maxSegmentSize: m })),
     ),
+    ...present("reserveSeconds", f.int("reserve-seconds", 0, MAX_RESERVE_SECONDS)),
     revision: 0n,
     createdAtMs: 0n,
     keyFingerprint: "",
@@ -278,8 +290,17 @@ export async function seqUpdate(argv: string[], io: Io): Promise<number> {
   const ordering = enumFlag(f, "ordering", ORDERING_NAMES, undefined);
   const autoDisk = enumFlag(f, "auto-disk", AUTO_DISK_NAMES, undefined);
   const maxSegmentSize = f.uint("max-segment-size", INT64_MAX);
-  if (ordering === undefined && autoDisk === undefined && maxSegmentSize === undefined)
-    throw usageError("nothing to change: give --ordering, --auto-disk or --max-segment-size", f.command);
+  const reserveSeconds = f.int("reserve-seconds", 0, MAX_RESERVE_SECONDS);
+  if (
+    ordering === undefined &&
+    autoDisk === undefined &&
+    maxSegmentSize === undefined &&
+    reserveSeconds === undefined
+  )
+    throw usageError(
+      "nothing to change: give --ordering, --auto-disk, --max-segment-size or --reserve-seconds",
+      f.command,
+    );
   const r = await withEdge(f, (e) =>
     e.update({
       name,
@@ -287,6 +308,7 @@ export async function seqUpdate(argv: string[], io: Io): Promise<number> {
       ...(ordering !== undefined ? { ordering } : {}),
       ...(autoDisk !== undefined ? { autoDisk } : {}),
       ...(maxSegmentSize !== undefined ? { limits: { maxSegmentSize } } : {}),
+      ...(reserveSeconds !== undefined ? { reserveSeconds } : {}),
     }),
   );
   const v = r.sequence ? sequenceView(r.sequence) : undefined;
@@ -294,7 +316,7 @@ export async function seqUpdate(argv: string[], io: Io): Promise<number> {
   else if (v)
     io.out(
       `updated ${v.name}: ordering ${v.ordering}, auto_disk ${v.auto_disk}, ` +
-        `max_segment_size ${v.max_segment_size}, revision ${v.revision}\n`,
+        `max_segment_size ${v.max_segment_size}, reserve_seconds ${v.reserve_seconds}, revision ${v.revision}\n`,
     );
   return 0;
 }

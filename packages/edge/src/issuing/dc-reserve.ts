@@ -95,6 +95,8 @@ interface View {
   spaceLeft: bigint | undefined;
   /** The sequence's largest window (max_segment_size), 0n for no limit. */
   maxWindow: bigint;
+  /** Seconds of the DC's rate this pool holds: the sequence's reserve_seconds, or the edge's. */
+  seconds: number;
 }
 
 export interface ReserveSample {
@@ -287,11 +289,13 @@ export class DcReserve {
         poolDownUntil: 0,
         spaceLeft: undefined,
         maxWindow: def.limits.maxSegmentSize,
+        seconds: this.secondsOf(def),
       };
       this.views.set(def.name, v);
     }
     // The ledger reads a definition again when it changes; the view follows.
     v.maxWindow = def.limits.maxSegmentSize;
+    v.seconds = this.secondsOf(def);
     this.probeName = def.name;
     return v;
   }
@@ -315,8 +319,17 @@ export class DcReserve {
   }
 
   /** Ids the pool should hold: `reserveSeconds` of the DC's rate, and one window at the least. */
+  /** Whether `def` has a reserve on this edge: its reserve_seconds is not 0. */
+  serves(def: SequenceDef): boolean {
+    return this.secondsOf(def) > 0;
+  }
+
+  private secondsOf(def: SequenceDef): number {
+    return def.reserveSeconds ?? this.o.reserveSeconds;
+  }
+
   private target(v: View): number {
-    const t = Math.max(Number(this.minWindow), this.o.reserveSeconds * v.rate);
+    const t = Math.max(Number(this.minWindow), v.seconds * v.rate);
     return v.maxWindow > 0n ? Math.min(t, TARGET_WINDOWS * Number(v.maxWindow)) : t;
   }
 

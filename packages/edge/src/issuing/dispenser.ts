@@ -243,6 +243,7 @@ export class Dispenser {
       auto_disk: def.autoDisk,
       max_segment_size: def.limits.maxSegmentSize.toString(),
       ...(def.keyFingerprint !== undefined ? { key_fingerprint: def.keyFingerprint } : {}),
+      ...(def.reserveSeconds !== undefined ? { reserve_seconds: String(def.reserveSeconds) } : {}),
     };
   }
 
@@ -372,7 +373,7 @@ export class Dispenser {
       );
     }
     this.checkKey(def);
-    if (def.ordering === "dc" && !this.o.reserve)
+    if (def.ordering === "dc" && !this.o.reserve?.serves(def))
       throw new EdgeError("failed-precondition", `sequence "${name}": ${DC_ORDERING_NEEDS_POOL}`);
     // Global ordering draws from one counter space (dc 0) so ids grow across the whole cluster.
     const dc = def.ordering === "global" ? 0 : this.dc;
@@ -417,7 +418,8 @@ export class Dispenser {
    */
   private reserveOr(def: SequenceDef, dc: number, ownFloor: bigint): GrantFn {
     const direct = this.grantFn(def, dc);
-    const reserve = this.o.reserve;
+    // A sequence whose reserve_seconds is 0 has no reserve here (and cannot be ordering dc).
+    const reserve = this.o.reserve?.serves(def) ? this.o.reserve : undefined;
     if (reserve && def.ordering === "dc") return reserve.exactGrantFn(def, dc, direct);
     if (!reserve || def.ordering !== "edge" || dc !== this.dc) return direct;
     const name = def.name;
@@ -489,6 +491,7 @@ export class Dispenser {
         a.ordering === b.ordering &&
         a.autoDisk === b.autoDisk &&
         a.limits.maxSegmentSize === b.limits.maxSegmentSize &&
+        a.reserveSeconds === b.reserveSeconds &&
         (b.keyFingerprint === undefined || b.keyFingerprint === this.keyFingerprint)
       ) {
         s.revision = info.revision;

@@ -41,6 +41,7 @@ export function infoFromMirror(m: MirroredDefinition): SequenceInfo {
     ...(f["auto_disk"] !== undefined ? { autoDisk: f["auto_disk"] } : {}),
     limits: { maxSegmentSize: big("max_segment_size") },
     ...(keyFingerprint !== undefined ? { keyFingerprint } : {}),
+    ...(f["reserve_seconds"] !== undefined ? { reserveSeconds: Number(big("reserve_seconds")) } : {}),
   });
   if (!r.ok) throw bad(r.errors.map((e) => e.reason).join("; "));
   const pb = toPbSequence({

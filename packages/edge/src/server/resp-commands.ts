@@ -6,6 +6,7 @@
 import { AutoDisk, Layout, Ordering } from "@dispenser/proto";
 import type { CreateSequenceRequest, SequenceType } from "@dispenser/proto";
 import { MAX_ISSUE_BATCH } from "@dispenser/proto";
+import { MAX_RESERVE_SECONDS } from "@dispenser/ledger/state";
 import { EdgeError } from "../errors.js";
 import type { Dispenser } from "../issuing/dispenser.js";
 import { checkSequenceName, parseCount, parseIdText } from "../issuing/names.js";
@@ -71,6 +72,7 @@ const CREATE_FIELDS = new Set([
   "ordering",
   "layout",
   "max_segment_size",
+  "reserve_seconds",
 ]);
 
 const AUTO_DISK_BY_NAME: Record<string, AutoDisk> = {
@@ -191,7 +193,8 @@ const getn: Handler = (d, args, r) => {
 
 /**
  * HSET <name> type <1|2|3> [length N] [starting S] [step K] [auto_disk S] [datacenters D]
- * [ordering edge|global] [layout interleaved|prefix] [max_segment_size M]: creates the sequence.
+ * [ordering edge|dc|global] [layout interleaved|prefix] [max_segment_size M] [reserve_seconds S]:
+ * creates the sequence.
  * Replies with the number of fields given, as Redis's HSET does.
  */
 const hset: Handler = (d, args, r) => {
@@ -266,6 +269,7 @@ export function createRequest(name: string, fields: Map<string, string>): Create
       ordering: enumField(fields, "ordering", ORDERING_BY_NAME) ?? Ordering.ORDERING_UNSPECIFIED,
       autoDisk: enumField(fields, "auto_disk", AUTO_DISK_BY_NAME) ?? AutoDisk.AUTO_DISK_UNSPECIFIED,
       ...given("limits", uintField(fields, "max_segment_size", 100_000_000n), (m) => ({ maxSegmentSize: m })),
+      ...given("reserveSeconds", uintField(fields, "reserve_seconds", BigInt(MAX_RESERVE_SECONDS)), Number),
       revision: 0n,
       createdAtMs: 0n,
       keyFingerprint: "",

@@ -118,6 +118,7 @@ export function toPbSequence(r: SequenceRecord): SequenceDefinition {
     revision: r.modRevision,
     createdAtMs: BigInt(r.createdAtMs),
     keyFingerprint: d.keyFingerprint ?? "",
+    ...(d.reserveSeconds === undefined ? {} : { reserveSeconds: d.reserveSeconds }),
   };
 }
 
@@ -142,6 +143,7 @@ export function fromPbSequence(pb: SequenceDefinition): SequenceDef {
     autoDisk,
     limits: { maxSegmentSize: pb.limits?.maxSegmentSize ?? 0n },
     ...(pb.keyFingerprint ? { keyFingerprint: pb.keyFingerprint } : {}),
+    ...(pb.reserveSeconds === undefined ? {} : { reserveSeconds: pb.reserveSeconds }),
   };
 }
 
@@ -410,6 +412,7 @@ export class LedgerService {
           ...(autoDisk ? { autoDisk } : {}),
           ...(s.limits ? { limits: { maxSegmentSize: s.limits.maxSegmentSize } } : {}),
           ...(s.keyFingerprint ? { keyFingerprint: s.keyFingerprint } : {}),
+          ...(s.reserveSeconds !== undefined ? { reserveSeconds: s.reserveSeconds } : {}),
         });
         if (!spec.ok) {
           throw new CallError(
@@ -441,6 +444,7 @@ export class LedgerService {
               ...(autoDisk ? { autoDisk } : {}),
               ...(ordering ? { ordering } : {}),
               ...(req.limits ? { limits: { maxSegmentSize: req.limits.maxSegmentSize } } : {}),
+              ...(req.reserveSeconds !== undefined ? { reserveSeconds: req.reserveSeconds } : {}),
             },
             ...expected(req.expectedRevision),
           },

@@ -237,6 +237,7 @@ export function defToJson(def: SequenceDef): Json {
     autoDisk: def.autoDisk,
     limits: limitsToJson(def.limits),
     ...(def.keyFingerprint === undefined ? {} : { keyFingerprint: def.keyFingerprint }),
+    ...(def.reserveSeconds === undefined ? {} : { reserveSeconds: def.reserveSeconds }),
   };
 }
 
@@ -276,6 +277,7 @@ function commandToJson(cmd: Command): Json {
       if (c.autoDisk !== undefined) changes["autoDisk"] = c.autoDisk;
       if (c.ordering !== undefined) changes["ordering"] = c.ordering;
       if (c.limits !== undefined) changes["limits"] = limitsToJson(c.limits);
+      if (c.reserveSeconds !== undefined) changes["reserveSeconds"] = c.reserveSeconds;
       return { type: cmd.type, name: cmd.name, changes, ...expectedJson(cmd.expectedRevision) };
     }
     case "DeleteSequence":
@@ -365,7 +367,7 @@ export function defFromJson(v: unknown, path: string): SequenceDef {
     "autoDisk",
     "limits",
   ];
-  const o = readObject(v, path, keys, ["length", "keyFingerprint"]);
+  const o = readObject(v, path, keys, ["length", "keyFingerprint", "reserveSeconds"]);
   return {
     name: str(o, "name", path),
     type: readInt(o["type"], `${path}.type`) as SequenceType,
@@ -378,6 +380,9 @@ export function defFromJson(v: unknown, path: string): SequenceDef {
     autoDisk: str(o, "autoDisk", path) as AutoDisk,
     limits: readLimits(o["limits"], `${path}.limits`),
     ...(o["keyFingerprint"] === undefined ? {} : { keyFingerprint: str(o, "keyFingerprint", path, 16) }),
+    ...(o["reserveSeconds"] === undefined
+      ? {}
+      : { reserveSeconds: readInt(o["reserveSeconds"], `${path}.reserveSeconds`) }),
   };
 }
 
@@ -425,11 +430,19 @@ function commandFromJson(v: unknown, format: number): Command {
     }
     case "UpdateSequence": {
       const o = readObject(v, p, ["type", "name", "changes"], v2("expectedRevision"));
-      const c = readObject(o["changes"], `${p}.changes`, [], ["autoDisk", "ordering", "limits"]);
+      const c = readObject(
+        o["changes"],
+        `${p}.changes`,
+        [],
+        ["autoDisk", "ordering", "limits", "reserveSeconds"],
+      );
       const changes: SequenceChanges = {
         ...(c["autoDisk"] === undefined ? {} : { autoDisk: str(c, "autoDisk", `${p}.changes`) as AutoDisk }),
         ...(c["ordering"] === undefined ? {} : { ordering: str(c, "ordering", `${p}.changes`) as Ordering }),
         ...(c["limits"] === undefined ? {} : { limits: readLimits(c["limits"], `${p}.changes.limits`) }),
+        ...(c["reserveSeconds"] === undefined
+          ? {}
+          : { reserveSeconds: readInt(c["reserveSeconds"], `${p}.changes.reserveSeconds`) }),
       };
       return { type, name: str(o, "name", p), changes, ...readExpected(o, p) };
     }

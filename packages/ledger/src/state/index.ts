@@ -6,6 +6,6 @@ export type { SnapshotJob } from "./ledger-state.js";
 export { LedgerState, snapshotDocument } from "./ledger-state.js";
 export type { ErrorCode, Failure, Result } from "./result.js";
 export type { AutoDisk, Layout, Ordering, SequenceDef, SequenceSpec, SequenceType } from "./sequence.js";
-export { AUTO_DISKS, normalizeSequenceDef, ORDERINGS } from "./sequence.js";
+export { AUTO_DISKS, MAX_RESERVE_SECONDS, normalizeSequenceDef, ORDERINGS } from "./sequence.js";
 export type { ParseResult } from "./space.js";
 export { capacity, idBase, idOf, idStride, parse, parseSlot, pow10, slotOf, slotSpace } from "./space.js";

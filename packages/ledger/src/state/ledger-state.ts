@@ -329,18 +329,24 @@ export class LedgerState {
     if (!entry) return fail("not-found", `sequence "${cmd.name}" does not exist`);
     const stale = revisionMismatch(entry, cmd.name, cmd.expectedRevision);
     if (stale) return stale;
-    const { autoDisk, ordering, limits } = cmd.changes;
+    const { autoDisk, ordering, limits, reserveSeconds } = cmd.changes;
     const prev = entry.def;
     const next = freezeDef({
       ...prev,
       autoDisk: autoDisk ?? prev.autoDisk,
       ordering: ordering ?? prev.ordering,
       limits: limits ?? prev.limits,
+      ...(reserveSeconds !== undefined ? { reserveSeconds } : {}),
     });
+    // Each change is valid alone; together with the fields kept they may not be (ordering dc
+    // without a reserve).
+    const clash = validateSequenceDef(next);
+    if (clash.length > 0) return fail("invalid-argument", describeErrors(clash));
     const changed =
       next.autoDisk !== prev.autoDisk ||
       next.ordering !== prev.ordering ||
-      next.limits.maxSegmentSize !== prev.limits.maxSegmentSize;
+      next.limits.maxSegmentSize !== prev.limits.maxSegmentSize ||
+      next.reserveSeconds !== prev.reserveSeconds;
     if (changed) {
       this.rev += 1n;
       entry.def = next;

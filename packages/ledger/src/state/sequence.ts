@@ -27,6 +27,8 @@ export const MAX_LENGTH = 18;
 export const MAX_DATACENTERS = 1024;
 export const DEFAULT_MAX_SEGMENT_SIZE = 1_000_000n;
 export const MAX_SEGMENT_SIZE = 100_000_000n;
+/** The longest reserve a DC's pool may hold for a sequence, in seconds of its draw rate (a day). */
+export const MAX_RESERVE_SECONDS = 86_400;
 
 export interface SequenceLimits {
   /** The largest LeaseSegment size accepted, in counter values. */
@@ -51,6 +53,11 @@ export interface SequenceDef {
    * sequence is created through an edge or by its first lease, and kept across delete and re-create.
    */
   readonly keyFingerprint?: string;
+  /**
+   * Seconds of its DC's draw rate each DC's reserve pool holds for this sequence; 0: no reserve.
+   * Unset: each edge's own setting.
+   */
+  readonly reserveSeconds?: number;
 }
 
 /** What a user asks for: everything but name and type may be left to its default. */
@@ -66,6 +73,7 @@ export interface SequenceSpec {
   readonly autoDisk?: string;
   readonly limits?: { readonly maxSegmentSize?: bigint };
   readonly keyFingerprint?: string;
+  readonly reserveSeconds?: number;
 }
 
 /** The fields UpdateSequence may change: none of them moves an id. */
@@ -73,6 +81,7 @@ export interface SequenceChanges {
   readonly autoDisk?: AutoDisk;
   readonly ordering?: Ordering;
   readonly limits?: SequenceLimits;
+  readonly reserveSeconds?: number;
 }
 
 /** The fields that fix where ids land; a re-created name must keep them. */
@@ -121,6 +130,7 @@ export function normalizeSequenceDef(spec: SequenceSpec): DefResult {
     autoDisk: (spec.autoDisk ?? "pre-checkpoint") as AutoDisk,
     limits: { maxSegmentSize: spec.limits?.maxSegmentSize ?? DEFAULT_MAX_SEGMENT_SIZE },
     ...(spec.keyFingerprint === undefined ? {} : { keyFingerprint: spec.keyFingerprint }),
+    ...(spec.reserveSeconds === undefined ? {} : { reserveSeconds: spec.reserveSeconds }),
   };
   const errors = validateSequenceDef(def);
   return errors.length === 0 ? { ok: true, def } : { ok: false, errors };
@@ -134,9 +144,17 @@ export function validateName(name: unknown): FieldError | undefined {
 
 export function validateChanges(changes: SequenceChanges): FieldError[] {
   const errors: FieldError[] = [];
-  const { autoDisk, ordering, limits } = changes;
-  if (autoDisk === undefined && ordering === undefined && limits === undefined) {
-    errors.push({ field: "changes", reason: "changes must set at least one of autoDisk, ordering, limits" });
+  const { autoDisk, ordering, limits, reserveSeconds } = changes;
+  if (
+    autoDisk === undefined &&
+    ordering === undefined &&
+    limits === undefined &&
+    reserveSeconds === undefined
+  ) {
+    errors.push({
+      field: "changes",
+      reason: "changes must set at least one of autoDisk, ordering, limits, reserveSeconds",
+    });
   }
   if (autoDisk !== undefined && !isIn(AUTO_DISKS, autoDisk)) {
     errors.push({ field: "autoDisk", reason: `autoDisk must be one of ${AUTO_DISKS.join(", ")}` });
@@ -145,7 +163,19 @@ export function validateChanges(changes: SequenceChanges): FieldError[] {
     errors.push({ field: "ordering", reason: `ordering must be one of ${ORDERINGS.join(", ")}` });
   }
   if (limits !== undefined) errors.push(...validateLimits(limits));
+  if (reserveSeconds !== undefined) errors.push(...validateReserve(reserveSeconds));
   return errors;
+}
+
+function validateReserve(s: number): FieldError[] {
+  return Number.isInteger(s) && s >= 0 && s <= MAX_RESERVE_SECONDS
+    ? []
+    : [
+        {
+          field: "reserveSeconds",
+          reason: `reserveSeconds must be between 0 (no reserve) and ${MAX_RESERVE_SECONDS}`,
+        },
+      ];
 }
 
 function validateLimits(limits: SequenceLimits): FieldError[] {
@@ -213,6 +243,14 @@ export function validateSequenceDef(def: SequenceDef): FieldError[] {
     if (def.type !== 1) bad("keyFingerprint", "keyFingerprint is only for type 1 (keyed permutation)");
     else if (typeof def.keyFingerprint !== "string" || !/^[0-9a-f]{16}$/.test(def.keyFingerprint))
       bad("keyFingerprint", "keyFingerprint must be 16 hex digits");
+  }
+  if (def.reserveSeconds !== undefined) {
+    errors.push(...validateReserve(def.reserveSeconds));
+    if (def.reserveSeconds === 0 && def.ordering === "dc")
+      bad(
+        "reserveSeconds",
+        "ordering dc is served from the DC's reserve: reserveSeconds 0 would turn it off",
+      );
   }
 
   const s = def.starting;

@@ -14,6 +14,7 @@ const type3 = normalizeSequenceDef({
   step: 7n,
   layout: "prefix",
   datacenters: 16,
+  reserveSeconds: 60,
 });
 if (!type3.ok) throw new Error("bad fixture");
 
@@ -29,6 +30,7 @@ const samples: Command[] = [
   { type: "DeleteSequence", name: "orders" },
   { type: "DeleteSequence", name: "orders", expectedRevision: 7n },
   { type: "UpdateSequence", name: "orders", changes: { ordering: "edge" }, expectedRevision: 3n },
+  { type: "UpdateSequence", name: "orders", changes: { reserveSeconds: 0 } },
   {
     type: "LeaseSegment",
     name: "orders",

@@ -97,6 +97,27 @@ describe("catalog", () => {
     expect(bad).toMatchObject({ ok: false, code: "invalid-argument" });
   });
 
+  test("reserveSeconds is changed by update, and never to 0 while the ordering is dc", () => {
+    const d = new Driver();
+    d.create({ name: "a", type: 3, ordering: "dc" });
+    const u = d.must({ type: "UpdateSequence", name: "a", changes: { reserveSeconds: 60 } });
+    expect(u).toMatchObject({ changed: true, revision: 2n, sequence: { def: { reserveSeconds: 60 } } });
+    unchanged(d, () => {
+      expect(d.run({ type: "UpdateSequence", name: "a", changes: { reserveSeconds: 0 } })).toMatchObject({
+        ok: false,
+        code: "invalid-argument",
+        message: expect.stringContaining("ordering dc is served from the DC's reserve") as unknown,
+      });
+    });
+    // Both at once: the ordering first leaves dc, then the reserve may go.
+    const off = d.must({
+      type: "UpdateSequence",
+      name: "a",
+      changes: { ordering: "edge", reserveSeconds: 0 },
+    });
+    expect(off.sequence.def).toMatchObject({ ordering: "edge", reserveSeconds: 0 });
+  });
+
   test("delete hides the sequence and bumps the revision; a second delete is not-found", () => {
     const d = new Driver();
     d.create({ name: "a", type: 3 });

@@ -214,14 +214,30 @@ test("validateSequenceDef applies no defaults", () => {
 
 test("changes may touch only the safe fields, and at least one", () => {
   expect(validateChanges({})).toEqual([
-    { field: "changes", reason: "changes must set at least one of autoDisk, ordering, limits" },
+    {
+      field: "changes",
+      reason: "changes must set at least one of autoDisk, ordering, limits, reserveSeconds",
+    },
   ]);
+  expect(validateChanges({ reserveSeconds: 0 })).toEqual([]);
+  for (const bad of [-1, 1.5, 86_401])
+    expect(validateChanges({ reserveSeconds: bad }).map((e) => e.field)).toEqual(["reserveSeconds"]);
   expect(validateChanges({ autoDisk: "memory", ordering: "global", limits: { maxSegmentSize: 5n } })).toEqual(
     [],
   );
   expect(validateChanges({ limits: { maxSegmentSize: 0n } }).map((e) => e.field)).toEqual([
     "limits.maxSegmentSize",
   ]);
+});
+
+test("reserveSeconds: 0 to a day, and never 0 with ordering dc (served from the reserve)", () => {
+  expect(def({ name: "r", type: 3, reserveSeconds: 86_400 }).reserveSeconds).toBe(86_400);
+  expect(def({ name: "r", type: 3, reserveSeconds: 0 }).reserveSeconds).toBe(0);
+  expect(def({ name: "r", type: 3 }).reserveSeconds).toBeUndefined();
+  expect(errors({ name: "r", type: 3, reserveSeconds: 86_401 })).toHaveProperty("reserveSeconds");
+  expect(errors({ name: "r", type: 3, ordering: "dc", reserveSeconds: 0 })).toEqual({
+    reserveSeconds: "ordering dc is served from the DC's reserve: reserveSeconds 0 would turn it off",
+  });
 });
 
 test("identityDiff names the fields that move ids", () => {

@@ -587,6 +587,12 @@ export interface SequenceDefinition {
    * edge sets it on create; unset, the first lease binds it. Kept when the name is re-created.
    */
   keyFingerprint?: string | undefined;
+  /**
+   * Seconds of its DC's draw rate each DC's reserve pool holds for this sequence, 0..86400; 0 turns
+   * the reserve off for it. Unset: each edge's --reserve-seconds. An edge without a reserve (no
+   * Redis, or --reserve-seconds 0) has none for any sequence.
+   */
+  reserveSeconds?: number | undefined;
 }
 
 export interface CreateSequenceRequest {
@@ -606,6 +612,7 @@ export interface UpdateSequenceRequest {
   autoDisk?: AutoDisk | undefined;
   ordering?: Ordering | undefined;
   limits?: Limits | undefined;
+  reserveSeconds?: number | undefined;
 }
 
 export interface UpdateSequenceResponse {
@@ -1068,6 +1075,7 @@ function createBaseSequenceDefinition(): SequenceDefinition {
     revision: 0n,
     createdAtMs: 0n,
     keyFingerprint: undefined,
+    reserveSeconds: undefined,
   };
 }
 
@@ -1123,6 +1131,9 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     }
     if (message.keyFingerprint !== undefined) {
       writer.uint32(106).string(message.keyFingerprint);
+    }
+    if (message.reserveSeconds !== undefined) {
+      writer.uint32(112).uint32(message.reserveSeconds);
     }
     return writer;
   },
@@ -1244,6 +1255,14 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
             message.keyFingerprint = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.reserveSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1282,6 +1301,11 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
         ? globalThis.String(object.keyFingerprint)
         : isSet(object.key_fingerprint)
           ? globalThis.String(object.key_fingerprint)
+          : undefined,
+      reserveSeconds: isSet(object.reserveSeconds)
+        ? globalThis.Number(object.reserveSeconds)
+        : isSet(object.reserve_seconds)
+          ? globalThis.Number(object.reserve_seconds)
           : undefined,
     };
   },
@@ -1327,6 +1351,9 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     if (message.keyFingerprint !== undefined) {
       obj.keyFingerprint = message.keyFingerprint;
     }
+    if (message.reserveSeconds !== undefined) {
+      obj.reserveSeconds = Math.round(message.reserveSeconds);
+    }
     return obj;
   },
 
@@ -1352,6 +1379,7 @@ export const SequenceDefinition: MessageFns<SequenceDefinition> = {
     message.createdAtMs =
       object.createdAtMs !== undefined && object.createdAtMs !== null ? BigInt(object.createdAtMs) : 0n;
     message.keyFingerprint = object.keyFingerprint ?? undefined;
+    message.reserveSeconds = object.reserveSeconds ?? undefined;
     return message;
   },
 };
@@ -1497,7 +1525,14 @@ export const CreateSequenceResponse: MessageFns<CreateSequenceResponse> = {
 };
 
 function createBaseUpdateSequenceRequest(): UpdateSequenceRequest {
-  return { name: "", expectedRevision: 0n, autoDisk: undefined, ordering: undefined, limits: undefined };
+  return {
+    name: "",
+    expectedRevision: 0n,
+    autoDisk: undefined,
+    ordering: undefined,
+    limits: undefined,
+    reserveSeconds: undefined,
+  };
 }
 
 export const UpdateSequenceRequest: MessageFns<UpdateSequenceRequest> = {
@@ -1521,6 +1556,9 @@ export const UpdateSequenceRequest: MessageFns<UpdateSequenceRequest> = {
     }
     if (message.limits !== undefined) {
       Limits.encode(message.limits, writer.uint32(42).fork()).join();
+    }
+    if (message.reserveSeconds !== undefined) {
+      writer.uint32(48).uint32(message.reserveSeconds);
     }
     return writer;
   },
@@ -1578,6 +1616,14 @@ export const UpdateSequenceRequest: MessageFns<UpdateSequenceRequest> = {
             message.limits = Limits.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.reserveSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1605,6 +1651,11 @@ export const UpdateSequenceRequest: MessageFns<UpdateSequenceRequest> = {
           : undefined,
       ordering: isSet(object.ordering) ? orderingFromJSON(object.ordering) : undefined,
       limits: isSet(object.limits) ? Limits.fromJSON(object.limits) : undefined,
+      reserveSeconds: isSet(object.reserveSeconds)
+        ? globalThis.Number(object.reserveSeconds)
+        : isSet(object.reserve_seconds)
+          ? globalThis.Number(object.reserve_seconds)
+          : undefined,
     };
   },
 
@@ -1625,6 +1676,9 @@ export const UpdateSequenceRequest: MessageFns<UpdateSequenceRequest> = {
     if (message.limits !== undefined) {
       obj.limits = Limits.toJSON(message.limits);
     }
+    if (message.reserveSeconds !== undefined) {
+      obj.reserveSeconds = Math.round(message.reserveSeconds);
+    }
     return obj;
   },
 
@@ -1642,6 +1696,7 @@ export const UpdateSequenceRequest: MessageFns<UpdateSequenceRequest> = {
     message.ordering = object.ordering ?? undefined;
     message.limits =
       object.limits !== undefined && object.limits !== null ? Limits.fromPartial(object.limits) : undefined;
+    message.reserveSeconds = object.reserveSeconds ?? undefined;
     return message;
   },
 };
