@@ -586,6 +586,7 @@ describe("Kubernetes manifests", () => {
     StatefulSet: "apps/v1",
     Deployment: "apps/v1",
     PodDisruptionBudget: "policy/v1",
+    Job: "batch/v1",
   };
   let docs: Obj[];
   const named = (kind: string, name: string): Obj => {
@@ -638,6 +639,8 @@ describe("Kubernetes manifests", () => {
         podVolumes.add(at(t, "metadata.name"));
       for (const c of arr(pod.containers, `${wname} containers`).map((cc) => obj(cc, "container"))) {
         const where = `${wname}/${str(c.name, "container name")}`;
+        // The per-DC Redis Clusters run the Redis image; their own test is below.
+        if (str(c.image, where).startsWith("redis:")) continue;
         expect(str(c.image, where)).toMatch(/^dispenser/);
         // The image's entry point is `node --import tsx`; a shell wrapper must exec it.
         const command = (c.command as string[] | undefined) ?? [];
@@ -752,6 +755,48 @@ describe("Kubernetes manifests", () => {
       });
     }
     expect(zones.size).toBe(3);
+  });
+
+  it("Redis: a 6-node cluster per DC in its zone, formed by a Job, listed in its edges' ConfigMap", () => {
+    for (const dc of [0, 1, 2]) {
+      const sts = named("StatefulSet", `redis-dc${dc}`);
+      expect(at(sts, "spec.replicas")).toBe(6);
+      const svcName = str(at(sts, "spec.serviceName"), "serviceName");
+      expect(at(named("Service", svcName), "spec.clusterIP")).toBe("None");
+      const zone = at(
+        arr(
+          at(
+            sts,
+            "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+          ),
+          "terms",
+        )[0],
+        "matchExpressions",
+      );
+      const edgeZone = at(
+        arr(
+          at(
+            named("Deployment", `edge-dc${dc}`),
+            "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+          ),
+          "terms",
+        )[0],
+        "matchExpressions",
+      );
+      expect(zone, `redis-dc${dc} and edge-dc${dc} share a zone`).toEqual(edgeZone);
+      const c = obj(arr(at(sts, "spec.template.spec.containers"), "containers")[0], "container");
+      expect(JSON.stringify(c.command)).toMatch(/--cluster-enabled yes/);
+      const job = named("Job", `redis-dc${dc}-create`);
+      const script = JSON.stringify(at(job, "spec.template.spec.containers"));
+      expect(script).toMatch(/--cluster create/);
+      expect(script).toMatch(/--cluster-replicas 1/);
+      const nodes = [0, 1, 2, 3, 4, 5].map((n) => `redis-dc${dc}-${n}.${svcName}:6379`);
+      expect(
+        str(at(named("ConfigMap", `dispenser-edge-dc${dc}`), "data.DISPENSER_EDGE_REDIS"), "redis").split(
+          ",",
+        ),
+      ).toEqual(nodes);
+    }
   });
 
   it("Services select pods that have the ports they target", () => {
