@@ -4,7 +4,7 @@ import { ReservePool } from "../packages/edge/src/redis/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeProcess } from "./support/edge-process.js";
 import { LedgerCluster } from "./support/ledger-cluster.js";
-import { sleep, until as waitFor } from "./support/ledger-helpers.js";
+import { createWhenUp, sleep, until as waitFor } from "./support/ledger-helpers.js";
 import type { TimedDraw } from "./support/ordering.js";
 import { realTimeViolations } from "./support/ordering.js";
 import { REDIS_SKIP_REASON, RedisCluster, redisServerAvailable } from "./support/redis-cluster.js";
@@ -53,16 +53,7 @@ describe.skipIf(!available)("edges with a Redis Cluster plane (real processes)",
       await c.connect();
       clients.push(c);
     }
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const ok = await clients[0]!.call("HSET", "shared", "type", "3").then(
-        () => true,
-        (e: unknown) => String(e).includes("exists"),
-      );
-      if (ok) break;
-      if (Date.now() > until) throw new Error("ledger did not come up");
-      await sleep(200);
-    }
+    await createWhenUp(clients[0]!, "shared", ["type", "3"], 20_000);
   }, 90_000);
 
   afterAll(async () => {

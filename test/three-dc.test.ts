@@ -1,6 +1,6 @@
 import { LedgerClient } from "@dispenser/ledger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sleep, until, waitForLeader } from "./support/ledger-helpers.js";
+import { createWhenUp, sleep, waitForLeader } from "./support/ledger-helpers.js";
 import { REDIS_SKIP_REASON, redisServerAvailable } from "./support/redis-cluster.js";
 import { DcLoad } from "./support/dc-load.js";
 import { ThreeDcs } from "./support/three-dc.js";
@@ -22,16 +22,7 @@ describe.skipIf(!available)("three datacenters (real processes)", () => {
 
   beforeAll(async () => {
     await dcs.start();
-    const until = Date.now() + 30_000;
-    for (;;) {
-      const ok = await dcs.edges[0]!.client.call("HSET", "orders", "type", "3", "datacenters", "3").then(
-        () => true,
-        (e: unknown) => String(e).includes("exists"),
-      );
-      if (ok) break;
-      if (Date.now() > until) throw new Error("the ledger did not come up");
-      await sleep(200);
-    }
+    await createWhenUp(dcs.edges[0]!.client, "orders", ["type", "3", "datacenters", "3"]);
   }, 120_000);
 
   afterAll(async () => {
@@ -80,12 +71,7 @@ describe.skipIf(!available)("three datacenters (real processes)", () => {
     await dcs.loseDc(lost);
     // A ledger write after the loss: the two voters left elect a leader and commit.
     const survivor = dcs.edgesOf(alive[0]!)[0]!;
-    await until("a sequence created after the loss", () =>
-      survivor.client.call("HSET", "after-loss", "type", "3", "datacenters", "3").then(
-        () => true,
-        (e: unknown) => (String(e).includes("exists") ? true : undefined),
-      ),
-    );
+    await createWhenUp(survivor.client, "after-loss", ["type", "3", "datacenters", "3"]);
     const fresh = new Set<string>();
     for (const dc of alive)
       for (const e of dcs.edgesOf(dc))

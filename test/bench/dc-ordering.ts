@@ -14,7 +14,8 @@ import { Cluster, Redis } from "ioredis";
 import { EdgeProcess } from "../support/edge-process.js";
 import { LedgerCluster } from "../support/ledger-cluster.js";
 import { RedisCluster } from "../support/redis-cluster.js";
-import { fmt, log, median, posInt, until } from "./support.js";
+import { createWhenUp } from "../support/ledger-helpers.js";
+import { fmt, log, median, posInt } from "./support.js";
 
 const argv = process.argv.slice(2);
 const { values } = parseArgs({
@@ -69,19 +70,8 @@ async function main(): Promise<void> {
       edges.push(e);
     }
     const c = new Redis({ port: edges[0]!.respPort, host: "127.0.0.1" });
-    await until("the ledger", 30_000, async () => {
-      for (const [name, ordering] of [
-        ["tickets", "dc"],
-        ["orders", "edge"],
-      ] as const) {
-        const ok = await c.call("HSET", name, "type", "3", "ordering", ordering).then(
-          () => true,
-          (e: unknown) => String(e).includes("exists"),
-        );
-        if (!ok) return undefined;
-      }
-      return true;
-    });
+    await createWhenUp(c, "tickets", ["type", "3", "ordering", "dc"]);
+    await createWhenUp(c, "orders", ["type", "3", "ordering", "edge"]);
     c.disconnect();
     const probe = new Cluster(redis.nodes(), { redisOptions: { commandTimeout: 2_000 } });
     const poolOf = async (): Promise<{ carves: number; carved: number }> => {

@@ -11,7 +11,8 @@
 import { parseArgs } from "node:util";
 import { DcLoad } from "../support/dc-load.js";
 import { ThreeDcs } from "../support/three-dc.js";
-import { fmt, log, posInt, sleep, until } from "./support.js";
+import { createWhenUp } from "../support/ledger-helpers.js";
+import { fmt, log, posInt, sleep } from "./support.js";
 
 const argv = process.argv.slice(2);
 const { values } = parseArgs({
@@ -49,12 +50,7 @@ async function main(): Promise<number> {
   log(`starting three DCs (${EDGES} edges each), ${RATE} ids/s per edge, dc ${CUT_DC} cut off ${CUT_S} s`);
   await dcs.start();
   try {
-    await until("the ledger", 60_000, () =>
-      dcs.edges[0]!.client.call("HSET", NAME, "type", "3", "datacenters", "3").then(
-        () => true,
-        (e: unknown) => (String(e).includes("exists") ? true : undefined),
-      ),
-    );
+    await createWhenUp(dcs.edges[0]!.client, NAME, ["type", "3", "datacenters", "3"], 60_000);
     const load = new DcLoad(NAME, BATCH).start(dcs.edges);
     const { served, failed } = load;
     const reserveOf = async (): Promise<string> => {

@@ -47,3 +47,24 @@ export async function until<T>(
     await sleep(100);
   }
 }
+
+/**
+ * HSET <name> <fields...> through an edge's RESP port until the ledger behind it answers (it may
+ * still be electing its first leader); a name that exists already counts as created.
+ */
+export async function createWhenUp(
+  client: { call(command: string, ...args: string[]): Promise<unknown> },
+  name: string,
+  fields: readonly string[],
+  timeoutMs = 30_000,
+): Promise<void> {
+  await until(
+    `sequence "${name}" created through the edge`,
+    () =>
+      client.call("HSET", name, ...fields).then(
+        () => true,
+        (e: unknown) => (String(e).includes("exists") ? true : undefined),
+      ),
+    timeoutMs,
+  );
+}

@@ -125,7 +125,7 @@ export class DcReserve {
   private latestCallAt = 0;
   /** While the ledger is down: the next probe, so that the edge sees it back without any draw. */
   private reprobe: ReturnType<typeof setTimeout> | undefined;
-  /** The sequence the last probe asked about. */
+  /** The sequence probes ask about: the last one granted. */
   private probeName = "";
   private closed = false;
 
@@ -168,7 +168,6 @@ export class DcReserve {
     const name = def.name;
     return async (size) => {
       const v = this.view(def);
-      if (this.o.now() < v.poolDownUntil) return this.fromLedger(ledger, size);
       const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
       let skip = false;
       for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
@@ -178,8 +177,7 @@ export class DcReserve {
         try {
           r = await this.o.pool.carve(name, dc, max, floor(), skip);
         } catch (e) {
-          v.poolDownUntil = this.o.now() + this.poolRetryMs;
-          this.o.hooks?.onPoolError?.(name, e);
+          this.poolFailed(v, name, e);
           return this.fromLedger(ledger, size);
         }
         switch (r.kind) {
@@ -191,8 +189,7 @@ export class DcReserve {
           }
           case "no-replicas":
             // Nothing carved: the ledger directly, for a moment.
-            v.poolDownUntil = this.o.now() + this.poolRetryMs;
-            this.o.hooks?.onPoolError?.(name, noReplicas(r));
+            this.poolFailed(v, name, noReplicas(r));
             return this.fromLedger(ledger, size);
           case "unconfirmed":
             // A master without its replicas (a failover under way, a replica down): the pool
@@ -206,20 +203,17 @@ export class DcReserve {
             return this.fromLedger(ledger, size);
           case "below-floor":
             // The pool lies below ids this edge already has: the ledger, while it answers.
-            if (this.o.now() >= this.ledgerDownUntil) {
-              try {
-                return await this.fromLedger(ledger, size);
-              } catch {
-                // Cut off: skip what of the pool lies below.
-              }
+            try {
+              return await this.fromLedger(ledger, size);
+            } catch {
+              // Cut off: skip what of the pool lies below.
             }
             skip = true;
             continue;
           case "empty":
           case "missing":
           case "rolled-back": {
-            if (r.kind === "empty") this.gauge(v, "", 0, r.carved);
-            if (r.kind === "rolled-back") this.dropped(name, r);
+            this.noteUncarved(v, name, r);
             // Nothing to carve: a window now, from the ledger (which must answer, or the draw fails).
             const own = await this.refill(def, dc, ledger, v, size);
             if (own) return own;
@@ -268,8 +262,7 @@ export class DcReserve {
             `the datacenter's reserve pool could not confirm a carve on its replicas (${r.acked} of ${r.wanted})`,
           );
         }
-        if (r.kind === "empty") this.gauge(v, "", 0, r.carved);
-        if (r.kind === "rolled-back") this.dropped(name, r);
+        this.noteUncarved(v, name, r);
         // Empty, missing or rolled back: a window now (the ledger must answer, or the draw fails).
         await this.refill(def, dc, ledger, v, 0n, false);
       }
@@ -288,12 +281,12 @@ export class DcReserve {
         refilling: false,
         poolDownUntil: 0,
         spaceLeft: undefined,
-        maxWindow: def.limits.maxSegmentSize,
-        seconds: this.secondsOf(def),
+        maxWindow: 0n,
+        seconds: 0,
       };
       this.views.set(def.name, v);
     }
-    // The ledger reads a definition again when it changes; the view follows.
+    // From the definition at every grant: the edge reads it again when it changes.
     v.maxWindow = def.limits.maxSegmentSize;
     v.seconds = this.secondsOf(def);
     this.probeName = def.name;
@@ -335,7 +328,7 @@ export class DcReserve {
 
   /** In the background: a window when the pool holds less than REFILL_BELOW of its target. */
   private topUp(def: SequenceDef, dc: number, ledger: GrantFn, v: View, keep = true): void {
-    this.watchLedger(def.name);
+    this.watchLedger();
     if (v.refilling || v.left >= this.target(v) * REFILL_BELOW || this.o.now() < this.ledgerDownUntil) return;
     void this.refill(def, dc, ledger, v, 0n, keep).catch(() => undefined);
   }
@@ -399,9 +392,19 @@ export class DcReserve {
     }
   }
 
-  /** A pool the script deleted (it could not be trusted): what it had left is burnt. */
-  private dropped(name: string, r: Extract<CarveOutcome, { kind: "rolled-back" }>): void {
-    if (r.dropped === 0) return;
+  /** The pool failed a call or cannot confirm carves: the ledger directly, for a moment. */
+  private poolFailed(v: View, name: string, e: unknown): void {
+    v.poolDownUntil = this.o.now() + this.poolRetryMs;
+    this.o.hooks?.onPoolError?.(name, e);
+  }
+
+  /**
+   * A carve that found nothing to carve: an empty pool still tells its carve count; a pool the
+   * script deleted (it could not be trusted) had ids left, which are burnt.
+   */
+  private noteUncarved(v: View, name: string, r: CarveOutcome): void {
+    if (r.kind === "empty") this.gauge(v, "", 0, r.carved);
+    if (r.kind !== "rolled-back" || r.dropped === 0) return;
     const why =
       r.why === "master-changed"
         ? "a pool another Redis process wrote (a failover or a restart)"
@@ -454,14 +457,13 @@ export class DcReserve {
    * Probes the ledger in the background when nothing has told this edge it answers for a while
    * (`force`: now). While it is down, it is probed again every PROBE_MS, draws or not.
    */
-  private watchLedger(name: string, force = false): void {
-    this.probeName = name;
+  private watchLedger(force = false): void {
     const probe = this.o.probe;
     if (!probe || this.probing || this.closed) return;
     if (!force && this.o.now() - this.ledgerSeenAt < PROBE_MS) return;
     this.probing = true;
     const started = this.o.now();
-    probe(name)
+    probe(this.probeName)
       .then(
         () => this.answered(undefined, started),
         (e: unknown) => this.answered(e, started),
@@ -479,7 +481,7 @@ export class DcReserve {
     this.ledgerSeenAt = this.o.now();
     this.reprobe = setTimeout(() => {
       this.reprobe = undefined;
-      if (this.ledgerDown) this.watchLedger(this.probeName, true);
+      if (this.ledgerDown) this.watchLedger(true);
     }, PROBE_MS);
     this.reprobe.unref?.();
   }
