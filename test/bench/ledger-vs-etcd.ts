@@ -407,7 +407,6 @@ async function upLedger(name = "ledger", main = LEDGER_MAIN): Promise<System> {
       sequence: {
         name: SEQUENCE,
         type: 3,
-        length: 0,
         starting: 1n,
         step: 1n,
         datacenters: 1,

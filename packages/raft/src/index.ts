@@ -28,3 +28,16 @@ export {
   entryBytes,
   message,
 } from "./types.js";
+export { NotLeaderError, ProposalDroppedError, ProposalRejectedError } from "./loop/errors.js";
+export type {
+  Answer,
+  Application,
+  Done,
+  LoopEvents,
+  LoopHost,
+  LoopStorage,
+  SnapshotJob,
+} from "./loop/host.js";
+export { completedJob } from "./loop/host.js";
+export type { ReadyLoopOptions } from "./loop/ready-loop.js";
+export { READY_LOOP_DEFAULTS, ReadyLoop, needsWrite } from "./loop/ready-loop.js";

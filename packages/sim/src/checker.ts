@@ -89,6 +89,18 @@ export class Checker {
     return v === undefined ? undefined : Number(v.slice(0, v.indexOf(":")));
   }
 
+  /** Invariant (the loop's): an entry is applied only once it is on this node's synced disk. */
+  appliedDurable(node: NodeId, e: Entry, durable: boolean): void {
+    if (!durable)
+      this.fail("applied-is-durable", `node ${node} applied ${e.index}@${e.term} before syncing it`);
+  }
+
+  /** Invariant (the loop's): a membership change is answered only once it is in force. */
+  membershipAnswered(node: NodeId, change: string, inForce: boolean): void {
+    if (!inForce)
+      this.fail("membership-answered-in-force", `node ${node} answered ${change} before it was in force`);
+  }
+
   /** Invariant: the allocation mark after each index is the same everywhere and never decreases. */
   mark(node: NodeId, index: number, markBefore: number, markAfter: number): void {
     const prev = this.markAfter.get(index);

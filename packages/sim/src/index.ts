@@ -4,5 +4,5 @@ export type { Violation } from "./checker.js";
 export { Checker } from "./checker.js";
 export { SimDisk } from "./disk.js";
 export { Prng } from "./prng.js";
-export type { AppMutation, RaftImpl, SimOptions, SimResult } from "./simulation.js";
+export type { RaftImpl, SimOptions, SimResult } from "./simulation.js";
 export { Simulation } from "./simulation.js";

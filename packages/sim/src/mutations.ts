@@ -5,8 +5,9 @@ import { fileURLToPath } from "node:url";
 import type { RaftImpl } from "./simulation.js";
 
 /**
- * Deliberately broken rules of the Raft core. Each is a textual edit of a copy of the core's
- * source; the simulator must catch every one of them. They prove the checkers can fail.
+ * Deliberately broken rules of the Raft core and of its Ready loop. Each is a textual edit of a
+ * copy of the package's source; the simulator must catch every one of them. They prove the
+ * checkers can fail.
  */
 export interface Mutation {
   readonly name: string;
@@ -92,6 +93,47 @@ export const MUTATIONS: readonly Mutation[] = [
     breaks: "a heartbeat never tells a follower to commit past what it holds",
     seedsMax: 50,
   },
+  // The Ready loop's own rules (loop/ready-loop.ts): production and the simulator run this code.
+  {
+    name: "loop-ack-before-sync",
+    file: "loop/ready-loop.ts",
+    find: "const sentEarly = rd.sendBeforePersist && rd.messages.length > 0;",
+    replace: "const sentEarly = rd.messages.length > 0;",
+    breaks: "a node's acks and votes leave only once its write is synced",
+    seedsMax: 200,
+  },
+  {
+    name: "loop-apply-before-sync",
+    file: "loop/ready-loop.ts",
+    find: "const early = this.durable(rd);",
+    replace: "const early = rd.committedEntries.length > 0;",
+    breaks: "an entry is applied only once it is on this node's synced disk",
+    seedsMax: 200,
+  },
+  {
+    name: "loop-early-apply-of-replaced",
+    file: "loop/ready-loop.ts",
+    find: "return rd.entries.length === 0 || last < rd.entries[0]!.index;",
+    replace: "return true;",
+    breaks: "entries this Ready writes are not applied while it writes them",
+    seedsMax: 500,
+  },
+  {
+    name: "loop-read-before-apply",
+    file: "loop/ready-loop.ts",
+    find: "if (this.applied >= index) k();",
+    replace: "if (index >= 0) k();",
+    breaks: "a read is answered only once the applied index reaches its read index",
+    seedsMax: 1000,
+  },
+  {
+    name: "loop-membership-before-in-force",
+    file: "loop/ready-loop.ts",
+    find: "if (rd.committedEntries.some(isConfChange)) return false;",
+    replace: "",
+    breaks: "a membership change is answered only once it is in force",
+    seedsMax: 1000,
+  },
 ];
 
 /** Copy the Raft core's source, apply one mutation, and import the copy. */
@@ -101,7 +143,8 @@ export async function loadMutant(name: string): Promise<RaftImpl> {
   const src = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "raft", "src");
   const dir = mkdtempSync(join(tmpdir(), `raft-mutant-${name}-`));
   cpSync(src, dir, { recursive: true });
-  for (const f of readdirSync(dir)) if (f.endsWith(".test.ts")) writeFileSync(join(dir, f), "");
+  for (const f of readdirSync(dir, { recursive: true, encoding: "utf8" }))
+    if (f.endsWith(".test.ts")) writeFileSync(join(dir, f), "");
   const file = join(dir, m.file);
   const text = readFileSync(file, "utf8");
   if (!text.includes(m.find)) throw new Error(`mutation ${name}: target text not found in ${m.file}`);

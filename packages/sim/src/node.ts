@@ -1,44 +1,33 @@
-import type { MemoryStorage, Message, NodeId, Ready, RawNode } from "@dispenser/raft";
+import type { NodeId, ReadyLoop } from "@dispenser/raft";
+import type { Grant } from "./allocator.js";
 import type { SimApp } from "./apps.js";
 import type { SimDisk } from "./disk.js";
+import type { SimStorage } from "./sim-storage.js";
 
-/** Where a node is in the cycle of processing one Ready; a crash may strike between any two. */
-export type Phase = "idle" | "syncing" | "sending" | "applying" | "advancing";
+/** What the replicated application answers a proposal with: the range it granted, if any. */
+export type SimOut = { key: string; grant: Grant } | undefined;
 
-/** Inputs that arrive while a Ready is being processed wait here (no step between ready and advance). */
-export type Input =
-  | { kind: "msg"; m: Message }
-  | { kind: "tick" }
-  | { kind: "propose"; key: string; requestId: number; size: number; ackedEndAtPropose: number }
-  | { kind: "read"; key: string; requestId: number; ackedEndAtStart: number }
-  | { kind: "transfer"; to: NodeId }
-  | { kind: "conf"; change: "add-learner" | "promote" | "remove"; target: NodeId }
-  | { kind: "snap-status"; peer: NodeId; ok: boolean };
-
-export interface PendingProposal {
-  readonly term: number;
-  readonly requestId: number;
+/** A client's request for `size` ids in `key`'s space; a retry reuses the object. */
+export interface ClientRequest {
   readonly key: string;
+  readonly requestId: number;
+  readonly size: number;
+  /** The highest end acknowledged in `key`'s space when the request was first sent. */
   readonly ackedEndAtPropose: number;
 }
 
-/** One simulated server: a Raft node, its disk, and the allocator it replicates. */
+/** One simulated server: the Ready loop (production's) on a simulated disk, and its application. */
 export class SimNode {
   /** Bumped on every restart, so events addressed to a dead incarnation are ignored. */
   incarnation = 0;
   up = false;
   /** Taken out of the cluster by a committed removal: never restarted. */
   decommissioned = false;
-  phase: Phase = "idle";
-  raw!: RawNode;
-  storage!: MemoryStorage;
+  loop!: ReadyLoop<SimOut, undefined>;
+  storage!: SimStorage;
   sm!: SimApp;
-  rd: Ready | undefined;
-  inbox: Input[] = [];
-  /** Proposals this node made as leader, by log index. */
-  proposals = new Map<number, PendingProposal>();
-  /** Reads waiting for their ReadState, then for the applied index to reach it. */
-  reads = new Map<number, { key: string; ackedEndAtStart: number; index: number | undefined }>();
+  /** The application's total mark after the last entry applied (the checkers compare it). */
+  markApplied = 0;
   /** Highest commit index already checked for durability while leader. */
   checkedCommit = 0;
   /** Voters as of the previous observation (a conf change may apply between two). */
@@ -46,7 +35,7 @@ export class SimNode {
   /** Term in which this node was last seen as leader (to check completeness once per term). */
   leaderTermSeen = 0;
   /** Local snapshots are taken every this many applied entries. */
-  snapshotEvery: number;
+  readonly snapshotEvery: number;
   crashes = 0;
 
   constructor(

@@ -1,4 +1,4 @@
-import type { Message, NodeId } from "@dispenser/raft";
+import type { Answer, Application, Entry, Message, NodeId, Ready } from "@dispenser/raft";
 import * as defaultRaft from "@dispenser/raft";
 import type { SimAppKind } from "./apps.js";
 import { ALLOCATOR, LEDGER } from "./apps.js";
@@ -8,18 +8,16 @@ import { SimDisk } from "./disk.js";
 import { EventQueue } from "./heap.js";
 import { CALM, Network } from "./network.js";
 import type { NetworkFaults } from "./network.js";
-import type { Input } from "./node.js";
+import type { ClientRequest, SimOut } from "./node.js";
 import { SimNode } from "./node.js";
 import { Prng } from "./prng.js";
+import { SimStorage } from "./sim-storage.js";
 
 /** The parts of the Raft package the simulator drives (swappable to run a mutated copy). */
 export interface RaftImpl {
   RawNode: typeof defaultRaft.RawNode;
-  MemoryStorage: typeof defaultRaft.MemoryStorage;
+  ReadyLoop: typeof defaultRaft.ReadyLoop;
 }
-
-/** Deliberate breaches of the application's side of the contract, to prove the checkers catch them. */
-export type AppMutation = "send-before-sync" | "apply-before-commit-sync";
 
 export interface SimOptions {
   seed: number;
@@ -36,7 +34,6 @@ export interface SimOptions {
   /** With verbose: also print every delivered message. */
   traceMessages?: boolean;
   raft?: RaftImpl;
-  appMutation?: AppMutation;
   log?: (line: string) => void;
 }
 
@@ -62,7 +59,8 @@ export interface SimResult {
 type Event =
   | { kind: "tick"; node: NodeId; inc: number }
   | { kind: "deliver"; m: Message }
-  | { kind: "phase"; node: NodeId; inc: number }
+  /** A step of a node's host: a turn of its event loop, a timer, a write that synced. */
+  | { kind: "host"; node: NodeId; inc: number; k: () => void }
   | { kind: "crash"; node: NodeId }
   | { kind: "restart"; node: NodeId }
   | { kind: "client" }
@@ -73,13 +71,17 @@ type Event =
   | { kind: "heal"; links: [NodeId, NodeId][] }
   | { kind: "faults" }
   | { kind: "liveness-start" }
-  | { kind: "client-arrive"; node: NodeId; input: Input }
+  | { kind: "client-arrive"; node: NodeId; request: ClientRequest }
   | { kind: "decommission"; node: NodeId }
   | { kind: "kill"; node: NodeId; inc: number }
   | { kind: "snapshot-status"; from: NodeId; inc: number; peer: NodeId; ok: boolean };
 
 /** Time units per tick: message and disk delays are finer than a tick. */
 const TICK = 10;
+/** Milliseconds of the loop's clock per time unit: a tick is 50 ms, as in production. */
+const MS_PER_UNIT = 5;
+/** A read not confirmed within this long fails, as in production. */
+const READ_TIMEOUT_MS = 5_000;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
 
@@ -133,7 +135,7 @@ export class Simulation {
   /** The replicated application: the plain allocator or the segment ledger's state machine. */
   private readonly app: SimAppKind;
   /** Recent client requests, some of which are retried. */
-  private readonly recentRequests: Extract<Input, { kind: "propose" }>[] = [];
+  private readonly recentRequests: ClientRequest[] = [];
   /** Committed removals whose target is still running. */
   private removals: { index: number; target: NodeId }[] = [];
 
@@ -240,7 +242,7 @@ export class Simulation {
     if (this.opts.verbose) {
       for (const n of this.nodes.values()) {
         if (!n.up) continue;
-        const st = n.raw.status();
+        const st = n.loop.status();
         this.trace(
           `final ${n.id}: ${st.softState.role} term ${st.hardState.term} commit ${st.hardState.commit} applied ${st.applied} last ${st.lastIndex} conf ${JSON.stringify(st.confState)} progress ${JSON.stringify([...st.progress])}`,
         );
@@ -286,27 +288,32 @@ export class Simulation {
   }
 
   private start(n: SimNode): void {
-    const { storage, snapshot } = n.disk.load();
+    const { storage: mem, snapshot } = n.disk.load();
     n.incarnation++;
     n.up = true;
-    n.phase = "idle";
-    n.rd = undefined;
-    n.inbox = [];
-    n.proposals.clear();
-    n.reads.clear();
     n.checkedCommit = 0;
     n.leaderTermSeen = 0;
-    n.storage = storage;
     n.sm = this.app.restore(snapshot.data);
+    n.markApplied = n.sm.totalMark();
+    const inc = n.incarnation;
+    /** Run `k` on this incarnation after `delay` units (never, if it crashes first). */
+    const later = (delay: number, k: () => void): void =>
+      this.schedule(delay, { kind: "host", node: n.id, inc, k });
+    const storage = (n.storage = new SimStorage(
+      mem,
+      n.disk,
+      (k) => later(this.rng.range(1, 5), k),
+      (rd) => this.synced(n, rd),
+    ));
     // Tight limits (one entry per message, or two messages in flight) alongside generous ones;
     // never both at once, or a new member needs longer than the liveness bound to catch up. 512
     // bytes hold two or three ledger leases (169 bytes each with the entry overhead since leases
     // carry a return token; 256 came to one per message, and seed 74947 then missed the bound).
     const maxMsgBytes = this.profile.oneEntryPerMessage ? 40 : this.rng.pick([40, 512, 4096, 1 << 20]);
     const maxInflightMsgs = maxMsgBytes === 40 ? this.rng.pick([64, 256]) : this.rng.pick([2, 8, 256]);
-    n.raw = new this.raft.RawNode({
+    const raw = new this.raft.RawNode({
       id: n.id,
-      storage,
+      storage: mem,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
       rand: this.rng.fork(),
@@ -318,133 +325,61 @@ export class Simulation {
       maxApplyBytes: this.rng.pick([100, 1 << 20]),
       maxPendingReads: 64,
     });
+    const app: Application<SimOut> = {
+      apply: (data, at) => n.sm.apply(data, at),
+      beginSnapshot: () => defaultRaft.completedJob(n.sm.snapshot()),
+      restore: (data) => {
+        n.sm = this.app.restore(data);
+        n.markApplied = n.sm.totalMark();
+      },
+    };
+    n.loop = new this.raft.ReadyLoop<SimOut, undefined>({
+      raw,
+      storage,
+      app,
+      applied: snapshot.meta.index,
+      snapshotEntries: n.snapshotEvery,
+      // Keep a few entries behind a snapshot so a slightly lagging follower needs no snapshot.
+      compactMarginEntries: this.rng.range(0, 5),
+      maxPendingProposals: 1000,
+      host: {
+        send: (messages) => this.sendAll(n, inc, messages),
+        turn: (k) => later(this.rng.range(0, 2), k),
+        after: (ms, k) => {
+          let live = true;
+          later(Math.ceil(ms / MS_PER_UNIT), () => live && k());
+          return () => {
+            live = false;
+          };
+        },
+        now: () => this.now * MS_PER_UNIT,
+        fatal: (err) =>
+          this.checker.fail("exception", err instanceof Error ? `${err.name}: ${err.message}` : String(err)),
+      },
+      events: {
+        applied: (e) => this.applied(n, e),
+        settled: () => this.observe(n),
+      },
+    });
+    n.loop.start();
     this.schedule(this.rng.range(1, TICK), { kind: "tick", node: n.id, inc: n.incarnation });
   }
 
   private crash(n: SimNode): void {
-    this.trace(`crash ${n.id} in phase ${n.phase}`);
+    this.trace(`crash ${n.id}`);
     n.up = false;
     n.crashes++;
     n.incarnation++;
     n.disk.crash();
   }
 
-  private input(n: SimNode, i: Input): void {
-    if (!n.up) return;
-    if (n.phase !== "idle") {
-      if (n.inbox.length < 10000) n.inbox.push(i);
-      return;
-    }
-    this.process(n, i);
-    this.kick(n);
+  /** A Ready's write synced: its entries are on the disk now. */
+  private synced(n: SimNode, rd: Ready): void {
+    for (const e of rd.entries) this.checker.persisted(n.id, e, n.disk.durableTerm(e.index - 1));
   }
 
-  private process(n: SimNode, i: Input): void {
-    const raw = n.raw;
-    switch (i.kind) {
-      case "msg":
-        raw.step(i.m);
-        return;
-      case "tick":
-        raw.tick();
-        return;
-      case "propose": {
-        const r = raw.propose(this.app.encodeRequest(i.key, i.requestId, i.size));
-        if (r.ok)
-          n.proposals.set(r.index, {
-            term: r.term,
-            requestId: i.requestId,
-            key: i.key,
-            ackedEndAtPropose: i.ackedEndAtPropose,
-          });
-        else if (r.leader !== 0) this.leaderHint = r.leader;
-        return;
-      }
-      case "read":
-        if (raw.readIndex(i.requestId))
-          n.reads.set(i.requestId, { key: i.key, ackedEndAtStart: i.ackedEndAtStart, index: undefined });
-        return;
-      case "transfer":
-        raw.transferLeader(i.to);
-        return;
-      case "conf": {
-        const type =
-          i.change === "add-learner"
-            ? defaultRaft.ConfChangeType.AddLearner
-            : i.change === "promote"
-              ? defaultRaft.ConfChangeType.PromoteLearner
-              : defaultRaft.ConfChangeType.Remove;
-        const r = raw.proposeConfChange({ type, nodeId: i.target });
-        this.trace(`node ${n.id} proposes ${i.change} ${i.target}: ${r.ok ? `index ${r.index}` : r.code}`);
-        return;
-      }
-      case "snap-status":
-        raw.reportSnapshot(i.peer, i.ok);
-        return;
-    }
-  }
-
-  /** Start processing a Ready if there is one and the node is idle. */
-  private kick(n: SimNode): void {
-    if (!n.up || n.phase !== "idle") return;
-    this.observe(n);
-    if (!n.raw.hasReady()) return;
-    const rd = n.raw.ready();
-    n.rd = rd;
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      n.disk.write({
-        ...(rd.hardState ? { hardState: rd.hardState } : {}),
-        ...(rd.snapshot ? { installSnapshot: rd.snapshot } : {}),
-        ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
-      });
-    }
-    // A leader's appends may go out while its own write is in flight (the core says when).
-    if (this.opts.appMutation === "send-before-sync" || rd.sendBeforePersist) this.sendAll(n);
-    n.phase = "syncing";
-    this.schedule(this.rng.range(1, 5), { kind: "phase", node: n.id, inc: n.incarnation });
-  }
-
-  private phase(n: SimNode): void {
-    const rd = n.rd!;
-    switch (n.phase) {
-      case "syncing": {
-        n.disk.sync();
-        if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
-        if (rd.entries.length > 0) {
-          n.storage.append(rd.entries);
-          for (const e of rd.entries) this.checker.persisted(n.id, e, n.disk.durableTerm(e.index - 1));
-        }
-        if (rd.hardState) n.storage.setHardState(rd.hardState);
-        n.phase = "sending";
-        break;
-      }
-      case "sending":
-        if (this.opts.appMutation !== "send-before-sync" && !rd.sendBeforePersist) this.sendAll(n);
-        n.phase = "applying";
-        break;
-      case "applying":
-        this.apply(n);
-        n.phase = "advancing";
-        break;
-      case "advancing": {
-        n.raw.advance();
-        n.rd = undefined;
-        n.phase = "idle";
-        this.maybeSnapshot(n);
-        const inbox = n.inbox;
-        n.inbox = [];
-        for (const i of inbox) this.process(n, i);
-        this.kick(n);
-        return;
-      }
-      case "idle":
-        return;
-    }
-    this.schedule(this.rng.range(0, 2), { kind: "phase", node: n.id, inc: n.incarnation });
-  }
-
-  private sendAll(n: SimNode): void {
-    for (const m of n.rd!.messages) {
+  private sendAll(n: SimNode, inc: number, messages: readonly Message[]): void {
+    for (const m of messages) {
       const to = this.nodes.get(m.to);
       const delays = to && to.up ? this.net.fate(m.from, m.to) : [];
       for (const d of delays) this.schedule(d, { kind: "deliver", m });
@@ -453,7 +388,7 @@ export class Simulation {
         this.schedule(delays.length > 0 ? delays[0]! : 5, {
           kind: "snapshot-status",
           from: n.id,
-          inc: n.incarnation,
+          inc,
           peer: m.to,
           ok: delays.length > 0,
         });
@@ -461,78 +396,61 @@ export class Simulation {
     }
   }
 
-  private apply(n: SimNode): void {
-    const rd = n.rd!;
-    if (rd.snapshot) n.sm = this.app.restore(rd.snapshot.data);
-    for (const e of rd.committedEntries) {
-      this.checker.applyEntry(n.id, e);
-      if (e.type === defaultRaft.EntryType.ConfChange) {
-        const cc = defaultRaft.decodeConfChange(e.data);
-        this.trace(`node ${n.id} applies conf change ${JSON.stringify(cc)} at ${e.index}`);
-        // A committed removal: the operator shuts the server down once the new configuration is
-        // in force on a majority of its voters (before that they may still need its vote).
-        if (
-          cc.type === defaultRaft.ConfChangeType.Remove &&
-          !this.removals.some((r) => r.index === e.index)
-        ) {
-          this.removals.push({ index: e.index, target: cc.nodeId });
-        }
-      }
-      const before = n.sm.totalMark();
-      const out =
-        e.type === defaultRaft.EntryType.Normal && e.data.byteLength > 0 ? n.sm.apply(e.data, e) : undefined;
-      this.checker.mark(n.id, e.index, before, n.sm.totalMark());
-      const p = n.proposals.get(e.index);
-      if (p) {
-        n.proposals.delete(e.index);
-        const g = out?.grant;
-        if (out && g && p.term === e.term && p.requestId === g.requestId && p.key === out.key) {
-          this.checker.ack(out.key, g, p.ackedEndAtPropose);
-          if (
-            this.livenessStart > 0 &&
-            this.livenessDone === undefined &&
-            g.requestId >= this.livenessFloor
-          ) {
-            this.livenessDone = Math.ceil((this.now - this.livenessStart) / TICK);
-            this.trace(`liveness: committed ${this.livenessDone} ticks after healing`);
-          }
-        }
+  /** After the loop applied `e` on `n` (the application's part done, its proposer not yet answered). */
+  private applied(n: SimNode, e: Entry): void {
+    this.checker.applyEntry(n.id, e);
+    this.checker.appliedDurable(
+      n.id,
+      e,
+      n.disk.durableTerm(e.index) === e.term || n.disk.durableSnapshotIndex() >= e.index,
+    );
+    if (e.type === defaultRaft.EntryType.ConfChange) {
+      const cc = defaultRaft.decodeConfChange(e.data);
+      this.trace(`node ${n.id} applies conf change ${JSON.stringify(cc)} at ${e.index}`);
+      // A committed removal: the operator shuts the server down once the new configuration is
+      // in force on a majority of its voters (before that they may still need its vote).
+      if (cc.type === defaultRaft.ConfChangeType.Remove && !this.removals.some((r) => r.index === e.index)) {
+        this.removals.push({ index: e.index, target: cc.nodeId });
       }
     }
-    for (const rs of rd.readStates) {
-      const r = n.reads.get(rs.requestId);
-      if (r) r.index = rs.index;
-    }
-    const applied = rd.committedEntries.at(-1)?.index ?? rd.snapshot?.meta.index ?? n.raw.status().applied;
-    for (const [id, r] of n.reads) {
-      if (r.index !== undefined && r.index <= applied) {
-        this.checker.read(n.id, r.key, n.sm.markOf(r.key), r.ackedEndAtStart);
-        n.reads.delete(id);
-      }
-    }
-    if (n.proposals.size > 1000) n.proposals.clear(); // Bounded: old proposals are lost requests.
+    const after = n.sm.totalMark();
+    this.checker.mark(n.id, e.index, n.markApplied, after);
+    n.markApplied = after;
   }
 
-  private maybeSnapshot(n: SimNode): void {
-    const st = n.raw.status();
-    const snapIndex = n.storage.firstIndex() - 1;
-    if (st.applied - n.disk.durableSnapshotIndex() < n.snapshotEvery || st.applied <= snapIndex) return;
-    const snap = n.storage.createSnapshot(st.applied, n.raw.confState(), n.sm.snapshot());
-    n.disk.write({ localSnapshot: snap });
-    n.disk.sync();
-    // Keep a few entries behind the snapshot so a slightly lagging follower needs no snapshot.
-    const compactTo = st.applied - this.rng.range(0, 5);
-    if (compactTo > n.storage.firstIndex()) n.storage.compact(compactTo);
+  /** A client's proposal: its answer is checked against every other answer. */
+  private propose(n: SimNode, req: ClientRequest): void {
+    n.loop.propose(this.app.encodeRequest(req.key, req.requestId, req.size), {
+      resolve: (out) => {
+        const g = out?.grant;
+        if (!out || !g || g.requestId !== req.requestId || out.key !== req.key) {
+          this.checker.fail(
+            "answer-is-own-entry",
+            `node ${n.id} answered request ${req.requestId} (${req.key}) with ${JSON.stringify(out)}`,
+          );
+          return;
+        }
+        this.checker.ack(out.key, g, req.ackedEndAtPropose);
+        if (this.livenessStart > 0 && this.livenessDone === undefined && g.requestId >= this.livenessFloor) {
+          this.livenessDone = Math.ceil((this.now - this.livenessStart) / TICK);
+          this.trace(`liveness: committed ${this.livenessDone} ticks after healing`);
+        }
+      },
+      reject: (err) => {
+        const leader = (err as { leader?: NodeId }).leader;
+        if (leader !== undefined && leader !== 0) this.leaderHint = leader;
+      },
+    });
   }
 
   private maybeDecommission(): void {
     this.removals = this.removals.filter((r) => {
       const target = this.nodes.get(r.target);
       if (!target || target.decommissioned) return false;
-      const applied = [...this.nodes.values()].filter((n) => n.up && n.raw.status().applied >= r.index);
+      const applied = [...this.nodes.values()].filter((n) => n.up && n.loop.status().applied >= r.index);
       const conf = applied
-        .find((n) => !n.raw.status().confState.voters.includes(r.target))
-        ?.raw.status().confState;
+        .find((n) => !n.loop.status().confState.voters.includes(r.target))
+        ?.loop.status().confState;
       if (!conf) return true;
       const have = conf.voters.filter((v) => applied.some((n) => n.id === v)).length;
       if (have < Math.floor(conf.voters.length / 2) + 1) return true;
@@ -543,8 +461,9 @@ export class Simulation {
 
   /** Checks that look at a node's state after each of its steps. */
   private observe(n: SimNode): void {
+    if (!n.up) return;
     if (this.removals.length > 0) this.maybeDecommission();
-    const st = n.raw.status();
+    const st = n.loop.status();
     if (st.softState.role !== "leader") {
       n.prevVoters = st.confState.voters;
       return;
@@ -566,7 +485,7 @@ export class Simulation {
         `node ${n.id} leads term ${term} (last ${st.lastIndex}, conf ${JSON.stringify(st.confState)})`,
       );
       const first = n.storage.firstIndex();
-      this.checker.newLeader(n.id, term, st.lastIndex, first, (i) => n.raw.term(i));
+      this.checker.newLeader(n.id, term, st.lastIndex, first, (i) => n.loop.raw.term(i));
       n.checkedCommit = Math.max(n.checkedCommit, st.hardState.commit);
     }
     const commit = st.hardState.commit;
@@ -584,7 +503,7 @@ export class Simulation {
     }
     if (commit > n.checkedCommit) {
       for (let i = n.checkedCommit + 1; i <= commit; i++) {
-        const t = n.raw.term(i);
+        const t = n.loop.raw.term(i);
         if (t === undefined) continue;
         // The entry may have been committed just before a conf change applied in the same
         // advance(): a majority of either configuration is what the leader counted.
@@ -605,7 +524,7 @@ export class Simulation {
       case "tick": {
         const n = this.nodes.get(ev.node)!;
         if (!n.up || n.incarnation !== ev.inc) return;
-        this.input(n, { kind: "tick" });
+        n.loop.tick();
         this.schedule(TICK, ev);
         return;
       }
@@ -616,19 +535,19 @@ export class Simulation {
           );
         const n = this.nodes.get(ev.m.to);
         if (!n || !n.up || this.net.isBlocked(ev.m.from, ev.m.to)) return;
-        this.input(n, { kind: "msg", m: ev.m });
+        n.loop.step([ev.m]);
         return;
       }
-      case "phase": {
+      case "host": {
         const n = this.nodes.get(ev.node)!;
         if (!n.up || n.incarnation !== ev.inc) return;
-        this.phase(n);
+        ev.k();
         return;
       }
       case "snapshot-status": {
         const n = this.nodes.get(ev.from)!;
         if (!n.up || n.incarnation !== ev.inc) return;
-        this.input(n, { kind: "snap-status", peer: ev.peer, ok: ev.ok });
+        n.loop.reportSnapshot(ev.peer, ev.ok);
         return;
       }
       case "crash":
@@ -678,7 +597,7 @@ export class Simulation {
         return;
       case "client-arrive": {
         const n = this.nodes.get(ev.node);
-        if (n) this.input(n, ev.input);
+        if (n && n.up) this.propose(n, ev.request);
         return;
       }
       case "kill": {
@@ -711,7 +630,7 @@ export class Simulation {
     const candidates = [...this.nodes.values()].filter((n) => n.up && !n.decommissioned);
     if (candidates.length > 0) {
       // Prefer the leader now and then: leader crashes are the interesting ones.
-      const leader = candidates.find((n) => n.raw.status().softState.role === "leader");
+      const leader = candidates.find((n) => n.loop.isLeader());
       const n = leader && this.rng.chance(0.4) ? leader : this.rng.pick(candidates);
       this.crash(n);
       this.schedule(this.rng.range(1, this.profile.restartMaxTicks) * TICK, { kind: "restart", node: n.id });
@@ -786,30 +705,29 @@ export class Simulation {
         ? this.rng.pick(this.recentRequests)
         : undefined;
     const key = retry?.key ?? this.rng.pick(this.app.keys);
-    const input: Input = retry ?? {
-      kind: "propose",
+    const request: ClientRequest = retry ?? {
       key,
       requestId: this.nextRequestId++,
       size: this.rng.range(1, 1000),
       ackedEndAtPropose: this.checker.maxAckedEnd(key),
     };
     if (!retry) {
-      this.recentRequests.push(input);
+      this.recentRequests.push(request);
       if (this.recentRequests.length > 32) this.recentRequests.shift();
     }
     // Client traffic travels outside the faulty Raft network.
-    this.schedule(this.rng.range(1, 5), { kind: "client-arrive", node: target, input });
+    this.schedule(this.rng.range(1, 5), { kind: "client-arrive", node: target, request });
   }
 
   private readRequest(): void {
     const ids = this.liveIds();
     const n = this.nodes.get(this.rng.pick(ids))!;
     const key = this.rng.pick(this.app.keys);
-    this.input(n, {
-      kind: "read",
-      key,
-      requestId: this.nextRequestId++,
-      ackedEndAtStart: this.checker.maxAckedEnd(key),
+    if (!n.up) return;
+    const ackedEndAtStart = this.checker.maxAckedEnd(key);
+    n.loop.readBarrier(READ_TIMEOUT_MS, {
+      resolve: () => this.checker.read(n.id, key, n.sm.markOf(key), ackedEndAtStart),
+      reject: () => {},
     });
   }
 
@@ -817,8 +735,8 @@ export class Simulation {
     let best: SimNode | undefined;
     for (const n of this.nodes.values()) {
       if (!n.up) continue;
-      const st = n.raw.status();
-      if (st.softState.role === "leader" && (!best || st.hardState.term > best.raw.status().hardState.term))
+      const st = n.loop.status();
+      if (st.softState.role === "leader" && (!best || st.hardState.term > best.loop.status().hardState.term))
         best = n;
     }
     return best;
@@ -827,7 +745,7 @@ export class Simulation {
   private admin(): void {
     const l = this.leader();
     if (!l) return;
-    const cs = l.raw.status().confState;
+    const cs = l.loop.status().confState;
     const members = cs.voters.length + cs.learners.length;
     // A one-node cluster may grow to three voters; others shrink by two and grow by one.
     const minVoters = Math.max(1, this.clusterSize - 2);
@@ -845,7 +763,7 @@ export class Simulation {
       change = "remove";
       target = this.rng.pick(cs.voters);
     } else return;
-    this.input(l, { kind: "conf", change, target });
+    this.changeMembership(l, change, target);
     if (change === "add-learner") {
       // Start the new, empty server right away; it waits for the leader to contact it.
       this.nextNodeId++;
@@ -854,14 +772,50 @@ export class Simulation {
     this.confChanges++;
   }
 
+  /**
+   * Propose a membership change at the leader `l`. Its answer must find the change in force on
+   * `l`: checked when the answer would reach its caller (a promise's reaction runs once the loop
+   * yields; here, at the next event).
+   */
+  private changeMembership(l: SimNode, change: "add-learner" | "promote" | "remove", target: NodeId): void {
+    const type =
+      change === "add-learner"
+        ? defaultRaft.ConfChangeType.AddLearner
+        : change === "promote"
+          ? defaultRaft.ConfChangeType.PromoteLearner
+          : defaultRaft.ConfChangeType.Remove;
+    const inc = l.incarnation;
+    const answer: Answer<void> = {
+      resolve: () =>
+        this.schedule(0, {
+          kind: "host",
+          node: l.id,
+          inc,
+          k: () => {
+            const cs = l.loop.status().confState;
+            const inForce =
+              change === "add-learner"
+                ? cs.learners.includes(target) || cs.voters.includes(target)
+                : change === "promote"
+                  ? cs.voters.includes(target)
+                  : !cs.voters.includes(target) && !cs.learners.includes(target);
+            this.checker.membershipAnswered(l.id, `${change} ${target}`, inForce);
+          },
+        }),
+      reject: () => {},
+    };
+    this.trace(`node ${l.id} proposes ${change} ${target}`);
+    l.loop.proposeConfChange({ type, nodeId: target }, answer);
+  }
+
   private transfer(): void {
     const l = this.leader();
     if (!l) return;
-    const voters = l.raw.status().confState.voters.filter((v) => v !== l.id);
+    const voters = l.loop.status().confState.voters.filter((v) => v !== l.id);
     if (voters.length === 0) return;
     const to = this.rng.pick(voters);
     this.trace(`transfer leadership ${l.id} → ${to}`);
-    this.input(l, { kind: "transfer", to });
+    l.loop.transferLeader(to);
   }
 
   private stopFaults(): void {
@@ -879,7 +833,7 @@ export class Simulation {
       }
     }
     for (const n of this.nodes.values()) {
-      const cs = n.raw.status().confState;
+      const cs = n.loop.status().confState;
       for (const v of [...cs.voters, ...cs.learners]) inConfig.add(v);
     }
     this.trace(`faults stopped; members ${[...inConfig].join(",")}`);

@@ -1,5 +1,5 @@
 import type { ConfState, Entry, HardState, Ready, Snapshot, Storage } from "@dispenser/raft";
-import { EMPTY_HARD_STATE, MemoryStorage } from "@dispenser/raft";
+import { EMPTY_HARD_STATE, MemoryStorage, needsWrite } from "@dispenser/raft";
 import { Level } from "level";
 import type { Identity, SnapshotRef } from "./codec.js";
 import {
@@ -232,16 +232,6 @@ export class LevelStorage implements Storage {
     this.hard = hardState;
   }
 
-  /**
-   * Whether persisting `rd` writes anything. A hard state that moved only its commit index is not
-   * written on its own: the commit index need not be durable (a restarted node learns it again
-   * from the leader, and replays less in the meantime), so it rides along with the next write of
-   * entries, a vote or a snapshot. No Ready waits on the disk just to record a commit.
-   */
-  needsWrite(rd: Ready): boolean {
-    return rd.mustSync || rd.snapshot !== undefined || rd.entries.length > 0;
-  }
-
   /** Take a hard state that moved only its commit index; it is written with the next write. */
   keepHardState(hs: HardState): void {
     this.hard = hs;
@@ -250,7 +240,7 @@ export class LevelStorage implements Storage {
 
   /** Persist what a Ready asks for, as one synced batch, then make it visible to the core. */
   async persist(rd: Ready): Promise<void> {
-    if (!this.needsWrite(rd)) {
+    if (!needsWrite(rd)) {
       if (rd.hardState) this.keepHardState(rd.hardState);
       return;
     }
