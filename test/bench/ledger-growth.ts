@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { LevelStorage } from "@dispenser/ledger";
-import { encodeCommand, LedgerState, normalizeSequenceDef } from "@dispenser/ledger/state";
+import { encodeCommand, LedgerState } from "@dispenser/ledger/state";
+import { normalizeSequenceDef } from "@dispenser/domain";
 
 const { values } = parseArgs({
   options: {

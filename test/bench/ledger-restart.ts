@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LedgerApp, LedgerMetrics, LevelStorage, RaftServer, encodeLedgerCommand } from "@dispenser/ledger";
 import type { AppResult } from "@dispenser/ledger";
-import { normalizeSequenceDef } from "@dispenser/ledger/state";
+import { normalizeSequenceDef } from "@dispenser/domain";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 

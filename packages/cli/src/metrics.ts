@@ -3,7 +3,7 @@
 // under one HELP/TYPE header; the process-wide families every registry collects (nodejs_*,
 // process_*) describe this one process and are taken from the first ledger registry only.
 import type { Server } from "node:http";
-import { serveMetrics } from "@dispenser/ledger";
+import { serveMetrics } from "@dispenser/plumbing";
 import type { Registry } from "prom-client";
 
 interface Family {

@@ -15,7 +15,7 @@ import { toIdString } from "./ids.js";
 import type { DispenserOptions, DrawMode, ResolvedOptions } from "./options.js";
 import { MAX_BATCH, resolveOptions } from "./options.js";
 import { GrantCheck } from "./grant-check.js";
-import { RangeSizer } from "./range-sizer.js";
+import { RangeSizer } from "@dispenser/domain";
 import { EdgeTransport } from "./transport.js";
 
 /** What the client knows of its sequence (from the edge's DescribeSequence, once). */

@@ -2,6 +2,7 @@
 // before anything connects.
 import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
 import { credentials } from "@grpc/grpc-js";
+import { MAX_SEGMENT_SIZE, SEQUENCE_NAME_PATTERN } from "@dispenser/domain";
 import { DispenserError } from "./errors.js";
 
 /**
@@ -81,11 +82,10 @@ export interface ResolvedOptions {
 }
 
 /** The same bound the ledger puts on limits.max_segment_size. */
-export const MAX_RANGE_SIZE = 100_000_000;
+export const MAX_RANGE_SIZE = Number(MAX_SEGMENT_SIZE);
 /** Largest nextBatch() count. */
 export const MAX_BATCH = 1_000_000;
 
-const NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const ENDPOINT_PATTERN = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$/;
 
 function bad(field: string, reason: string): never {
@@ -109,7 +109,7 @@ export function resolveOptions(o: DispenserOptions): ResolvedOptions {
     if (typeof e !== "string" || !ENDPOINT_PATTERN.test(e))
       bad("endpoints", `endpoint ${JSON.stringify(e)} is not host:port`);
   }
-  if (typeof o.sequence !== "string" || !NAME_PATTERN.test(o.sequence))
+  if (typeof o.sequence !== "string" || !SEQUENCE_NAME_PATTERN.test(o.sequence))
     bad("sequence", "sequence must be 1..64 characters of A-Z a-z 0-9 _ . : -");
   const mode = o.mode ?? "buffered";
   if (mode !== "buffered" && mode !== "direct") bad("mode", 'mode must be "buffered" or "direct"');

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Dispenser, DispenserOptions } from "../src/index.js";
 import { createDispenser, DispenserError, parseIdString, toIdString } from "../src/index.js";
 import { codeOf } from "../src/errors.js";
-import { RangeSizer } from "../src/range-sizer.js";
+import { RangeSizer } from "@dispenser/domain";
 import { FakeEdge } from "./fake-edge.js";
 
 const edges: FakeEdge[] = [];

@@ -1,7 +1,7 @@
 // One edge process: the issuing core, its gRPC and Redis-protocol servers, and /metrics. stop() is
 // the SIGTERM path: stop accepting, answer what is in flight, hand unused tails back, then close.
 import type { Server as HttpServer } from "node:http";
-import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/ledger";
+import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/plumbing";
 import { DispenserService } from "@dispenser/proto";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";

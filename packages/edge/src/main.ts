@@ -1,7 +1,7 @@
 // Starts one edge dispenser:
 //   node --import tsx packages/edge/src/main.ts --dc 0 --ledger 127.0.0.1:7101,127.0.0.1:7102
 // SIGTERM/SIGINT: stop accepting, answer what is in flight, return unused tails, exit 0.
-import { stopOnSignals } from "@dispenser/ledger";
+import { stopOnSignals } from "@dispenser/plumbing";
 import { EdgeNode } from "./edge-node.js";
 import { optionsFrom, usage } from "./options.js";
 

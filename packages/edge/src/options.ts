@@ -1,8 +1,8 @@
 // The edge's command-line flags (each also an environment variable: --resp-listen →
 // DISPENSER_EDGE_RESP_LISTEN), turned into EdgeNodeOptions in one place.
-import { MAX_RESERVE_SECONDS } from "@dispenser/ledger/state";
-import type { FlagSpec } from "@dispenser/ledger";
-import { flagUsage, intFlag, parseFlags } from "@dispenser/ledger";
+import { MAX_DATACENTERS, MAX_RESERVE_SECONDS } from "@dispenser/domain";
+import type { FlagSpec } from "@dispenser/plumbing";
+import { flagUsage, intFlag, parseFlags } from "@dispenser/plumbing";
 import { pino } from "pino";
 import type { EdgeNodeOptions } from "./edge-node.js";
 import { DEFAULT_RESERVE_SECONDS } from "./edge-node.js";
@@ -55,7 +55,7 @@ export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
   const level = f.get("log-level") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug"].includes(level))
     throw new UsageError(`--log-level "${level}" is not known`);
-  const dc = intFlag(SPEC, f, "dc", 0, 0, 1023);
+  const dc = intFlag(SPEC, f, "dc", 0, 0, MAX_DATACENTERS - 1);
   const edgeId = f.get("edge-id");
   const secret = f.get("permutation-secret");
   return {

@@ -4,7 +4,7 @@ export type { RestoreOptions, RestoreSummary } from "./restore.js";
 export { restoreDataDir } from "./restore.js";
 export { LedgerMetrics } from "./metrics.js";
 export type { LedgerNodeOptions } from "./node.js";
-export { LedgerNode, splitHostPort, StartupError } from "./node.js";
+export { LedgerNode, StartupError } from "./node.js";
 export type { Application, RaftServerOptions, Transport } from "./raft-server/raft-server.js";
 export {
   NotLeaderError,
@@ -12,16 +12,10 @@ export {
   ProposalRejectedError,
   RaftServer,
 } from "./raft-server/raft-server.js";
-export { LedgerService, fromPbSequence, toPbSequence } from "./service/ledger-service.js";
+export { LedgerService } from "./service/ledger-service.js";
 export { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
 export { PeerTransport } from "./transport/peer-transport.js";
-export type { GrpcServerOptions } from "./transport/grpc-server.js";
-export { GrpcServer } from "./transport/grpc-server.js";
 export type { LedgerClientOptions, LedgerMethod } from "./client/ledger-client.js";
 export { LedgerClient } from "./client/ledger-client.js";
 export { runLedger } from "./main.js";
 export { optionsFrom as ledgerOptionsFrom, usage as ledgerUsage } from "./options.js";
-export type { FlagSpec } from "./flags.js";
-export { flagUsage, intFlag, parseFlags } from "./flags.js";
-export { serveMetrics } from "./metrics-http.js";
-export { stopOnSignals } from "./signals.js";

@@ -3,7 +3,7 @@
 //     --listen 127.0.0.1:7001 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --bootstrap
 import { LedgerNode } from "./node.js";
 import { optionsFrom, usage } from "./options.js";
-import { stopOnSignals } from "./signals.js";
+import { stopOnSignals } from "@dispenser/plumbing";
 
 export async function runLedger(argv: string[]): Promise<void> {
   const opts = optionsFrom(argv);

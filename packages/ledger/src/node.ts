@@ -2,16 +2,15 @@ import type { Server as HttpServer } from "node:http";
 import { randomInt } from "node:crypto";
 import { LedgerService as LedgerServiceDef, PeerService } from "@dispenser/proto";
 import type { NodeId } from "@dispenser/raft";
+import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/plumbing";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { AppResult } from "./ledger-app.js";
 import { LedgerApp } from "./ledger-app.js";
 import { LedgerMetrics } from "./metrics.js";
-import { serveMetrics } from "./metrics-http.js";
 import { RaftServer } from "./raft-server/raft-server.js";
 import { LedgerService } from "./service/ledger-service.js";
 import { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
-import { GrpcServer } from "./transport/grpc-server.js";
 import { MAX_PEER_MESSAGE_BYTES, PeerTransport } from "./transport/peer-transport.js";
 
 export interface LedgerNodeOptions {
@@ -44,14 +43,6 @@ const SHUTDOWN_GRACE_MS = 500;
 const MAX_CLIENT_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** host:port → its parts; StartupError when it is not one. */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(":");
-  const port = Number(addr.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new StartupError(`"${addr}" is not host:port`);
-  return { host: addr.slice(0, i), port };
-}
-
 /** One ledger process: storage, Raft, the peer transport, the public service and metrics. */
 export class LedgerNode {
   private storage: LevelStorage | undefined;

@@ -2,8 +2,8 @@
 // DISPENSER_LEDGER_DATA_DIR), turned into LedgerNodeOptions in one place.
 import { pino } from "pino";
 import type { LedgerNodeOptions } from "./node.js";
-import type { FlagSpec } from "./flags.js";
-import { flagUsage, intFlag, parseFlags } from "./flags.js";
+import type { FlagSpec } from "@dispenser/plumbing";
+import { flagUsage, intFlag, parseFlags } from "@dispenser/plumbing";
 import { StartupError } from "./node.js";
 
 const FLAGS = {

@@ -1,4 +1,5 @@
-import { encodeCommand, LedgerState, normalizeSequenceDef } from "@dispenser/ledger/state";
+import { encodeCommand, LedgerState } from "@dispenser/ledger/state";
+import { normalizeSequenceDef } from "@dispenser/domain";
 import type { Grant } from "./allocator.js";
 import { Allocator, encodeAlloc } from "./allocator.js";
 

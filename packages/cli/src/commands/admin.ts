@@ -1,6 +1,6 @@
 // Admin over gRPC to an edge: seq create|list|describe|update|delete, next, parse. Every command prints
 // for people by default and one JSON document with --json.
-import { MAX_RESERVE_SECONDS } from "@dispenser/ledger/state";
+import { MAX_RESERVE_SECONDS, SEQUENCE_NAME_PATTERN, SEQUENCE_NAME_RULE } from "@dispenser/domain";
 import type { SequenceDefinition } from "@dispenser/proto";
 import { AutoDisk, Layout, MAX_ISSUE_BATCH, Ordering, SequenceType } from "@dispenser/proto";
 import { usageError } from "../errors.js";
@@ -157,14 +157,10 @@ async function withEdge<T>(f: Flags, run: (edge: EdgeApi) => Promise<T>): Promis
   }
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 function nameArg(f: Flags, i: number, what: string): string {
   const name = f.arg(i, what);
-  if (!NAME.test(name))
-    throw usageError(
-      `${what} "${name}" must be 1..64 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit`,
-      f.command,
-    );
+  if (!SEQUENCE_NAME_PATTERN.test(name))
+    throw usageError(`${what} "${name}" must be ${SEQUENCE_NAME_RULE}`, f.command);
   return name;
 }
 

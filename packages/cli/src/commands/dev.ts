@@ -10,6 +10,7 @@ import { resolve as resolvePath, join, relative } from "node:path";
 import type { ReturnReport } from "@dispenser/edge";
 import { EdgeNode } from "@dispenser/edge";
 import { LedgerClient, LedgerNode } from "@dispenser/ledger";
+import { hostPortError, splitHostPort } from "@dispenser/plumbing";
 import type { Logger } from "pino";
 import { pino } from "pino";
 import { CliError, EXIT, usageError } from "../errors.js";
@@ -79,17 +80,14 @@ function shifted(addr: string | undefined, by: number): string | undefined {
   return port === 0 ? addr : `${addr.slice(0, i)}:${port + by}`;
 }
 
-function splitHostPort(addr: string, flag: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(":");
-  const port = Number(addr.slice(i + 1));
-  if (i <= 0 || !/^[0-9]{1,5}$/.test(addr.slice(i + 1)) || port > 65535)
-    throw usageError(`${flag} must be host:port, got "${addr}"`, "dev");
-  return { host: addr.slice(0, i), port };
+function hostPortOf(addr: string, flag: string): { host: string; port: number } {
+  if (hostPortError(addr) !== undefined) throw usageError(`${flag} must be host:port, got "${addr}"`, "dev");
+  return splitHostPort(addr);
 }
 
 /** Fails with the flag that changes it when `addr` cannot be listened on. */
 async function checkFree(addr: string, flag: string, what: string): Promise<void> {
-  const { host, port } = splitHostPort(addr, flag);
+  const { host, port } = hostPortOf(addr, flag);
   if (port === 0) return;
   const s = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -161,7 +159,7 @@ export class DevCluster {
       );
     for (const [addr, flag, what] of checks) {
       if (addr === undefined) continue;
-      if (flag === "--ledger-listen" && splitHostPort(addr, flag).port === 0)
+      if (flag === "--ledger-listen" && hostPortOf(addr, flag).port === 0)
         throw usageError("--ledger-listen needs fixed ports: the nodes find each other by them", "dev");
       await checkFree(addr, flag, what);
     }
@@ -246,7 +244,7 @@ export class DevCluster {
       }
       let metrics: string | undefined;
       if (o.metricsListen !== undefined) {
-        const { host, port } = splitHostPort(o.metricsListen, "--metrics-listen");
+        const { host, port } = hostPortOf(o.metricsListen, "--metrics-listen");
         const m = await serveDevMetrics(
           host,
           port,
@@ -436,7 +434,7 @@ export function devOptionsFrom(argv: readonly string[], env: Io["env"]): DevClus
     [opts.metricsListen, "--metrics-listen"],
     ...opts.redisNodes.map((a): [string, string] => [a, "--redis"]),
   ] as const)
-    if (v !== undefined) splitHostPort(v, flag);
+    if (v !== undefined) hostPortOf(v, flag);
   if (opts.ledgerListen.length === 0) throw usageError("--ledger-listen needs at least one host:port", "dev");
   if (opts.startRedisPort !== undefined && opts.redisNodes.length > 0)
     throw usageError("--redis and --start-redis: choose one", "dev");

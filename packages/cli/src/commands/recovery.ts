@@ -4,6 +4,7 @@
 // backup, the classic safety gap of database sequences). docs/ARCHITECTURE.md has the procedure.
 import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { MAX_DATACENTERS } from "@dispenser/domain";
 import { LedgerClient, restoreDataDir } from "@dispenser/ledger";
 import { CliError, EXIT, usageError } from "../errors.js";
 import type { CommandSpec, Flags } from "../flags.js";
@@ -206,7 +207,7 @@ export async function seqRaiseMark(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(SEQ_RAISE_MARK, argv, io.env);
   const name = f.arg(0, "sequence name");
   f.noMoreThan(1);
-  const dc = f.int("dc", 0, 1023) ?? 0;
+  const dc = f.int("dc", 0, MAX_DATACENTERS - 1) ?? 0;
   const to = f.uint("to", (1n << 63n) - 1n);
   if (to === undefined) throw usageError("--to is required", f.command);
   const r = await withLedger(f, "the ledger", (c) => c.call("raiseMark", { sequence: name, dc, to }));

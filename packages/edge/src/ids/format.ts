@@ -50,7 +50,7 @@ const SMALL_MAX = 0x7fff_ffffn;
 
 /**
  * The decimal text of an id in 0..2^63-1, the same as id.toString(). Measured on Node 20 (see
- * bench-format.ts): ids up to 2^31-1 print up to twice as fast through a Number (V8's small
+ * test/bench/micro/id-format.ts): ids up to 2^31-1 print up to twice as fast through a Number (V8's small
  * integer path); from there to 2^53 a Number prints 2-4 times slower than the bigint itself
  * (shortest round-trip double printing), and splitting larger ids at 10^9 into two Numbers is
  * no faster than toString(). So only the small range takes the Number path.

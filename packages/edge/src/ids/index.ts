@@ -1,14 +1,10 @@
 // Id math of the edge: the keyed permutation behind type 1 ids, and the text form of ids.
-export type { SlotLookup } from "./permutation.js";
 export {
-  FIXED_LENGTH_MAX,
   PERMUTATION_DOMAIN_MAX,
   PERMUTATION_KEY_BYTES_MIN,
   permutationKeyFor,
-  PermutedIdSpace,
   SlotPermutation,
 } from "./permutation.js";
-export { Type1Ids } from "./type1.js";
 export type { DateFormat, FormatOptionError, FormattedParse, IdFormatOptions } from "./format.js";
 export {
   DATE_FORMATS,

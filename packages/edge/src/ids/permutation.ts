@@ -183,11 +183,6 @@ export class SlotPermutation {
     }
   }
 
-  /** True when the Number methods can be used: n and every intermediate value fit exactly. */
-  get fitsNumber(): boolean {
-    return this.nNumber >= 0;
-  }
-
   /** P(k) for k in [0, n). */
   forward(k: bigint): bigint {
     this.check(k, "slot");
@@ -212,18 +207,6 @@ export class SlotPermutation {
       if (x < this.n) return x;
       this.checkWalk(steps, v);
     }
-  }
-
-  /** forward() on Numbers, for domains where fitsNumber holds (n <= 9*10^15 for type 1). */
-  forwardNumber(k: number): number {
-    this.checkNumber(k, "slot");
-    return this.forwardChecked(k);
-  }
-
-  /** inverse() on Numbers, for domains where fitsNumber holds. */
-  inverseNumber(v: number): number {
-    this.checkNumber(v, "value");
-    return this.inverseChecked(v);
   }
 
   private forwardChecked(k: number): number {
@@ -295,56 +278,5 @@ export class SlotPermutation {
     if (typeof x !== "bigint" || x < 0n || x >= this.n) {
       throw new RangeError(`${what} ${String(x)} is outside 0..${this.n - 1n}`);
     }
-  }
-
-  private checkNumber(x: number, what: string): void {
-    if (this.nNumber < 0) {
-      throw new RangeError(`domain ${this.n} does not fit a Number: use the bigint methods`);
-    }
-    if (!Number.isInteger(x) || x < 0 || x >= this.nNumber) {
-      throw new RangeError(`${what} ${x} is outside 0..${this.nNumber - 1}`);
-    }
-  }
-}
-
-/** The most digits a fixed-length id may have (ids stay below 2^63). */
-export const FIXED_LENGTH_MAX = 18;
-
-export type SlotLookup =
-  { readonly ok: true; readonly slot: bigint } | { readonly ok: false; readonly reason: string };
-
-/**
- * The ids of one type 1 sequence: exactly `length` digits, id = 10^(length-1) + P(slot).
- * Pair with slotOf() and parseSlot() from @dispenser/ledger/state for counters and DCs.
- */
-export class PermutedIdSpace {
-  readonly length: number;
-  /** The number of slots and of ids: 9*10^(length-1). */
-  readonly slots: bigint;
-  /** The smallest id, 10^(length-1); the largest is 10^length - 1. */
-  readonly lowest: bigint;
-  readonly permutation: SlotPermutation;
-
-  constructor(length: number, key: Uint8Array) {
-    if (!Number.isInteger(length) || length < 1 || length > FIXED_LENGTH_MAX) {
-      throw new RangeError(`length ${length} is outside 1..${FIXED_LENGTH_MAX}`);
-    }
-    this.length = length;
-    this.lowest = 10n ** BigInt(length - 1);
-    this.slots = 9n * this.lowest;
-    this.permutation = new SlotPermutation(this.slots, key);
-  }
-
-  /** The id of a slot; a slot outside 0..slots-1 is a programmer error (RangeError). */
-  idOf(slot: bigint): bigint {
-    return this.lowest + this.permutation.forward(slot);
-  }
-
-  /** The slot an id came from, or why the id cannot belong to this sequence. */
-  slotOf(id: bigint): SlotLookup {
-    if (id < this.lowest || id >= this.lowest + this.slots) {
-      return { ok: false, reason: `id ${id} does not have exactly ${this.length} digits` };
-    }
-    return { ok: true, slot: this.permutation.inverse(id - this.lowest) };
   }
 }

@@ -9,8 +9,8 @@
 // next carve would find the pool below the floor: while the ledger answers, the edge then takes
 // its segments from the ledger until the pool has moved past its floor; cut off, it skips (burns)
 // what of the pool lies below its floor rather than fail the draw.
-import type { SequenceDef } from "@dispenser/ledger/state";
-import { capacity } from "@dispenser/ledger/state";
+import type { SequenceDef } from "@dispenser/domain";
+import { capacity } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 import type { SegmentGrant } from "../ledger/ledger-port.js";
 import type { AddOutcome, CarveOutcome, PoolWindow } from "../redis/pool.js";

@@ -11,7 +11,7 @@ import type {
   UpdateSequenceRequest,
 } from "@dispenser/proto";
 import { MAX_ISSUE_BATCH, Ordering } from "@dispenser/proto";
-import type { SequenceDef } from "@dispenser/ledger/state";
+import type { SequenceDef } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
 import type { SequenceSample } from "../metrics.js";

@@ -1,8 +1,8 @@
 // Where a DC's counter values land in a sequence's id space, and the way back. Types 2 and 3 are
 // an arithmetic progression per DC (space.ts); type 1 sends the DC's slot through the sequence's
 // keyed permutation, so ids look random but are a bijection of the counter: never a repeat.
-import type { SequenceDef } from "@dispenser/ledger/state";
-import { idBase, idStride, parse, parseSlot, pow10, slotOf, slotSpace } from "@dispenser/ledger/state";
+import type { SequenceDef } from "@dispenser/domain";
+import { idBase, idStride, parse, parseSlot, pow10, slotOf, slotSpace } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 import { permutationKeyFor, SlotPermutation } from "../ids/index.js";
 

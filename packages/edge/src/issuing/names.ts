@@ -1,19 +1,14 @@
 // Checks of user input shared by the gRPC and RESP layers, so both refuse the same things the same
 // way before anything is drawn.
+import { SEQUENCE_NAME_PATTERN, SEQUENCE_NAME_RULE } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 
-const NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const DECIMAL = /^[0-9]{1,20}$/;
 const UINT64_MAX = (1n << 64n) - 1n;
 
 export function checkSequenceName(name: string): void {
-  if (!NAME.test(name)) {
-    throw new EdgeError(
-      "invalid-argument",
-      "sequence name must be 1..64 characters of A-Z a-z 0-9 _ . : -",
-      "sequence",
-    );
-  }
+  if (!SEQUENCE_NAME_PATTERN.test(name))
+    throw new EdgeError("invalid-argument", `sequence name must be ${SEQUENCE_NAME_RULE}`, "sequence");
 }
 
 /** A decimal id (leading zeros allowed, as fixed-length ids print them). */

@@ -9,14 +9,14 @@
 // next one. Every id then comes from a grant committed after the draw arrived, so ids grow in
 // real-time order across the whole cluster. Ordering `dc` is the same with carves of the DC's
 // reserve pool for grants: real-time order across the edges of one DC.
-import type { SequenceDef } from "@dispenser/ledger/state";
-import { capacity } from "@dispenser/ledger/state";
+import type { SequenceDef } from "@dispenser/domain";
+import { capacity, DEFAULT_MAX_SEGMENT_SIZE, RangeSizer } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 import type { SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
 import type { IdMap } from "./id-map.js";
 import { Segment } from "./segment.js";
 import type { StrategyParams } from "./strategy.js";
-import { MIN_SEGMENT_SIZE, SegmentSizer } from "./strategy.js";
+import { MIN_SEGMENT_SIZE } from "./strategy.js";
 
 /** Leases `size` counter values for this sequence from the ledger. */
 export type GrantFn = (size: bigint) => Promise<SegmentGrant>;
@@ -82,7 +82,8 @@ export class SequenceIssuer {
   revision: bigint;
   private readonly segments: Segment[] = [];
   private readonly waiters: Waiter[] = [];
-  private readonly sizer: SegmentSizer;
+  /** Segment sizes adapt to the draw rate (when the strategy says so), as the SDK sizes its ranges. */
+  private readonly sizer: RangeSizer;
   private readonly global: boolean;
   private fetching = false;
   /** Settles when the lease in flight (if any) has been answered. */
@@ -103,7 +104,12 @@ export class SequenceIssuer {
     // Both serve every draw from a grant made after it arrived (see the top of this file).
     this.global = this.def.ordering === "global" || this.def.ordering === "dc";
     const limit = this.def.limits.maxSegmentSize;
-    this.sizer = new SegmentSizer(o.strategy, limit > 0n ? limit : 1_000_000n);
+    this.sizer = new RangeSizer(
+      Number(o.strategy.initialSize),
+      Number(MIN_SEGMENT_SIZE),
+      Number(limit > 0n ? limit : DEFAULT_MAX_SEGMENT_SIZE),
+      o.strategy.targetSegmentMs,
+    );
     this.capacityLeft = capacity(this.def, o.dc);
   }
 
@@ -144,7 +150,7 @@ export class SequenceIssuer {
   }
 
   get segmentSize(): bigint {
-    return this.sizer.current;
+    return BigInt(this.sizer.current);
   }
 
   get waiting(): number {
@@ -279,14 +285,15 @@ export class SequenceIssuer {
   private retire(): void {
     const s = this.segments.shift()!;
     if (s.end > this.drainedTo) this.drainedTo = s.end;
-    if (s.firstUseMs !== undefined) this.sizer.drained(s.size, this.o.now() - s.firstUseMs);
+    if (s.firstUseMs !== undefined && this.o.strategy.adaptive)
+      this.sizer.drained(Number(s.size), this.o.now() - s.firstUseMs);
   }
 
   private maybePrefetch(): void {
     if (this.global || this.fetching || this.exhausted) return;
     const s = this.segments[0];
     const prefetch = s === undefined || (this.segments.length === 1 && s.next >= s.prefetchMark);
-    if (prefetch) this.fetch(this.sizer.current);
+    if (prefetch) this.fetch(BigInt(this.sizer.current));
   }
 
   /** `deadlineMs`: give up after this long; a draw that gave up was issued nothing. */
@@ -376,7 +383,8 @@ export class SequenceIssuer {
     const head = this.waiters[0];
     if (head !== undefined) {
       const short = BigInt(head.n) - this.runway;
-      this.fetch(short > this.sizer.current ? short : this.sizer.current);
+      const current = BigInt(this.sizer.current);
+      this.fetch(short > current ? short : current);
     } else {
       this.maybePrefetch();
     }

@@ -2,7 +2,7 @@
 // what happens to unused ids on a clean close. Every strategy, `memory` included, issues only from
 // ranges the ledger granted, so none of them can repeat an id across edges, restarts or a delete
 // and re-create; they differ in how many ids a crash wastes and how often the ledger is called.
-import type { AutoDisk } from "@dispenser/ledger/state";
+import type { AutoDisk } from "@dispenser/domain";
 
 export interface StrategyParams {
   /** Segment size adapts to the draw rate; false keeps `initialSize`. */
@@ -71,45 +71,5 @@ export const STRATEGIES: Readonly<Record<AutoDisk, StrategyParams>> = {
   },
 };
 
-/** Bounds of adaptive segment sizes (counter values); the sequence's own limit caps them too. */
+/** The smallest adaptive segment (counter values); the sequence's own limit caps them from above. */
 export const MIN_SEGMENT_SIZE = 16n;
-export const MAX_SEGMENT_SIZE = 1_000_000n;
-
-/**
- * Adapts the segment size to the draw rate: after a segment drains, the next is sized so that it
- * would last `targetSegmentMs` at the rate just seen, rounded to a power of two so the size does
- * not jitter, and moved at most 4x per step so one burst does not swing it wildly.
- */
-export class SegmentSizer {
-  private size: bigint;
-
-  constructor(
-    private readonly p: StrategyParams,
-    private readonly maxSize: bigint,
-  ) {
-    this.size = clamp(p.initialSize, MIN_SEGMENT_SIZE, maxSize);
-  }
-
-  get current(): bigint {
-    return this.size;
-  }
-
-  /** A segment of `size` ids was used up `lifetimeMs` after its first id was issued. */
-  drained(size: bigint, lifetimeMs: number): void {
-    if (!this.p.adaptive) return;
-    const rate = Number(size) / Math.max(lifetimeMs, 1);
-    const want = BigInt(Math.ceil(rate * this.p.targetSegmentMs));
-    const bounded = clamp(want, this.size / 4n, this.size * 4n);
-    this.size = clamp(pow2ceil(bounded), MIN_SEGMENT_SIZE, this.maxSize);
-  }
-}
-
-function clamp(v: bigint, lo: bigint, hi: bigint): bigint {
-  return v < lo ? lo : v > hi ? hi : v;
-}
-
-function pow2ceil(v: bigint): bigint {
-  let p = 1n;
-  while (p < v) p <<= 1n;
-  return p;
-}

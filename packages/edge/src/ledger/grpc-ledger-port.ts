@@ -1,6 +1,7 @@
 // LedgerPort over gRPC: LedgerClient finds the leader and retries ambiguous failures with the same
 // request id, so a retried lease returns the first grant instead of a second one.
-import { fromPbSequence, LedgerClient } from "@dispenser/ledger";
+import { LedgerClient } from "@dispenser/ledger/client";
+import { fromPbSequence } from "@dispenser/domain";
 import type {
   CreateSequenceRequest,
   DeleteSequenceRequest,

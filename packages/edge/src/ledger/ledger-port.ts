@@ -10,7 +10,7 @@ import type {
   SequenceDefinition,
   UpdateSequenceRequest,
 } from "@dispenser/proto";
-import type { SequenceDef } from "@dispenser/ledger/state";
+import type { SequenceDef } from "@dispenser/domain";
 
 export interface SequenceInfo {
   readonly def: SequenceDef;

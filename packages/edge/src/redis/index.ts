@@ -4,14 +4,12 @@ export {
   checkDc,
   checkEdgeId,
   checkSequenceName,
-  DATACENTERS_MAX,
   definitionKey,
   EDGE_ID_PATTERN,
   edgesKey,
   guardKey,
   keySlot,
   poolKey,
-  SEQUENCE_NAME_PATTERN,
   sequenceTag,
 } from "./keys.js";
 export type { RedisPlaneOptions } from "./redis-plane.js";

@@ -3,28 +3,21 @@
 // whose keys span slots). Names are checked before a key is built: a `{` or `}` in a name would
 // change the tag, and an unbounded name would be an unbounded key.
 
+import { MAX_DATACENTERS, sequenceNameError } from "@dispenser/domain";
 import { RedisPlaneError } from "./errors.js";
 
-/** The ledger catalog's sequence name rule. */
-export const SEQUENCE_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** Printable ASCII without spaces, so an edge id reads the same in logs and in hash fields. */
 export const EDGE_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
-/** Datacenters are numbered 0..DATACENTERS_MAX-1, as in the ledger. */
-export const DATACENTERS_MAX = 1024;
-
 export function checkSequenceName(name: string): void {
-  if (typeof name !== "string" || !SEQUENCE_NAME_PATTERN.test(name))
-    throw new RedisPlaneError(
-      "invalid-argument",
-      `sequence name must be 1..64 characters of [A-Za-z0-9_.:-], got ${JSON.stringify(name)}`,
-    );
+  const err = sequenceNameError(name);
+  if (err !== undefined) throw new RedisPlaneError("invalid-argument", err);
 }
 
 export function checkDc(dc: number): void {
-  if (!Number.isInteger(dc) || dc < 0 || dc >= DATACENTERS_MAX)
+  if (!Number.isInteger(dc) || dc < 0 || dc >= MAX_DATACENTERS)
     throw new RedisPlaneError(
       "invalid-argument",
-      `dc must be an integer in 0..${DATACENTERS_MAX - 1}, got ${dc}`,
+      `dc must be an integer in 0..${MAX_DATACENTERS - 1}, got ${dc}`,
     );
 }
 

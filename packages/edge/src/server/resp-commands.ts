@@ -6,7 +6,7 @@
 import { AutoDisk, Layout, Ordering } from "@dispenser/proto";
 import type { CreateSequenceRequest, SequenceType } from "@dispenser/proto";
 import { MAX_ISSUE_BATCH } from "@dispenser/proto";
-import { MAX_RESERVE_SECONDS } from "@dispenser/ledger/state";
+import { MAX_RESERVE_SECONDS } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 import type { Dispenser } from "../issuing/dispenser.js";
 import { checkSequenceName, parseCount, parseIdText } from "../issuing/names.js";

@@ -1,5 +1,5 @@
 import { connect, constants } from "node:http2";
-import { GrpcServer } from "@dispenser/ledger";
+import { GrpcServer } from "@dispenser/plumbing";
 import { DispenserService, IssueBatchRequest } from "@dispenser/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDispenserService } from "../../src/grpc/dispenser-service.js";

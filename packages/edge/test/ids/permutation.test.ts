@@ -1,10 +1,5 @@
 import { describe, expect, test } from "vitest";
-import {
-  PERMUTATION_DOMAIN_MAX,
-  permutationKeyFor,
-  PermutedIdSpace,
-  SlotPermutation,
-} from "../../src/ids/permutation.js";
+import { PERMUTATION_DOMAIN_MAX, permutationKeyFor, SlotPermutation } from "../../src/ids/permutation.js";
 import { Rng } from "./rng.js";
 
 const slotsOf = (length: number): bigint => 9n * 10n ** BigInt(length - 1);
@@ -25,7 +20,6 @@ function checkExhaustive(p: SlotPermutation): void {
     if (seen[Number(v)] === 1) throw new Error(`forward(${k}) = ${v} repeats`);
     seen[Number(v)] = 1;
     if (p.inverse(v) !== BigInt(k)) throw new Error(`inverse(forward(${k})) = ${p.inverse(v)}`);
-    if (p.fitsNumber && p.forwardNumber(k) !== Number(v)) throw new Error(`forwardNumber(${k}) differs`);
   }
 }
 
@@ -51,22 +45,10 @@ describe("bijection", () => {
         if (p.inverse(v) !== k) throw new Error(`inverse(forward(${k})) = ${p.inverse(v)}`);
         if (p.forward(p.inverse(k)) !== k)
           throw new Error(`forward(inverse(${k})) = ${p.forward(p.inverse(k))}`);
-        if (
-          p.fitsNumber &&
-          (p.forwardNumber(Number(k)) !== Number(v) || p.inverseNumber(Number(v)) !== Number(k))
-        ) {
-          throw new Error(`the Number methods differ at ${k}`);
-        }
       }
       expect(values.size).toBe(new Set(slots).size);
     },
   );
-
-  test("Numbers carry every domain up to 16 digits, bigints take over above", () => {
-    for (let length = 1; length <= 18; length++) {
-      expect(new SlotPermutation(slotsOf(length), key).fitsNumber).toBe(length <= 16);
-    }
-  });
 
   test("type 1 domains split exactly, so they never cycle-walk", () => {
     for (let length = 1; length <= 18; length++) {
@@ -278,14 +260,6 @@ describe("bad input", () => {
     expect(() => p7.forward(1 as unknown as bigint)).toThrow(RangeError);
   });
 
-  test("the Number methods refuse fractions, out-of-range values and domains beyond 2^53", () => {
-    expect(() => p7.forwardNumber(1.5)).toThrow(new RangeError("slot 1.5 is outside 0..8999999"));
-    expect(() => p7.forwardNumber(-1)).toThrow(RangeError);
-    expect(() => p7.inverseNumber(9_000_000)).toThrow(RangeError);
-    expect(() => p7.forwardNumber(Number.NaN)).toThrow(RangeError);
-    expect(() => p18.forwardNumber(0)).toThrow(/does not fit a Number/);
-  });
-
   test("domains and keys are checked once, at construction", () => {
     expect(() => new SlotPermutation(0n, key)).toThrow(
       new RangeError("permutation domain 0 is outside 1..2^63"),
@@ -294,46 +268,5 @@ describe("bad input", () => {
     expect(() => new SlotPermutation(PERMUTATION_DOMAIN_MAX + 1n, key)).toThrow(RangeError);
     expect(() => new SlotPermutation(10 as unknown as bigint, key)).toThrow(RangeError);
     expect(() => new SlotPermutation(100n, new Uint8Array(8))).toThrow(/at least 16 bytes/);
-  });
-});
-
-describe("PermutedIdSpace", () => {
-  test("length 3: every slot gives a distinct 3-digit id, and slotOf finds the slot", () => {
-    const space = new PermutedIdSpace(3, key);
-    expect(space.slots).toBe(900n);
-    expect(space.lowest).toBe(100n);
-    const ids = new Set<bigint>();
-    for (let slot = 0n; slot < 900n; slot++) {
-      const id = space.idOf(slot);
-      expect(id.toString()).toHaveLength(3);
-      ids.add(id);
-      expect(space.slotOf(id)).toEqual({ ok: true, slot });
-    }
-    expect(ids.size).toBe(900);
-  });
-
-  test("length 18: ids have 18 digits at both ends of the slot range", () => {
-    const space = new PermutedIdSpace(18, key);
-    for (const slot of [0n, 1n, space.slots - 1n]) {
-      const id = space.idOf(slot);
-      expect(id.toString()).toHaveLength(18);
-      expect(space.slotOf(id)).toEqual({ ok: true, slot });
-    }
-  });
-
-  test("ids without exactly `length` digits cannot belong", () => {
-    const space = new PermutedIdSpace(7, key);
-    for (const id of [-1n, 0n, 999_999n, 10_000_000n]) {
-      expect(space.slotOf(id)).toEqual({ ok: false, reason: `id ${id} does not have exactly 7 digits` });
-    }
-    expect(space.slotOf(1_000_000n).ok).toBe(true);
-    expect(space.slotOf(9_999_999n).ok).toBe(true);
-  });
-
-  test("lengths outside 1..18 and slots outside the space are refused", () => {
-    for (const length of [0, 19, 1.5, Number.NaN]) {
-      expect(() => new PermutedIdSpace(length, key)).toThrow(RangeError);
-    }
-    expect(() => new PermutedIdSpace(2, key).idOf(90n)).toThrow(new RangeError("slot 90 is outside 0..89"));
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { SequenceDef } from "@dispenser/ledger/state";
-import { normalizeSequenceDef } from "@dispenser/ledger/state";
+import type { SequenceDef } from "@dispenser/domain";
+import { normalizeSequenceDef } from "@dispenser/domain";
 import { DcReserve } from "../../src/issuing/dc-reserve.js";
 import type { CarveOutcome } from "../../src/redis/pool.js";
 

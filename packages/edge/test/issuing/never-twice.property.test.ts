@@ -4,8 +4,8 @@
 // close), and a stranger's return that guesses a grant's fence. Whatever happens, no id of a name
 // is ever handed out twice. A failure prints the seed and the operations that led to it.
 import { describe, expect, it } from "vitest";
-import { AUTO_DISKS, ORDERINGS } from "@dispenser/ledger/state";
-import type { AutoDisk, Ordering } from "@dispenser/ledger/state";
+import { AUTO_DISKS, ORDERINGS } from "@dispenser/domain";
+import type { AutoDisk, Ordering } from "@dispenser/domain";
 import { Dispenser } from "../../src/issuing/dispenser.js";
 import { idsOf } from "../../src/issuing/sequence-issuer.js";
 import { StateLedgerPort } from "../support/state-ledger-port.js";

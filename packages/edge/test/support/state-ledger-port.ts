@@ -2,9 +2,10 @@
 // grant, return and catalog rules as a real ledger, without Raft or gRPC. Faults are injected per
 // call to drive the issuer's waiting and error paths.
 import { randomBytes } from "node:crypto";
-import { fromPbSequence, toPbSequence } from "@dispenser/ledger";
+import { fromPbSequence, toPbSequence } from "@dispenser/domain";
 import type { Command } from "@dispenser/ledger/state";
-import { LedgerState, normalizeSequenceDef } from "@dispenser/ledger/state";
+import { LedgerState } from "@dispenser/ledger/state";
+import { normalizeSequenceDef } from "@dispenser/domain";
 import type {
   CreateSequenceRequest,
   DeleteSequenceRequest,
@@ -36,7 +37,7 @@ export class StateLedgerPort implements LedgerPort {
   getSequence(name: string): Promise<SequenceInfo> {
     const r = this.state.get(name);
     if (!r) return Promise.reject(new EdgeError("not-found", `sequence "${name}" does not exist`));
-    const pb = toPbSequence(r);
+    const pb = toPbSequence(r.def, { revision: r.modRevision, createdAtMs: r.createdAtMs });
     return Promise.resolve({ def: fromPbSequence(pb), revision: pb.revision, pb });
   }
 
@@ -115,7 +116,8 @@ export class StateLedgerPort implements LedgerPort {
     if (!d.ok) throw new Error(d.errors.map((e) => e.reason).join("; "));
     const r = this.state.apply({ type: "CreateSequence", def: d.def, createdAtMs: 0 }, this.at());
     if (!r.ok) throw new Error(r.message);
-    const pb = toPbSequence(r.data.sequence);
+    const seq = r.data.sequence;
+    const pb = toPbSequence(seq.def, { revision: seq.modRevision, createdAtMs: seq.createdAtMs });
     return { def: d.def, revision: pb.revision, pb };
   }
 

@@ -1,13 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { LedgerServer, Member, SequenceDefinition } from "@dispenser/proto";
 import {
-  AutoDisk as PbAutoDisk,
   ErrorReason,
-  Layout as PbLayout,
   MAX_PAGE_SIZE,
   MemberRole,
   MemberState,
-  Ordering as PbOrdering,
   ProgressState,
   SegmentKind,
   statusError,
@@ -25,8 +22,14 @@ import type { Command } from "../state/commands.js";
 import { validateCommand } from "../state/commands.js";
 import type { SequenceRecord } from "../state/ledger-state.js";
 import type { ErrorCode } from "../state/result.js";
-import type { AutoDisk, Layout, Ordering, SequenceDef } from "../state/sequence.js";
-import { describeErrors, normalizeSequenceDef } from "../state/sequence.js";
+import {
+  AUTO_DISK_FROM_PB,
+  LAYOUT_FROM_PB,
+  ORDERING_FROM_PB,
+  describeErrors,
+  normalizeSequenceDef,
+  toPbSequence,
+} from "@dispenser/domain";
 
 /** Names a backup writes per turn of the event loop. */
 const BACKUP_SLICE_NAMES = 2_000;
@@ -80,74 +83,11 @@ const STATE_CODES: Record<ErrorCode, [status, ErrorReason]> = {
 /** A grant's return token: 128 bits from the leader's CSPRNG, proposed with the lease. */
 const mintReturnToken = (): string => randomBytes(16).toString("hex");
 
-const LAYOUT_TO_PB: Record<Layout, PbLayout> = {
-  interleaved: PbLayout.LAYOUT_INTERLEAVED,
-  prefix: PbLayout.LAYOUT_PREFIX,
-};
-const ORDERING_TO_PB: Record<Ordering, PbOrdering> = {
-  edge: PbOrdering.ORDERING_EDGE,
-  dc: PbOrdering.ORDERING_DC,
-  global: PbOrdering.ORDERING_GLOBAL,
-};
-const AUTO_DISK_TO_PB: Record<AutoDisk, PbAutoDisk> = {
-  memory: PbAutoDisk.AUTO_DISK_MEMORY,
-  "pre-base": PbAutoDisk.AUTO_DISK_PRE_BASE,
-  "pre-checkpoint": PbAutoDisk.AUTO_DISK_PRE_CHECKPOINT,
-  elegant_close: PbAutoDisk.AUTO_DISK_ELEGANT_CLOSE,
-  pre_close: PbAutoDisk.AUTO_DISK_PRE_CLOSE,
-};
-const invert = <K extends string, V extends number>(r: Record<K, V>): Map<V, K> =>
-  new Map(Object.entries(r).map(([k, v]) => [v as V, k as K]));
-const LAYOUT_FROM_PB = invert(LAYOUT_TO_PB);
-const ORDERING_FROM_PB = invert(ORDERING_TO_PB);
-const AUTO_DISK_FROM_PB = invert(AUTO_DISK_TO_PB);
+/** A catalog record as the ledger answers it. */
+const pbOf = (r: SequenceRecord): SequenceDefinition =>
+  toPbSequence(r.def, { revision: r.modRevision, createdAtMs: r.createdAtMs });
 
-export function toPbSequence(r: SequenceRecord): SequenceDefinition {
-  const d = r.def;
-  return {
-    name: d.name,
-    type: d.type,
-    ...(d.length === undefined ? {} : { length: d.length }),
-    starting: d.starting,
-    step: d.step,
-    datacenters: d.datacenters,
-    layout: LAYOUT_TO_PB[d.layout],
-    ordering: ORDERING_TO_PB[d.ordering],
-    autoDisk: AUTO_DISK_TO_PB[d.autoDisk],
-    limits: { maxSegmentSize: d.limits.maxSegmentSize },
-    revision: r.modRevision,
-    createdAtMs: BigInt(r.createdAtMs),
-    keyFingerprint: d.keyFingerprint ?? "",
-    ...(d.reserveSeconds === undefined ? {} : { reserveSeconds: d.reserveSeconds }),
-  };
-}
-
-/** The definition a ledger answer carries, back in the state machine's terms (the edge's view). */
-export function fromPbSequence(pb: SequenceDefinition): SequenceDef {
-  const layout = LAYOUT_FROM_PB.get(pb.layout);
-  const ordering = ORDERING_FROM_PB.get(pb.ordering);
-  const autoDisk = AUTO_DISK_FROM_PB.get(pb.autoDisk);
-  const type = Number(pb.type);
-  if (!layout || !ordering || !autoDisk || (type !== 1 && type !== 2 && type !== 3)) {
-    throw new Error(`sequence "${pb.name}" carries an unknown type, layout, ordering or auto_disk`);
-  }
-  return {
-    name: pb.name,
-    type,
-    ...(pb.length === undefined ? {} : { length: pb.length }),
-    starting: pb.starting ?? 0n,
-    step: pb.step ?? 0n,
-    datacenters: pb.datacenters ?? 0,
-    layout,
-    ordering,
-    autoDisk,
-    limits: { maxSegmentSize: pb.limits?.maxSegmentSize ?? 0n },
-    ...(pb.keyFingerprint ? { keyFingerprint: pb.keyFingerprint } : {}),
-    ...(pb.reserveSeconds === undefined ? {} : { reserveSeconds: pb.reserveSeconds }),
-  };
-}
-
-function enumIn<K>(m: Map<number, K>, v: number, field: string): K | undefined {
+function enumIn<K>(m: ReadonlyMap<number, K>, v: number, field: string): K | undefined {
   if (v === 0) return undefined;
   const k = m.get(v);
   if (k === undefined)
@@ -426,7 +366,7 @@ export class LedgerService {
           { type: "CreateSequence", def: spec.def, createdAtMs: this.now() },
           (d) => (d.type === "CreateSequence" ? d.sequence : undefined),
         );
-        return { sequence: toPbSequence(rec) };
+        return { sequence: pbOf(rec) };
       }),
 
       updateSequence: unary(async (req) => {
@@ -450,7 +390,7 @@ export class LedgerService {
           },
           (d) => (d.type === "UpdateSequence" ? d.sequence : undefined),
         );
-        return { sequence: toPbSequence(rec) };
+        return { sequence: pbOf(rec) };
       }),
 
       deleteSequence: unary(async (req) => {
@@ -470,7 +410,7 @@ export class LedgerService {
             ErrorReason.ERROR_REASON_NOT_FOUND,
             "name",
           );
-        return { sequence: toPbSequence(rec) };
+        return { sequence: pbOf(rec) };
       }),
 
       listSequences: unary(async (req) => {
@@ -484,7 +424,7 @@ export class LedgerService {
             ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
           );
         return {
-          sequences: page.data.sequences.map(toPbSequence),
+          sequences: page.data.sequences.map(pbOf),
           nextPageToken: page.data.next ?? "",
           revision: page.data.revision,
         };

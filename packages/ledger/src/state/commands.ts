@@ -27,15 +27,15 @@ import type {
   SequenceDef,
   SequenceLimits,
   SequenceType,
-} from "./sequence.js";
+} from "@dispenser/domain";
 import {
   describeErrors,
   MAX_DATACENTERS,
   validateChanges,
   validateName,
   validateSequenceDef,
-} from "./sequence.js";
-import { INT64_MAX } from "./space.js";
+} from "@dispenser/domain";
+import { INT64_MAX } from "@dispenser/domain";
 
 /** The (term, index) of the Raft entry that committed a grant. */
 export interface Fence {

@@ -27,9 +27,9 @@ import {
 } from "./json.js";
 import type { Failure, Result } from "./result.js";
 import { fail, ok } from "./result.js";
-import type { SequenceDef } from "./sequence.js";
-import { describeErrors, identityDiff, validateSequenceDef } from "./sequence.js";
-import { capacity } from "./space.js";
+import type { SequenceDef } from "@dispenser/domain";
+import { describeErrors, identityDiff, validateSequenceDef } from "@dispenser/domain";
+import { capacity } from "@dispenser/domain";
 import { lowerBound, SortedNames } from "./sorted-names.js";
 
 export const MAX_SEQUENCES = 100_000;

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import type { Command } from "../../src/state/commands.js";
 import { decodeCommand, encodeCommand, leaseJson, MAX_COMMAND_BYTES } from "../../src/state/commands.js";
 import { canonicalJson } from "../../src/state/json.js";
-import { normalizeSequenceDef } from "../../src/state/sequence.js";
+import { normalizeSequenceDef } from "@dispenser/domain";
 import { Rng } from "./rng.js";
 
 const spec = normalizeSequenceDef({ name: "orders", type: 2, length: 8, datacenters: 3, ordering: "dc" });

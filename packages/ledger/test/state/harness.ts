@@ -5,8 +5,8 @@ import type { Command, Fence } from "../../src/state/commands.js";
 import type { OutcomeByType } from "../../src/state/ledger-state.js";
 import { LedgerState } from "../../src/state/ledger-state.js";
 import type { Result } from "../../src/state/result.js";
-import type { SequenceDef, SequenceSpec } from "../../src/state/sequence.js";
-import { normalizeSequenceDef } from "../../src/state/sequence.js";
+import type { SequenceDef, SequenceSpec } from "@dispenser/domain";
+import { normalizeSequenceDef } from "@dispenser/domain";
 
 export function seqDef(spec: SequenceSpec): SequenceDef {
   const r = normalizeSequenceDef(spec);

@@ -10,8 +10,8 @@ import { encodeCommand } from "../../src/state/commands.js";
 import type { Outcome, SnapshotJob } from "../../src/state/ledger-state.js";
 import { LedgerState, snapshotDocument } from "../../src/state/ledger-state.js";
 import type { Result } from "../../src/state/result.js";
-import type { SequenceDef } from "../../src/state/sequence.js";
-import { capacity, idOf, slotOf } from "../../src/state/space.js";
+import type { SequenceDef } from "@dispenser/domain";
+import { capacity, idOf, slotOf } from "@dispenser/domain";
 import { seqDef, tokenOf } from "./harness.js";
 import { Rng } from "./rng.js";
 

@@ -1,8 +1,8 @@
 // Micro-benchmark of id text: idToDecimal() against bigint toString(), Number printing and a split
 // at 10^9 into two Numbers (the alternatives idToDecimal chose between), and IdFormat round trips.
-// Run: node --import tsx packages/edge/src/ids/bench-format.ts [millisPerCase]
+// Run: node --import tsx test/bench/micro/id-format.ts [millisPerCase]
 
-import { IdFormat, idToDecimal } from "./format.js";
+import { IdFormat, idToDecimal } from "@dispenser/edge/ids";
 import { measure as measureFor, opsText as fmt } from "./micro-bench.js";
 
 const millisPerCase = Number(process.argv[2] ?? 1000);

@@ -1,4 +1,4 @@
-// Shared by the micro-benchmarks next to this file (bench-*.ts): a timed loop and its figure.
+// Shared by the micro-benchmarks next to this file: a timed loop and its figure.
 
 const BATCH = 10_000;
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import type { SequenceDef, SequenceSpec } from "../../src/state/sequence.js";
-import { normalizeSequenceDef } from "../../src/state/sequence.js";
+import type { SequenceDef, SequenceSpec } from "../src/sequence.js";
+import { normalizeSequenceDef } from "../src/sequence.js";
 import {
   capacity,
   idBase,
@@ -13,8 +13,8 @@ import {
   prefixShift,
   slotOf,
   slotSpace,
-} from "../../src/state/space.js";
-import { Rng } from "./rng.js";
+} from "../src/space.js";
+import { Rng } from "../../ledger/test/state/rng.js";
 
 function def(spec: SequenceSpec): SequenceDef {
   const r = normalizeSequenceDef(spec);

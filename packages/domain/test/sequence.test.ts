@@ -1,11 +1,6 @@
 import { describe, expect, test } from "vitest";
-import type { SequenceSpec } from "../../src/state/sequence.js";
-import {
-  identityDiff,
-  normalizeSequenceDef,
-  validateChanges,
-  validateSequenceDef,
-} from "../../src/state/sequence.js";
+import type { SequenceSpec } from "../src/sequence.js";
+import { identityDiff, normalizeSequenceDef, validateChanges, validateSequenceDef } from "../src/sequence.js";
 
 function def(spec: SequenceSpec) {
   const r = normalizeSequenceDef(spec);

@@ -1,5 +1,5 @@
-// Adapts the size of the next range to the draw rate, as the edge does for its segments: when a
-// range is used up, the next is sized to last `lifetimeTargetMs` at the rate just seen, rounded up
+// Adapts the size of the next range to the draw rate: the edge sizes its segments with it, and the
+// SDK its ranges. When a range is used up, the next is sized to last `lifetimeTargetMs` at the rate just seen, rounded up
 // to a power of two (so it does not jitter), moved at most 4x per step (so one burst does not swing
 // it), and kept within [min, max].
 export class RangeSizer {
@@ -13,7 +13,7 @@ export class RangeSizer {
     private readonly lifetimeTargetMs: number,
   ) {
     this.max = max;
-    this.size = clamp(initial, min, max);
+    this.size = clamp(initial, Math.min(min, max), max);
   }
 
   /** Ids the next request asks for. */

@@ -14,7 +14,7 @@ import {
 import type { sendUnaryData, ServerReadableStream, ServerUnaryCall, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { GrpcServer } from "../src/transport/grpc-server.js";
+import { GrpcServer } from "../src/grpc-server.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -12,6 +12,15 @@
 // - `prefix` layout is for type 3 only: fixed-length ids interleave so they keep their length.
 // - Every DC must get at least one id, so an unusable datacenter count is rejected up front.
 
+import {
+  DEFAULT_MAX_SEGMENT_SIZE,
+  MAX_DATACENTERS,
+  MAX_LENGTH,
+  MAX_RESERVE_SECONDS,
+  MAX_SEGMENT_SIZE,
+  SEQUENCE_NAME_PATTERN,
+  SEQUENCE_NAME_RULE,
+} from "./limits.js";
 import { dcPrefixBits, INT64_MAX, pow10, prefixShift } from "./space.js";
 
 export type SequenceType = 1 | 2 | 3;
@@ -21,14 +30,6 @@ export const ORDERINGS = ["edge", "dc", "global"] as const;
 export type Ordering = (typeof ORDERINGS)[number];
 export const AUTO_DISKS = ["memory", "pre-base", "pre-checkpoint", "elegant_close", "pre_close"] as const;
 export type AutoDisk = (typeof AUTO_DISKS)[number];
-
-export const NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
-export const MAX_LENGTH = 18;
-export const MAX_DATACENTERS = 1024;
-export const DEFAULT_MAX_SEGMENT_SIZE = 1_000_000n;
-export const MAX_SEGMENT_SIZE = 100_000_000n;
-/** The longest reserve a DC's pool may hold for a sequence, in seconds of its draw rate (a day). */
-export const MAX_RESERVE_SECONDS = 86_400;
 
 export interface SequenceLimits {
   /** The largest LeaseSegment size accepted, in counter values. */
@@ -137,9 +138,9 @@ export function normalizeSequenceDef(spec: SequenceSpec): DefResult {
 }
 
 export function validateName(name: unknown): FieldError | undefined {
-  return typeof name === "string" && NAME_PATTERN.test(name)
+  return typeof name === "string" && SEQUENCE_NAME_PATTERN.test(name)
     ? undefined
-    : { field: "name", reason: "name must be 1..64 characters of A-Z a-z 0-9 _ . : -" };
+    : { field: "name", reason: `name must be ${SEQUENCE_NAME_RULE}` };
 }
 
 export function validateChanges(changes: SequenceChanges): FieldError[] {

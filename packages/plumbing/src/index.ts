@@ -1,0 +1,10 @@
+// Process plumbing shared by the ledger and the edge processes (and the CLI): the gRPC server on
+// node:http2, command-line flags, the metrics endpoint, signal handling and addresses. No domain
+// knowledge: it imports nothing of the project but the wire types its server speaks.
+export { hostPortError, splitHostPort } from "./address.js";
+export type { FlagSpec } from "./flags.js";
+export { flagUsage, intFlag, parseFlags } from "./flags.js";
+export type { GrpcServerOptions } from "./grpc-server.js";
+export { GrpcServer } from "./grpc-server.js";
+export { serveMetrics } from "./metrics-http.js";
+export { stopOnSignals } from "./signals.js";
