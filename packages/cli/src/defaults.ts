@@ -1,3 +1,5 @@
+import { DEFAULT_TICK_MS } from "@dispenser/ledger";
+
 // The dev cluster's addresses, shared by `dispenser dev` and the commands that default to it.
 export const DEV_DEFAULTS = {
   dataDir: ".dispenser",
@@ -8,7 +10,7 @@ export const DEV_DEFAULTS = {
   clusterId: "dispenser-dev",
   /** `dispenser dev --start-redis`: dc d's Redis master and replica on this port + 10 d and + 1. */
   redisPortBase: 7000,
-  tickMs: 50,
+  tickMs: DEFAULT_TICK_MS,
   logLevel: "warn",
   leaderTimeoutMs: 20_000,
   /** How long Ctrl-C waits for the ledger nodes to close before exiting anyway. */

@@ -14,7 +14,7 @@ import {
   slotOf,
   slotSpace,
 } from "../src/space.js";
-import { Rng } from "../../ledger/test/state/rng.js";
+import { Prng } from "@dispenser/raft";
 
 function def(spec: SequenceSpec): SequenceDef {
   const r = normalizeSequenceDef(spec);
@@ -28,7 +28,7 @@ function maxId(d: SequenceDef): bigint {
 }
 
 /** A random valid type 2 or 3 definition, biased toward edges of the space. */
-function randomDef(rng: Rng): SequenceDef {
+function randomDef(rng: Prng): SequenceDef {
   const datacenters = rng.pick([1, 2, 3, 7, 64, 1000, 1024, rng.range(1, 1024)]);
   if (rng.chance(0.5)) {
     const length = rng.range(Math.max(1, Math.ceil(Math.log10(datacenters + 1))), 18);
@@ -48,20 +48,20 @@ function randomDef(rng: Rng): SequenceDef {
   return def({ name: "s", type: 3, step, datacenters, starting });
 }
 
-function counters(rng: Rng, cap: bigint): bigint[] {
+function counters(rng: Prng, cap: bigint): bigint[] {
   const out = [0n, cap - 1n, rng.below(cap)];
   if (cap > 1n) out.push(cap - 2n, 1n);
   return out;
 }
 
 describe("id math properties (seeded, 2000 random definitions)", () => {
-  const rng = new Rng(20250909);
+  const rng = new Prng(20250909);
   const defs = Array.from({ length: 2000 }, () => randomDef(rng));
 
   test("parse(idOf(c)) round-trips, so ids of different DCs never collide", () => {
     for (const d of defs) {
       for (let k = 0; k < 4; k++) {
-        const dc = rng.int(d.datacenters);
+        const dc = rng.intn(d.datacenters);
         for (const c of counters(rng, capacity(d, dc))) {
           expect(parse(d, idOf(d, dc, c))).toEqual({ ok: true, dc, counter: c });
         }
@@ -71,7 +71,7 @@ describe("id math properties (seeded, 2000 random definitions)", () => {
 
   test("ids grow with the counter and keep their length", () => {
     for (const d of defs) {
-      const dc = rng.int(d.datacenters);
+      const dc = rng.intn(d.datacenters);
       const cap = capacity(d, dc);
       expect(idStride(d)).toBeGreaterThan(0n);
       if (cap < 2n) continue;
@@ -86,7 +86,7 @@ describe("id math properties (seeded, 2000 random definitions)", () => {
 
   test("every DC has an id; the last id of the capacity fits and the next would not", () => {
     for (const d of defs) {
-      for (const dc of [0, d.datacenters - 1, rng.int(d.datacenters)]) {
+      for (const dc of [0, d.datacenters - 1, rng.intn(d.datacenters)]) {
         const cap = capacity(d, dc);
         expect(cap).toBeGreaterThan(0n);
         const last = idOf(d, dc, cap - 1n);
@@ -104,8 +104,8 @@ describe("id math properties (seeded, 2000 random definitions)", () => {
   test("two ids drawn from different DCs differ", () => {
     for (const d of defs) {
       if (d.datacenters < 2) continue;
-      const a = rng.int(d.datacenters);
-      const b = (a + 1 + rng.int(d.datacenters - 1)) % d.datacenters;
+      const a = rng.intn(d.datacenters);
+      const b = (a + 1 + rng.intn(d.datacenters - 1)) % d.datacenters;
       const ca = rng.below(capacity(d, a));
       const cb = rng.below(capacity(d, b));
       expect(idOf(d, a, ca)).not.toBe(idOf(d, b, cb));

@@ -7,6 +7,7 @@ export type { LedgerNodeOptions } from "./node.js";
 export { LedgerNode, StartupError } from "./node.js";
 export type { Application, RaftServerOptions, Transport } from "./raft-server/raft-server.js";
 export {
+  DEFAULT_TICK_MS,
   NotLeaderError,
   ProposalDroppedError,
   ProposalRejectedError,

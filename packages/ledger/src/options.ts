@@ -4,6 +4,7 @@ import { pino } from "pino";
 import type { LedgerNodeOptions } from "./node.js";
 import type { FlagSpec } from "@dispenser/plumbing";
 import { flagUsage, intFlag, parseFlags } from "@dispenser/plumbing";
+import { DEFAULT_TICK_MS } from "./raft-server/raft-server.js";
 import { StartupError } from "./node.js";
 
 const FLAGS = {
@@ -15,7 +16,7 @@ const FLAGS = {
   bootstrap: "create the cluster if the data directory is empty (all --peers become voters)",
   join: "start empty and wait to be added as a new member (after AddMember on the leader)",
   "metrics-listen": "host:port for Prometheus /metrics (default: none)",
-  "tick-ms": "milliseconds per Raft tick; heartbeats go every tick (default: 50)",
+  "tick-ms": `milliseconds per Raft tick; heartbeats go every tick (default: ${DEFAULT_TICK_MS})`,
   "election-ticks": "ticks without a leader before an election, randomized up to twice (default: 10)",
   "snapshot-entries": "take a snapshot every this many applied entries (default: 10000)",
   "log-level": "fatal, error, warn, info, debug (default: info)",
@@ -70,7 +71,7 @@ export function optionsFrom(argv: string[]): LedgerNodeOptions | "help" {
     bootstrap: f.get("bootstrap") === "true",
     join,
     metricsListen: f.get("metrics-listen"),
-    tickMs: intFlag(SPEC, f, "tick-ms", 50, 1),
+    tickMs: intFlag(SPEC, f, "tick-ms", DEFAULT_TICK_MS, 1),
     electionTicks: intFlag(SPEC, f, "election-ticks", 10, 2),
     snapshotEntries: intFlag(SPEC, f, "snapshot-entries", 10_000, 1),
     logger: pino({ level, base: { node: id } }),

@@ -15,6 +15,13 @@ export interface RaftLogger {
 
 export const silentLogger: RaftLogger = { info: () => {}, warn: () => {} };
 
+/**
+ * Milliseconds per tick where the host does not say: with the ledger's 10 election ticks and a
+ * heartbeat every tick, an election after 0.5 to 1 s without a leader. The simulator's clock is
+ * built on it too.
+ */
+export const DEFAULT_TICK_MS = 50;
+
 export interface RaftOptions {
   /** This node's id, > 0. */
   id: NodeId;

@@ -1,5 +1,5 @@
 export type { RaftLogger, RaftOptions, Rand } from "./config.js";
-export { resolveOptions, silentLogger } from "./config.js";
+export { DEFAULT_TICK_MS, resolveOptions, silentLogger } from "./config.js";
 export { decodeConfChange, encodeConfChange } from "./confchange.js";
 export { AssertionError, StorageError, assert, isStorageError } from "./errors.js";
 export type { ProposeError, ProposeResult, ReadState, Role } from "./raft.js";
@@ -7,6 +7,7 @@ export { CAMPAIGN_TRANSFER } from "./raft.js";
 export type { Ready, SoftState, Status } from "./rawnode.js";
 export { RawNode } from "./rawnode.js";
 export type { Storage } from "./storage.js";
+export { Prng } from "./prng.js";
 export { MemoryStorage, limitSize } from "./storage.js";
 export type {
   ConfChange,

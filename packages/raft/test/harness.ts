@@ -21,19 +21,11 @@ import type {
   Role,
   Snapshot,
 } from "../src/index.js";
-import { EntryType, MemoryStorage, RawNode } from "../src/index.js";
+import { EntryType, MemoryStorage, Prng, RawNode } from "../src/index.js";
 
-/** mulberry32: a tiny seeded PRNG. `float()` is uniform in [0, 1). */
+/** The seeded PRNG of the package (`float()` is uniform in [0, 1)). */
 export function seededRand(seed: number): Rand & { float(): number } {
-  let s = seed >>> 0;
-  const float = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { float, intn: (n) => Math.floor(float() * n) };
+  return new Prng(seed);
 }
 
 const encoder = new TextEncoder();

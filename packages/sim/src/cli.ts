@@ -2,46 +2,39 @@
 //   pnpm sim -- --seeds N [--from S] [--workers W]   run seeds S..S+N-1 (3 and 5 node clusters)
 //   pnpm sim -- --seed S                              replay one seed verbosely
 // The last line printed is exactly `sim: N seeds, V violations`; the exit code is 1 when V > 0.
+import { parseArgs } from "node:util";
 import { runSeeds } from "./runner.js";
 import { Simulation } from "./simulation.js";
 
-function parseArgs(argv: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--") continue;
-    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
-    const key = a.slice(2);
-    const next = argv[i + 1];
-    if (next === undefined || next.startsWith("--")) out.set(key, "true");
-    else {
-      out.set(key, next);
-      i++;
-    }
-  }
-  return out;
-}
+const OPTIONS = {
+  seed: { type: "string" },
+  seeds: { type: "string" },
+  from: { type: "string" },
+  workers: { type: "string" },
+  mutation: { type: "string" },
+  quiet: { type: "boolean" },
+  "trace-messages": { type: "boolean" },
+} as const;
 
-function intArg(args: Map<string, string>, key: string, def: number): number {
-  const v = args.get(key);
+function intArg(values: Record<string, string | boolean | undefined>, key: string, def: number): number {
+  const v = values[key];
   if (v === undefined) return def;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${key} must be a non-negative integer, got ${v}`);
+  if (typeof v !== "string" || !Number.isSafeInteger(n) || n < 0)
+    throw new Error(`--${key} must be a non-negative integer, got ${String(v)}`);
   return n;
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
-  for (const k of args.keys()) {
-    if (!["seed", "seeds", "from", "workers", "quiet", "mutation", "trace-messages"].includes(k))
-      throw new Error(`unknown option --${k}`);
-  }
-  if (args.has("seed")) {
-    const seed = intArg(args, "seed", 0);
+  // `pnpm sim -- --seeds N` passes the "--" along.
+  const argv = process.argv.slice(2).filter((a, i) => i > 0 || a !== "--");
+  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+  if (values.seed !== undefined) {
+    const seed = intArg(values, "seed", 0);
     const r = new Simulation({
       seed,
-      verbose: !args.has("quiet"),
-      traceMessages: args.has("trace-messages"),
+      verbose: values.quiet !== true,
+      traceMessages: values["trace-messages"] === true,
     }).run();
     for (const v of r.violations)
       console.log(`VIOLATION seed=${seed} t=${(v.time / 10).toFixed(1)} ${v.rule}: ${v.detail}`);
@@ -49,10 +42,10 @@ async function main(): Promise<number> {
     console.log(`sim: 1 seeds, ${r.violations.length} violations`);
     return r.violations.length > 0 ? 1 : 0;
   }
-  const seeds = intArg(args, "seeds", 100);
-  const from = intArg(args, "from", 1);
-  const workers = intArg(args, "workers", 2);
-  const mutation = args.get("mutation");
+  const seeds = intArg(values, "seeds", 100);
+  const from = intArg(values, "from", 1);
+  const workers = intArg(values, "workers", 2);
+  const mutation = values.mutation;
   const summary = await runSeeds({ from, count: seeds, workers, ...(mutation ? { mutation } : {}) });
   console.log(`sim: ${seeds} seeds, ${summary.violations} violations`);
   return summary.violations > 0 ? 1 : 0;

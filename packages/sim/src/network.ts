@@ -1,5 +1,5 @@
 import type { NodeId } from "@dispenser/raft";
-import type { Prng } from "./prng.js";
+import type { Prng } from "@dispenser/raft";
 
 export interface NetworkFaults {
   /** Probability a message is lost. */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import type { IdFormatOptions } from "../../src/ids/format.js";
 import { IdFormat, idToDecimal, validateIdFormatOptions } from "../../src/ids/format.js";
-import { Rng } from "./rng.js";
+import { Prng } from "@dispenser/raft";
 
 const INT64_MAX = (1n << 63n) - 1n;
 const SEPT_9_2025 = Date.UTC(2025, 8, 9, 13, 45, 12, 345);
@@ -15,7 +15,7 @@ function reasonOf(format: IdFormat, text: string): string {
 
 describe("idToDecimal", () => {
   test("matches toString at every boundary and on random ids", () => {
-    const rng = new Rng(3);
+    const rng = new Prng(3);
     const ids = [
       0n,
       1n,
@@ -79,7 +79,7 @@ describe("formatting", () => {
   });
 
   test("round trip: every format, random ids and times", () => {
-    const rng = new Rng(11);
+    const rng = new Prng(11);
     const prefixes = [undefined, "ORD", "a.b-1:_", "X".repeat(32)];
     const widths = [undefined, 1, 6, 8, 18, 19];
     const dates = [undefined, "YYYYMMDD", "YYMMDD"] as const;

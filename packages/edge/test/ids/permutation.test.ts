@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { PERMUTATION_DOMAIN_MAX, permutationKeyFor, SlotPermutation } from "../../src/ids/permutation.js";
-import { Rng } from "./rng.js";
+import { Prng } from "@dispenser/raft";
 
 const slotsOf = (length: number): bigint => 9n * 10n ** BigInt(length - 1);
 const keys = [
@@ -33,7 +33,7 @@ describe("bijection", () => {
     (length) => {
       const n = slotsOf(length);
       const p = new SlotPermutation(n, key);
-      const rng = new Rng(length);
+      const rng = new Prng(length);
       const slots = [0n, 1n, n - 2n, n - 1n, ...Array.from({ length: 10_000 }, () => rng.below(n))];
       const values = new Map<bigint, bigint>();
       for (const k of slots) {
@@ -71,7 +71,7 @@ describe("bijection", () => {
     "n = %s: sampled, bigint path with cycle walking",
     (n) => {
       const p = new SlotPermutation(n, key);
-      const rng = new Rng(7);
+      const rng = new Prng(7);
       for (const k of [0n, n - 1n, ...Array.from({ length: 2_000 }, () => rng.below(n))]) {
         const v = p.forward(k);
         if (v < 0n || v >= n) throw new Error(`forward(${k}) = ${v} is outside [0, ${n})`);

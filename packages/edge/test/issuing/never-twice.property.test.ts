@@ -4,22 +4,17 @@
 // close), and a stranger's return that guesses a grant's fence. Whatever happens, no id of a name
 // is ever handed out twice. A failure prints the seed and the operations that led to it.
 import { describe, expect, it } from "vitest";
+import { Prng } from "@dispenser/raft";
 import { AUTO_DISKS, ORDERINGS } from "@dispenser/domain";
 import type { AutoDisk, Ordering } from "@dispenser/domain";
 import { Dispenser } from "../../src/issuing/dispenser.js";
 import { idsOf } from "../../src/issuing/sequence-issuer.js";
 import { StateLedgerPort } from "../support/state-ledger-port.js";
 
-/** mulberry32: a small seeded generator, so a failing seed replays exactly. */
+/** Uniform in [0, 1) from the project's seeded PRNG, so a failing seed replays exactly. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.float();
 }
 
 const NAMES = ["a", "b"];

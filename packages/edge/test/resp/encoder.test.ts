@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import type { RespProtocol } from "../../src/resp/index.js";
 import { encodeCommand, ReplyWriter, RESP2, RESP3, RespParser } from "../../src/resp/index.js";
-import { Prng } from "./prng.js";
+import { Prng } from "@dispenser/raft";
 
 /** The bytes one write produces, as a latin1 string so expectations read like the protocol. */
 function out(protocol: RespProtocol, write: (w: ReplyWriter) => void): string {
@@ -129,7 +129,7 @@ describe("ids", () => {
     for (let p = 1n; p < 2n ** 64n; p *= 10n) ids.push(p - 1n, p, p + 1n);
     for (let i = 0; i < 5000; i++) {
       const id = (BigInt(rng.u32()) << 32n) | BigInt(rng.u32());
-      ids.push(id >> BigInt(rng.int(64)));
+      ids.push(id >> BigInt(rng.intn(64)));
     }
     const w = new ReplyWriter();
     for (const id of ids) w.id(id);
@@ -159,7 +159,8 @@ describe("the writer", () => {
     const taken: [Buffer, string][] = [];
     const rng = new Prng(9);
     for (let batch = 0; batch < 200; batch++) {
-      for (let n = rng.int(50); n >= 0; n--) w.bulkString("v".repeat(rng.int(rng.chance(0.1) ? 20_000 : 30)));
+      for (let n = rng.intn(50); n >= 0; n--)
+        w.bulkString("v".repeat(rng.intn(rng.chance(0.1) ? 20_000 : 30)));
       const b = w.take()!;
       taken.push([b, b.toString("latin1")]);
     }

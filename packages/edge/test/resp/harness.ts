@@ -1,13 +1,13 @@
 // Runs parser input in every way it can arrive, so a test asserts the outcome is the same for all.
 import type { ParseEvent, RespLimits } from "../../src/resp/index.js";
 import { RespParser } from "../../src/resp/index.js";
-import { Prng } from "./prng.js";
+import { Prng } from "@dispenser/raft";
 
 /** Splits input into pieces: sizes 1..maxPiece, drawn from the PRNG. */
 export function randomPieces(input: Buffer, rng: Prng, maxPiece: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < input.length;) {
-    const n = 1 + rng.int(maxPiece);
+    const n = 1 + rng.intn(maxPiece);
     out.push(input.subarray(i, i + n));
     i += n;
   }
@@ -34,7 +34,7 @@ export function parseLazy(pieces: readonly Buffer[], rng: Prng, limits?: Partial
   const out: ParseEvent[] = [];
   for (const piece of pieces) {
     p.feed(piece);
-    for (let k = rng.int(3); k > 0; k--) {
+    for (let k = rng.intn(3); k > 0; k--) {
       const ev = p.next();
       if (ev === undefined) break;
       out.push(ev);

@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ReplyWriter } from "../../src/resp/index.js";
-import { Prng } from "./prng.js";
+import { Prng } from "@dispenser/raft";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const E8 = 100_000_000n;
@@ -23,9 +23,9 @@ const VARIANTS: Record<string, (w: ReplyWriter, id: bigint) => void> = {
 };
 
 const SETS: Record<string, (rng: Prng) => bigint> = {
-  "up to 7 digits": (rng) => BigInt(rng.int(10_000_000)),
+  "up to 7 digits": (rng) => BigInt(rng.intn(10_000_000)),
   "16 digits (< 2^53)": (rng) =>
-    1_000_000_000_000_000n + BigInt(rng.u32()) * 1_000_000n + BigInt(rng.int(1e6)),
+    1_000_000_000_000_000n + BigInt(rng.u32()) * 1_000_000n + BigInt(rng.intn(1e6)),
   "19 digits": (rng) => 1_000_000_000_000_000_000n + ((BigInt(rng.u32()) << 32n) | BigInt(rng.u32())),
 };
 

@@ -4,7 +4,7 @@ import { describe, expect, test } from "vitest";
 import type { ParseEvent } from "../../src/resp/index.js";
 import { encodeCommand, RespParser } from "../../src/resp/index.js";
 import { bytes, cmd, parseEager, parseLazy, randomPieces } from "./harness.js";
-import { Prng } from "./prng.js";
+import { Prng } from "@dispenser/raft";
 
 const FIRST_SEED = Number(process.env.RESP_FUZZ_SEED ?? 1);
 const RUNS = Number(process.env.RESP_FUZZ_RUNS ?? (process.env.RESP_FUZZ_SEED === undefined ? 1500 : 1));
@@ -22,12 +22,12 @@ function forEachSeed(offset: number, body: (rng: Prng) => void): void {
 
 /** Argument bytes: mostly short, sometimes long, any byte value. */
 function randomArg(rng: Prng): Buffer {
-  const len = rng.chance(0.05) ? rng.int(3000) : rng.chance(0.2) ? 0 : rng.int(24);
-  return rng.bytes(len);
+  const len = rng.chance(0.05) ? rng.intn(3000) : rng.chance(0.2) ? 0 : rng.intn(24);
+  return Buffer.from(rng.bytes(len));
 }
 
 function randomArgs(rng: Prng): Buffer[] {
-  return Array.from({ length: 1 + rng.int(6) }, () => randomArg(rng));
+  return Array.from({ length: 1 + rng.intn(6) }, () => randomArg(rng));
 }
 
 const latin1 = (b: Buffer): string => b.toString("latin1");
@@ -68,7 +68,7 @@ function inlineLine(args: readonly Buffer[], rng: Prng): string {
 function randomStream(rng: Prng, inlineToo: boolean): { input: Buffer; expected: ParseEvent[] } {
   const pieces: Buffer[] = [];
   const expected: ParseEvent[] = [];
-  for (let n = 1 + rng.int(12); n > 0; n--) {
+  for (let n = 1 + rng.intn(12); n > 0; n--) {
     if (rng.chance(0.1)) pieces.push(bytes(rng.pick(["\r\n", "\n", "*0\r\n", "*-1\r\n", "  \r\n"])));
     const args = randomArgs(rng);
     // Inline only while the line surely fits maxInlineBytes (an escaped byte takes four).
@@ -83,23 +83,23 @@ function randomStream(rng: Prng, inlineToo: boolean): { input: Buffer; expected:
 function mutate(input: Buffer, rng: Prng): Buffer {
   let b = Buffer.from(input);
   const interesting = bytes("*$\r\n-0123456789: \"'\\x");
-  for (let n = 1 + rng.int(4); n > 0; n--) {
-    const at = rng.int(b.length + 1);
-    switch (rng.int(6)) {
+  for (let n = 1 + rng.intn(4); n > 0; n--) {
+    const at = rng.intn(b.length + 1);
+    switch (rng.intn(6)) {
       case 0: // flip a byte
-        if (at < b.length) b[at] = rng.int(256);
+        if (at < b.length) b[at] = rng.intn(256);
         break;
       case 1: // a protocol-ish byte
         if (at < b.length) b[at] = rng.pick([...interesting]);
         break;
       case 2: // delete
-        b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1 + rng.int(3))]);
+        b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1 + rng.intn(3))]);
         break;
       case 3: // insert
-        b = Buffer.concat([b.subarray(0, at), rng.bytes(1 + rng.int(3)), b.subarray(at)]);
+        b = Buffer.concat([b.subarray(0, at), rng.bytes(1 + rng.intn(3)), b.subarray(at)]);
         break;
       case 4: // duplicate a stretch
-        b = Buffer.concat([b.subarray(0, at), b.subarray(at, at + rng.int(40)), b.subarray(at)]);
+        b = Buffer.concat([b.subarray(0, at), b.subarray(at, at + rng.intn(40)), b.subarray(at)]);
         break;
       default: // truncate
         b = b.subarray(0, at);
@@ -174,8 +174,8 @@ describe("fuzz", () => {
     const alphabet = bytes("**$$\r\n\r\n\n-0123456789 \"'\\xa\0");
     forEachSeed(300_000, (rng) => {
       const input = Buffer.from(
-        Array.from({ length: rng.int(200) }, () =>
-          rng.chance(0.8) ? rng.pick([...alphabet]) : rng.int(256),
+        Array.from({ length: rng.intn(200) }, () =>
+          rng.chance(0.8) ? rng.pick([...alphabet]) : rng.intn(256),
         ),
       );
       parseEachWay(input, rng, true);

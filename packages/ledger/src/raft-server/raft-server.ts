@@ -8,13 +8,19 @@ import type {
   Rand,
   Status,
 } from "@dispenser/raft";
-import { RawNode, ReadyLoop } from "@dispenser/raft";
+import { DEFAULT_TICK_MS, RawNode, ReadyLoop } from "@dispenser/raft";
 import type { Logger } from "pino";
 import type { LedgerMetrics } from "../metrics.js";
 import type { LevelStorage, StagedSnapshot } from "../storage/level-storage.js";
 
 export type { Application, SnapshotJob } from "@dispenser/raft";
-export { NotLeaderError, ProposalDroppedError, ProposalRejectedError, completedJob } from "@dispenser/raft";
+export {
+  DEFAULT_TICK_MS,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalRejectedError,
+  completedJob,
+} from "@dispenser/raft";
 
 /** Where outgoing Raft messages go. Sending never blocks; a transport may drop (Raft retries). */
 export interface Transport {
@@ -29,7 +35,7 @@ export interface RaftServerOptions<R> {
   logger: Logger;
   metrics: LedgerMetrics;
   rand: Rand;
-  /** Milliseconds per Raft tick. Default 50 (heartbeat every tick, election after 0.5 to 1 s). */
+  /** Milliseconds per Raft tick. Default DEFAULT_TICK_MS. */
   tickMs?: number;
   /** Ticks without a leader before campaigning (randomized up to twice this). Default 10. */
   electionTicks?: number;
@@ -81,7 +87,7 @@ export class RaftServer<R> {
 
   constructor(o: RaftServerOptions<R>) {
     this.id = o.id;
-    this.tickMs = o.tickMs ?? 50;
+    this.tickMs = o.tickMs ?? DEFAULT_TICK_MS;
     const log = o.logger;
     const metrics = o.metrics;
     const node = { node: String(o.id) };

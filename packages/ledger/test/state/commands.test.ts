@@ -3,7 +3,7 @@ import type { Command } from "../../src/state/commands.js";
 import { decodeCommand, encodeCommand, leaseJson, MAX_COMMAND_BYTES } from "../../src/state/commands.js";
 import { canonicalJson } from "../../src/state/json.js";
 import { normalizeSequenceDef } from "@dispenser/domain";
-import { Rng } from "./rng.js";
+import { Prng } from "@dispenser/raft";
 
 const spec = normalizeSequenceDef({ name: "orders", type: 2, length: 8, datacenters: 3, ordering: "dc" });
 if (!spec.ok) throw new Error("bad fixture");
@@ -79,7 +79,7 @@ describe("encoding", () => {
   });
 
   test("a lease's JSON, written out directly, is its canonical JSON", () => {
-    const rng = new Rng(7);
+    const rng = new Prng(7);
     const text = (n: number): string =>
       Array.from({ length: n }, () => String.fromCharCode(rng.range(0, 0x2fff))).join("");
     for (let i = 0; i < 500; i++) {
@@ -254,17 +254,17 @@ describe("malformed input is rejected with a reason", () => {
   });
 
   test("fuzz: random and mutated bytes never throw; what decodes re-encodes to a command that decodes the same", () => {
-    const rng = new Rng(7);
+    const rng = new Prng(7);
     const valid = samples.map(encodeCommand);
     let accepted = 0;
     for (let i = 0; i < 20_000; i++) {
       let data: Uint8Array;
-      if (rng.chance(0.3)) data = rng.bytes(rng.int(64));
+      if (rng.chance(0.3)) data = rng.bytes(rng.intn(64));
       else {
         data = Uint8Array.from(rng.pick(valid));
         for (let k = rng.range(1, 3); k > 0; k--) {
-          const at = rng.int(data.length);
-          if (rng.chance(0.7)) data[at] = rng.chance(0.5) ? rng.int(256) : rng.range(0x20, 0x7e);
+          const at = rng.intn(data.length);
+          if (rng.chance(0.7)) data[at] = rng.chance(0.5) ? rng.intn(256) : rng.range(0x20, 0x7e);
           else data = Uint8Array.from([...data.subarray(0, at), ...data.subarray(at + 1)]);
         }
       }

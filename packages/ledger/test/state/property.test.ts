@@ -13,7 +13,7 @@ import type { Result } from "../../src/state/result.js";
 import type { SequenceDef } from "@dispenser/domain";
 import { capacity, idOf, slotOf } from "@dispenser/domain";
 import { seqDef, tokenOf } from "./harness.js";
-import { Rng } from "./rng.js";
+import { Prng } from "@dispenser/raft";
 
 const VARIANTS: Record<string, { ok: SequenceDef[]; moved: SequenceDef }> = {
   p: {
@@ -91,7 +91,7 @@ function ids(def: SequenceDef, dc: number, start: bigint, end: bigint): bigint[]
 }
 
 function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record<string, number> } {
-  const rng = new Rng(seed);
+  const rng = new Prng(seed);
   let state = new LedgerState();
   const replica = new LedgerState();
   let term = 1;
@@ -137,7 +137,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
     const where = `seed ${seed} step ${step}`;
     if (!job && rng.chance(0.05))
       job = { job: replica.beginSnapshot(), expected: snap(replica), began: step };
-    if (job?.job.step(rng.int(3) + 1)) {
+    if (job?.job.step(rng.intn(3) + 1)) {
       expect(snapshotDocument(job.job.result()), `${where}: snapshot begun at step ${job.began}`).toBe(
         job.expected,
       );
@@ -146,7 +146,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
     }
     const name = rng.pick(NAMES);
     const m = seq(name);
-    const roll = rng.int(100);
+    const roll = rng.intn(100);
     const op =
       roll < 7
         ? "create"
@@ -205,7 +205,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
       }
       case "lease": {
         const def = m.identity;
-        const dc = def && rng.chance(0.03) ? def.datacenters : rng.int(def?.datacenters ?? 2);
+        const dc = def && rng.chance(0.03) ? def.datacenters : rng.intn(def?.datacenters ?? 2);
         const size = rng.chance(0.03) ? 0n : rng.chance(0.03) ? m.limit + 1n : BigInt(rng.range(1, 20));
         const kind = rng.chance(0.3) ? "window" : "segment";
         const requestId = `req-${++counter}`;
@@ -397,7 +397,7 @@ function runSeed(seed: number, steps: number): { state: LedgerState; ops: Record
       case "garbage": {
         const before = snap(state);
         index += 1;
-        const bytes = rng.bytes(rng.int(40));
+        const bytes = rng.bytes(rng.intn(40));
         const r = state.applyBytes(bytes, { term, index });
         expect(r.ok, where).toBe(false);
         expect(replica.applyBytes(bytes, { term, index }), where).toEqual(r);

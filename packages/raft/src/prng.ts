@@ -1,8 +1,10 @@
-import type { Rand } from "@dispenser/raft";
+import type { Rand } from "./config.js";
 
 /**
- * A small, fast, seedable PRNG (sfc32 seeded through splitmix32). Every random choice of a
- * simulation comes from one of these, derived from the run's seed, so a seed replays exactly.
+ * A small, fast, seedable PRNG (sfc32 seeded through splitmix32): the one of the simulator and of
+ * every randomized test. Every random choice comes from one of these, derived from a seed, so a
+ * failing seed replays exactly. Not for anything an attacker may guess: production draws from its
+ * CSPRNG.
  */
 export class Prng implements Rand {
   private a: number;
@@ -57,6 +59,17 @@ export class Prng implements Rand {
   pick<T>(xs: readonly T[]): T {
     if (xs.length === 0) throw new Error("pick from empty list");
     return xs[this.intn(xs.length)]!;
+  }
+
+  /** Roughly uniform bigint in [0, n) for n > 0 (128 random bits, reduced). */
+  below(n: bigint): bigint {
+    let v = 0n;
+    for (let i = 0; i < 4; i++) v = (v << 32n) | BigInt(this.u32());
+    return v % n;
+  }
+
+  bytes(n: number): Uint8Array {
+    return Uint8Array.from({ length: n }, () => this.intn(256));
   }
 
   /** An independent stream for a sub-component, so adding draws in one part does not shift another. */
