@@ -134,6 +134,18 @@ export const MUTATIONS: readonly Mutation[] = [
     breaks: "a membership change is answered only once it is in force",
     seedsMax: 1000,
   },
+  {
+    name: "loop-read-ids-restart",
+    file: "loop/ready-loop.ts",
+    find: "this.nextReadId = o.firstReadId;",
+    replace: "this.nextReadId = 1;",
+    breaks:
+      "read ids of a new run differ from the last run's, so a late answer is not taken for a new read's",
+    // Found by the simulator at seed 6622 of 100,000 (a read answered with the index of a read of
+    // the node's previous run): too rare for the default seeds.
+    seedsMax: undefined,
+    guardedBy: "packages/raft/test/ready-loop.test.ts",
+  },
 ];
 
 /** Copy the Raft core's source, apply one mutation, and import the copy. */

@@ -67,6 +67,8 @@ export function startNode(sim: Simulation, n: SimNode): void {
     storage,
     app,
     applied: snapshot.meta.index,
+    // Each run of a node reads with ids of its own (production draws its start at random).
+    firstReadId: 1 + n.incarnation * 2 ** 32,
     snapshotEntries: n.snapshotEvery,
     // Keep a few entries behind a snapshot so a slightly lagging follower needs no snapshot.
     compactMarginEntries: sim.rng.range(0, 5),

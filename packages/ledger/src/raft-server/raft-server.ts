@@ -9,6 +9,7 @@ import type {
   Status,
 } from "@dispenser/raft";
 import { DEFAULT_TICK_MS, RawNode, ReadyLoop } from "@dispenser/raft";
+import { randomInt } from "node:crypto";
 import type { Logger } from "pino";
 import type { LedgerMetrics } from "../metrics.js";
 import type { LevelStorage, StagedSnapshot } from "../storage/level-storage.js";
@@ -121,6 +122,8 @@ export class RaftServer<R> {
       storage: loopStorage(o.storage),
       app: o.app,
       applied: snap.meta.index,
+      // 2^48 random starting points 16 apart: no two runs of a node share a read id in practice.
+      firstReadId: randomInt(2 ** 48 - 1) * 16 + 1,
       ...(o.snapshotEntries !== undefined ? { snapshotEntries: o.snapshotEntries } : {}),
       ...(o.compactMarginEntries !== undefined ? { compactMarginEntries: o.compactMarginEntries } : {}),
       ...(o.maxPendingProposals !== undefined ? { maxPendingProposals: o.maxPendingProposals } : {}),

@@ -49,6 +49,13 @@ export interface ReadyLoopOptions<R, Staged> {
   events?: LoopEvents;
   /** The index the application's state reflects at start (its snapshot's). */
   applied: number;
+  /**
+   * The first id of this node's read requests. It must lie beyond every id an earlier run of the
+   * node used: a leader's answer to a read of the previous run may arrive after a restart, and
+   * would be taken for the answer to a new read with the same id (a stale read). Hosts draw it at
+   * random from a range far wider than one run's reads.
+   */
+  firstReadId: number;
   snapshotEntries?: number;
   compactMarginEntries?: number;
   maxPendingProposals?: number;
@@ -113,7 +120,7 @@ export class ReadyLoop<R, Staged = unknown> {
     number,
     { resolve: (index: number) => void; reject: (e: Error) => void }
   >();
-  private nextReadId = 1;
+  private nextReadId: number;
   private applied: number;
   private snapshotIndex: number;
   private lead: NodeId = 0;
@@ -139,6 +146,7 @@ export class ReadyLoop<R, Staged = unknown> {
     this.proposalTimeoutMs = o.proposalTimeoutMs ?? READY_LOOP_DEFAULTS.proposalTimeoutMs;
     this.applied = o.applied;
     this.snapshotIndex = o.applied;
+    this.nextReadId = o.firstReadId;
   }
 
   // ---------------------------------------------------------------- inputs
