@@ -7,6 +7,7 @@ import { PlaneReporter } from "../packages/edge/src/plane-reporter.js";
 import { RedisPlane } from "../packages/edge/src/redis/index.js";
 import { StateLedgerPort } from "../packages/edge/test/support/state-ledger-port.js";
 import { REDIS_SKIP_REASON, RedisCluster, redisServerAvailable } from "./support/redis-cluster.js";
+import { issueOne } from "../packages/edge/test/support/issue-one.js";
 
 // What the DC's edges remember of the ledger is kept in its Redis too: a fresh edge (no journal,
 // a new pod) reads it before its first lease, so a ledger that lost its data, or one restored from
@@ -60,9 +61,9 @@ describe.skipIf(!available)("the DC's shared grant guard (real Redis Cluster)", 
     const first = new StateLedgerPort();
     first.create({ name: "orders", type: 3 });
     const a = edge(first, []);
-    await a.issueOne("orders");
+    await issueOne(a, "orders");
     const backup = first.state.snapshot(); // the identity, and marks of one lease
-    for (let i = 0; i < 3000; i++) await a.issueOne("orders");
+    for (let i = 0; i < 3000; i++) await issueOne(a, "orders");
     const issued = (await a.issuer("orders")).issuedMark;
     // The edge's reporter shares its mark and the ledger's identity with the DC.
     let g = await plane.readGuard("orders", 0);
@@ -77,14 +78,14 @@ describe.skipIf(!available)("the DC's shared grant guard (real Redis Cluster)", 
     wiped.create({ name: "orders", type: 3 });
     const refusedB: string[] = [];
     const b = edge(wiped, refusedB);
-    await expect(b.issueOne("orders")).rejects.toThrow(/answered as cluster .* drawn ids from cluster/);
+    await expect(issueOne(b, "orders")).rejects.toThrow(/answered as cluster .* drawn ids from cluster/);
     expect(refusedB).toEqual(["identity"]);
 
     // Restored from the backup: the same identity, marks from before 3,000 ids were issued.
     const restored = new StateLedgerPort(LedgerState.restore(backup));
     const refusedC: string[] = [];
     const c = edge(restored, refusedC);
-    await expect(c.issueOne("orders")).rejects.toThrow(new RegExp(`below ${issued}`));
+    await expect(issueOne(c, "orders")).rejects.toThrow(new RegExp(`below ${issued}`));
     expect(refusedC).toEqual(["below-mark"]);
   });
 });

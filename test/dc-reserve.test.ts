@@ -9,6 +9,7 @@ import { StateLedgerPort } from "../packages/edge/test/support/state-ledger-port
 import type { TimedDraw } from "./support/ordering.js";
 import { realTimeViolations } from "./support/ordering.js";
 import { REDIS_SKIP_REASON, RedisCluster, redisServerAvailable } from "./support/redis-cluster.js";
+import { issueOne } from "../packages/edge/test/support/issue-one.js";
 
 // Two edges of one DC issuing from the DC's reserve pool in a real 6-process Redis Cluster, the
 // ledger's own state machine behind them: ids unique and growing per edge, few ledger calls, and
@@ -56,7 +57,7 @@ describe.skipIf(!available)(
         es.map(async (e) => {
           for (let i = 0; i < n; i++) {
             try {
-              e.ids.push(await e.d.issueOne(name));
+              e.ids.push(await issueOne(e.d, name));
             } catch (err) {
               if (!(err instanceof EdgeError)) throw err;
               failed++;
@@ -139,7 +140,7 @@ describe.skipIf(!available)(
             await Promise.all(
               Array.from({ length: 20 }, async () => {
                 const invokedAt = clock();
-                const id = await e.d.issueOne("tickets");
+                const id = await issueOne(e.d, "tickets");
                 draws.push({ id, invokedAt, doneAt: clock() });
               }),
             );
@@ -161,8 +162,8 @@ describe.skipIf(!available)(
       const direct: bigint[] = [];
       const sized: bigint[] = [];
       for (let i = 0; i < 200; i++) {
-        direct.push(await a!.d.issueOne("direct"));
-        sized.push(await a!.d.issueOne("sized"));
+        direct.push(await issueOne(a!.d, "direct"));
+        sized.push(await issueOne(a!.d, "sized"));
       }
       expect(new Set(direct).size).toBe(200);
       expect(new Set(sized).size).toBe(200);
@@ -189,7 +190,7 @@ describe.skipIf(!available)(
         ).rejects.toMatchObject({
           code: "failed-precondition",
         });
-        await expect(plain.issueOne("tickets")).rejects.toThrow(/served from the datacenter's reserve pool/);
+        await expect(issueOne(plain, "tickets")).rejects.toThrow(/served from the datacenter's reserve pool/);
       } finally {
         await plain.close();
       }

@@ -7,7 +7,8 @@ import { status } from "@grpc/grpc-js";
 import type { EdgeErrorCode } from "../errors.js";
 import { EdgeError } from "../errors.js";
 import type { Dispenser } from "../issuing/dispenser.js";
-import type { Drawn, SequenceIssuer } from "../issuing/sequence-issuer.js";
+import type { ServedSequence } from "../issuing/dispenser.js";
+import type { Drawn } from "../issuing/sequence-issuer.js";
 import type { EdgeMetrics } from "../metrics.js";
 import { checkSequenceName, parseIdText } from "../issuing/names.js";
 
@@ -61,8 +62,8 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
     checkSequenceName(name);
     checked = name;
   };
-  const issueOne = (i: SequenceIssuer): Id | Promise<Id> => {
-    const id = i.issueOne(d.drawTimeoutMs);
+  const issueOne = (i: ServedSequence): Id | Promise<Id> => {
+    const id = i.issueOne();
     return typeof id === "bigint"
       ? { value: id, str: i.map.text(id) }
       : id.then((v) => ({ value: v, str: i.map.text(v) }));
@@ -71,7 +72,7 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
   return {
     issue: unary("Issue", (req) => {
       checkName(req.sequence);
-      const s = d.issuer(req.sequence);
+      const s = d.sequence(req.sequence);
       return s instanceof Promise ? s.then(issueOne) : issueOne(s);
     }),
 
@@ -81,10 +82,10 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
       // A loaded sequence with the ids at hand answers without a promise.
       const s =
         Number.isInteger(count) && count >= 1 && count <= MAX_ISSUE_BATCH
-          ? d.issuer(req.sequence)
+          ? d.sequence(req.sequence)
           : undefined;
       if (s !== undefined && !(s instanceof Promise)) {
-        const r = s.draw(count, d.drawTimeoutMs);
+        const r = s.draw(count);
         return r instanceof Promise
           ? r.then((x) => batchResponse(x, s.map.stride))
           : batchResponse(r, s.map.stride);
@@ -95,10 +96,9 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
     lease: unary("Lease", async (req) => {
       checkSequenceName(req.sequence);
       const r = await d.lease(req.sequence, req.count);
-      const map = r.issuer.map;
       return {
-        range: { start: map.idOf(r.start), count: r.end - r.start, step: map.stride ?? 1n },
-        dc: r.issuer.def.ordering === "global" ? 0 : d.dc,
+        range: r.range,
+        dc: r.dc,
         fence: r.grant.fence,
         sequenceRevision: r.grant.revision,
         clusterIdentity: r.grant.clusterIdentity,
@@ -107,7 +107,7 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
 
     parse: unary("Parse", async (req) => {
       checkSequenceName(req.sequence);
-      const s = await d.issuer(req.sequence);
+      const s = await d.sequence(req.sequence);
       if (!req.id) throw new EdgeError("invalid-argument", "id is required", "id");
       const id = req.id.$case === "value" ? req.id.value : parseIdText(req.id.value);
       const r = s.map.parse(id);
@@ -116,7 +116,7 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
 
     info: unary("Info", async (req) => {
       checkSequenceName(req.sequence);
-      const s = await d.issuer(req.sequence);
+      const s = await d.sequence(req.sequence);
       const info = await d.describeSequence(req.sequence);
       const total = s.generated + s.wasted;
       return {

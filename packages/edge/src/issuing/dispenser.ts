@@ -76,6 +76,34 @@ export interface ReturnReport {
 const DC_ORDERING_NEEDS_POOL =
   "ordering dc is served from the datacenter's reserve pool in its Redis Cluster: start the DC's edges with --redis (and --reserve-seconds not 0)";
 
+/** What a protocol sees of a sequence this edge serves: its draws, the text of its ids, its counts. */
+export interface ServedSequence {
+  readonly def: SequenceDef;
+  /** The catalog revision of the definition served. */
+  readonly revision: bigint;
+  /** The text of this sequence's ids, and the way back from an id. */
+  readonly map: IdMap;
+  /** One id: synchronous when the segment in hand has one (the hot path of GET and Issue). */
+  issueOne(): bigint | Promise<bigint>;
+  /** `count` ids (1..MAX_ISSUE_BATCH), a run when they form one. */
+  draw(count: number): Drawn | Promise<Drawn>;
+  readonly generated: bigint;
+  readonly wasted: bigint;
+  /** The last id issued here, if any. */
+  readonly last: bigint | undefined;
+  /** Ids in hand (current and prefetched segments). */
+  readonly runway: bigint;
+  readonly segmentSize: bigint;
+}
+
+/** A range leased for an SDK client's own buffer: ids start, start + step, ... (count of them). */
+export interface LeasedRange {
+  readonly range: { readonly start: bigint; readonly count: bigint; readonly step: bigint };
+  /** The datacenter the ids belong to (0 for a global sequence). */
+  readonly dc: number;
+  readonly grant: SegmentGrant;
+}
+
 export class Dispenser {
   readonly dc: number;
   readonly edgeId: string;
@@ -137,7 +165,15 @@ export class Dispenser {
     return this.closing;
   }
 
-  /** The issuer of `name`: synchronous once loaded, else a promise (loads the definition). */
+  /**
+   * A sequence this edge serves, as the protocols see it: synchronous once loaded, else a promise
+   * (loads the definition).
+   */
+  sequence(name: string): ServedSequence | Promise<ServedSequence> {
+    return this.issuer(name);
+  }
+
+  /** The issuer of `name` itself (the edge's own parts and its tests; protocols use sequence()). */
   issuer(name: string): SequenceIssuer | Promise<SequenceIssuer> {
     const s = this.issuers.get(name);
     if (s !== undefined) return s;
@@ -153,20 +189,13 @@ export class Dispenser {
     return p;
   }
 
-  /** One id of `name`. */
-  issueOne(name: string): bigint | Promise<bigint> {
-    const s = this.issuers.get(name);
-    if (s !== undefined && !this.closing) return s.issueOne(this.drawTimeoutMs);
-    return Promise.resolve(this.issuer(name)).then((i) => i.issueOne(this.drawTimeoutMs));
-  }
-
   /** `count` ids of `name`, 1..MAX_ISSUE_BATCH: a run when they form one (see SequenceIssuer.draw). */
   async drawBatch(name: string, count: number): Promise<{ drawn: Drawn; map: IdMap }> {
     if (!Number.isInteger(count) || count < 1 || count > MAX_ISSUE_BATCH) {
       throw new EdgeError("invalid-argument", `count must be 1..${MAX_ISSUE_BATCH}`, "count");
     }
     const s = await this.issuer(name);
-    return { drawn: await s.draw(count, this.drawTimeoutMs), map: s.map };
+    return { drawn: await s.draw(count), map: s.map };
   }
 
   /**
@@ -174,10 +203,7 @@ export class Dispenser {
    * every range is then above every earlier grant, so one client's ranges only grow (a cut from
    * this edge's buffer could lie below a range it got before).
    */
-  async lease(
-    name: string,
-    count: bigint,
-  ): Promise<{ start: bigint; end: bigint; grant: SegmentGrant; issuer: SequenceIssuer }> {
+  async lease(name: string, count: bigint): Promise<LeasedRange> {
     const s = await this.issuer(name);
     const limit = s.def.limits.maxSegmentSize;
     if (count < 1n || (limit > 0n && count > limit)) {
@@ -191,7 +217,11 @@ export class Dispenser {
     s.generated += g.end - g.start;
     // The client issues the range itself: to the guard, all of it counts as issued.
     this.guard.noteIssued(name, this.dc, g.end);
-    return { start: g.start, end: g.end, grant: g, issuer: s };
+    return {
+      range: { start: s.map.idOf(g.start), count: g.end - g.start, step: s.map.stride ?? 1n },
+      dc: this.dc,
+      grant: g,
+    };
   }
 
   /** Samples for metrics and INFO. */
@@ -397,6 +427,7 @@ export class Dispenser {
       now: this.now,
       maxWaiters: this.maxWaiters,
       maxDraw: MAX_ISSUE_BATCH,
+      drawTimeoutMs: this.drawTimeoutMs,
       hooks: {
         ...(this.o.onWaited ? { onWaited: this.o.onWaited } : {}),
         onNewerRevision: () => void this.refresh(name),

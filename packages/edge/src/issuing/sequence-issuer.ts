@@ -39,6 +39,8 @@ export interface IssuerOptions {
   readonly maxWaiters: number;
   /** Largest count of one draw. */
   readonly maxDraw: number;
+  /** How long a draw waits for a segment when its caller names no deadline; none if unset. */
+  readonly drawTimeoutMs?: number;
   readonly hooks?: IssuerHooks;
 }
 
@@ -184,13 +186,13 @@ export class SequenceIssuer {
    * `n` ids, synchronously when buffered, else a promise. Throws (or rejects with) EdgeError and
    * then issues nothing.
    */
-  issue(n: number, deadlineMs?: number): bigint[] | Promise<bigint[]> {
+  issue(n: number, deadlineMs = this.o.drawTimeoutMs): bigint[] | Promise<bigint[]> {
     const d = this.draw(n, deadlineMs);
     return d instanceof Promise ? d.then(idsOf) : idsOf(d);
   }
 
   /** As issue(), as a run when the ids come from one segment of a progression. */
-  draw(n: number, deadlineMs?: number): Drawn | Promise<Drawn> {
+  draw(n: number, deadlineMs = this.o.drawTimeoutMs): Drawn | Promise<Drawn> {
     if (!Number.isInteger(n) || n < 1 || n > this.o.maxDraw) {
       throw new EdgeError("invalid-argument", `count must be 1..${this.o.maxDraw}`, "count");
     }
@@ -215,7 +217,7 @@ export class SequenceIssuer {
   }
 
   /** One id: the hot path of GET and Issue. */
-  issueOne(deadlineMs?: number): bigint | Promise<bigint> {
+  issueOne(deadlineMs = this.o.drawTimeoutMs): bigint | Promise<bigint> {
     const s = this.segments[0];
     if (!this.global && s !== undefined && s.next < s.end && this.waiters.length === 0) {
       const c = s.next;

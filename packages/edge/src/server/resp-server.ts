@@ -16,8 +16,8 @@ import type { EdgeMetrics } from "../metrics.js";
 import type { RespLimits } from "../resp/index.js";
 import { ReplyWriter, RespParser } from "../resp/index.js";
 import type { Reply } from "./reply.js";
-import type { ConnState, ServerInfo } from "./resp-commands.js";
-import { BEFORE_AUTH, COMMANDS, get, unknownCommand } from "./resp-commands.js";
+import type { ConnState, ServerInfo } from "./commands/index.js";
+import { BEFORE_AUTH, COMMANDS, get, unknownCommand } from "./commands/index.js";
 
 export const EDGE_VERSION = "7.0.0-dispenser-0.1.0";
 

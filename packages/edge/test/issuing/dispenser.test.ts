@@ -8,6 +8,7 @@ import { EdgeError } from "../../src/errors.js";
 import { Dispenser } from "../../src/issuing/dispenser.js";
 import { idsOf } from "../../src/issuing/sequence-issuer.js";
 import { StateLedgerPort } from "../support/state-ledger-port.js";
+import { issueOne } from "../support/issue-one.js";
 
 function setup(dc = 0) {
   const ledger = new StateLedgerPort();
@@ -18,7 +19,7 @@ function setup(dc = 0) {
 
 async function draw(d: Dispenser, name: string, n: number): Promise<bigint[]> {
   const out: bigint[] = [];
-  for (let i = 0; i < n; i++) out.push(await d.issueOne(name));
+  for (let i = 0; i < n; i++) out.push(await issueOne(d, name));
   return out;
 }
 
@@ -38,9 +39,9 @@ describe("Dispenser", () => {
   it("serves draws from the buffer synchronously at steady state", async () => {
     const { ledger, d } = setup();
     ledger.create({ name: "s", type: 3 });
-    await d.issueOne("s");
+    await issueOne(d, "s");
     await new Promise((r) => setImmediate(r));
-    expect(typeof d.issueOne("s")).toBe("bigint");
+    expect(typeof issueOne(d, "s")).toBe("bigint");
   });
 
   it("interleaves datacenters so ids of two DCs never collide and parse tells the DC", async () => {
@@ -95,7 +96,7 @@ describe("Dispenser", () => {
     await expect(d.drawBatch("b", 10_001)).rejects.toMatchObject({ code: "invalid-argument" });
     await expect(d.drawBatch("nope", 1)).rejects.toMatchObject({ code: "not-found" });
     expect(ledger.leases).toHaveLength(0);
-    expect(await d.issueOne("b")).toBe(1n);
+    expect(await issueOne(d, "b")).toBe(1n);
   });
 
   it("type 2 exhaustion is an error, never a wrap, and a batch that does not fit takes nothing", async () => {
@@ -107,7 +108,7 @@ describe("Dispenser", () => {
     await expect(d.drawBatch("t", 6)).rejects.toMatchObject({ code: "exhausted" });
     const rest = await draw(d, "t", 5);
     expect(rest).toEqual([95n, 96n, 97n, 98n, 99n]);
-    await expect(Promise.resolve().then(() => d.issueOne("t"))).rejects.toMatchObject({ code: "exhausted" });
+    await expect(Promise.resolve().then(() => issueOne(d, "t"))).rejects.toMatchObject({ code: "exhausted" });
   });
 
   it("type 1 ids are fixed-length, distinct, not in counter order, and parse back", async () => {
@@ -121,23 +122,23 @@ describe("Dispenser", () => {
     expect(ascending).toBeLessThan(9000 * 0.6);
     const s = await d.issuer("r");
     expect(s.map.parse(ids[123]!)).toEqual({ dc: 0, counter: 123n });
-    await expect(Promise.resolve().then(() => d.issueOne("r"))).rejects.toMatchObject({ code: "exhausted" });
+    await expect(Promise.resolve().then(() => issueOne(d, "r"))).rejects.toMatchObject({ code: "exhausted" });
   });
 
   it("keeps issuing from the buffer while the ledger is down, then fails draws clearly", async () => {
     const { ledger, d } = setup();
     ledger.create({ name: "o", type: 3 });
-    await d.issueOne("o");
+    await issueOne(d, "o");
     ledger.failLeases = new EdgeError("unavailable", "ledger unavailable: no leader");
     const s = await d.issuer("o");
     const buffered = Number(s.runway);
     const ids = await draw(d, "o", buffered);
     expect(new Set(ids).size).toBe(buffered);
-    await expect(Promise.resolve().then(() => d.issueOne("o"))).rejects.toMatchObject({
+    await expect(Promise.resolve().then(() => issueOne(d, "o"))).rejects.toMatchObject({
       code: "unavailable",
     });
     ledger.failLeases = undefined;
-    expect(await d.issueOne("o")).toBeGreaterThan(ids[ids.length - 1]!);
+    expect(await issueOne(d, "o")).toBeGreaterThan(ids[ids.length - 1]!);
   });
 
   it("a draw whose deadline passes is issued nothing", async () => {
@@ -145,11 +146,11 @@ describe("Dispenser", () => {
     ledger.create({ name: "w", type: 3 });
     let release!: () => void;
     ledger.hold = new Promise((r) => (release = r));
-    await expect(Promise.resolve().then(() => d.issueOne("w"))).rejects.toMatchObject({ code: "deadline" });
+    await expect(Promise.resolve().then(() => issueOne(d, "w"))).rejects.toMatchObject({ code: "deadline" });
     ledger.hold = undefined;
     release();
     await new Promise((r) => setTimeout(r, 10));
-    expect(await d.issueOne("w")).toBe(1n);
+    expect(await issueOne(d, "w")).toBe(1n);
   });
 
   it("bounds the draws waiting for a segment", async () => {
@@ -158,8 +159,8 @@ describe("Dispenser", () => {
     await d.issuer("q");
     let release!: () => void;
     ledger.hold = new Promise((r) => (release = r));
-    const waiting = Array.from({ length: 8 }, () => Promise.resolve(d.issueOne("q")));
-    expect(() => d.issueOne("q")).toThrow(/waiting for a segment/);
+    const waiting = Array.from({ length: 8 }, () => Promise.resolve(issueOne(d, "q")));
+    expect(() => issueOne(d, "q")).toThrow(/waiting for a segment/);
     ledger.hold = undefined;
     release();
     const ids = await Promise.all(waiting);
@@ -169,11 +170,11 @@ describe("Dispenser", () => {
   it("global ordering leases exactly what the waiting draws need and keeps no buffer", async () => {
     const { ledger, d } = setup();
     ledger.create({ name: "g", type: 3, ordering: "global" });
-    const a = await Promise.all([1, 2, 3].map(() => Promise.resolve(d.issueOne("g"))));
+    const a = await Promise.all([1, 2, 3].map(() => Promise.resolve(issueOne(d, "g"))));
     expect(new Set(a).size).toBe(3);
     const s = await d.issuer("g");
     expect(s.runway).toBe(0n);
-    const b = await d.issueOne("g");
+    const b = await issueOne(d, "g");
     expect(b).toBeGreaterThan(a.reduce((x, y) => (x > y ? x : y)));
   });
 
@@ -185,7 +186,7 @@ describe("Dispenser", () => {
     expect(reports[0]).toMatchObject({ name: "c", wasted: 0n });
     expect(reports[0]!.accepted).toBeGreaterThan(0n);
     const d2 = new Dispenser({ ledger, dc: 0 });
-    expect(await d2.issueOne("c")).toBe(before[before.length - 1]! + 1n);
+    expect(await issueOne(d2, "c")).toBe(before[before.length - 1]! + 1n);
   });
 
   it("a crash (no close) never leads to a repeat: the next edge leases above every grant", async () => {
@@ -201,9 +202,9 @@ describe("Dispenser", () => {
   it("deleting a sequence stops its draws with not-found", async () => {
     const { ledger, d } = setup();
     ledger.create({ name: "x", type: 3 });
-    await d.issueOne("x");
+    await issueOne(d, "x");
     await d.deleteSequence({ name: "x", expectedRevision: 0n });
-    await expect(Promise.resolve().then(() => d.issueOne("x"))).rejects.toMatchObject({ code: "not-found" });
+    await expect(Promise.resolve().then(() => issueOne(d, "x"))).rejects.toMatchObject({ code: "not-found" });
   });
 
   it("follows a changed segment limit from the next grant on, and never repeats an id", async () => {
@@ -336,13 +337,13 @@ describe("Dispenser", () => {
       const fresh = new StateLedgerPort();
       fresh.create({ name: "g", type: 3 });
       const b = edge(fresh);
-      await expect(b.issueOne("g")).rejects.toThrow(
+      await expect(issueOne(b, "g")).rejects.toThrow(
         /answered as cluster [0-9a-f]{32}, but this edge has drawn ids from cluster/,
       );
       expect(refusals).toEqual(["g identity"]);
       // Asked again at once, the edge does not lease (and burn a range) for nothing.
       const leases = fresh.leases.length;
-      await expect(b.issueOne("g")).rejects.toThrow(/answered as cluster/);
+      await expect(issueOne(b, "g")).rejects.toThrow(/answered as cluster/);
       expect(fresh.leases.length).toBe(leases);
       expect(refusals).toEqual(["g identity"]);
       await b.close();
@@ -352,14 +353,14 @@ describe("Dispenser", () => {
         LedgerState.restore(new TextEncoder().encode(snapshot.replace(/"hwm":"\d+"/, '"hwm":"0"'))),
       );
       const c = edge(backup);
-      await expect(c.issueOne("g")).rejects.toThrow(
+      await expect(issueOne(c, "g")).rejects.toThrow(
         /below 1500: this edge has already issued ids from counter 0 on/,
       );
       expect(refusals).toEqual(["g identity", "g below-mark"]);
       // The operator raises the mark above what was issued: grants are accepted again, above.
       backup.state.apply({ type: "RaiseMark", name: "g", dc: 0, to: 10_000n }, { term: 9, index: 2 });
       now += 1_000; // past the refusal's hold
-      const next = await c.issueOne("g");
+      const next = await issueOne(c, "g");
       expect(next).toBeGreaterThan(first.at(-1)!);
       await c.close();
     } finally {

@@ -1,0 +1,9 @@
+// SELECT <db>: only database 0 exists.
+import type { Handler } from "./handler.js";
+import { arityError } from "./handler.js";
+
+export const select: Handler = (_d, args, r) => {
+  if (args.length !== 2) return r.error(arityError("select"));
+  if (args[1] === "0") return r.ok();
+  r.error("ERR DB index is out of range");
+};

@@ -1,0 +1,64 @@
+// What every RESP command handler is: its arguments, the connection's state and the server's,
+// and the reply it writes, synchronously or when its promise settles (the server keeps replies in
+// request order either way). Arguments are latin1 strings: one char per byte, so binary payloads
+// (ECHO) round-trip.
+import { EdgeError } from "../../errors.js";
+import type { Dispenser } from "../../issuing/dispenser.js";
+import type { DcStats } from "../../redis/index.js";
+import type { Reply } from "../reply.js";
+
+export interface ConnState {
+  proto: 2 | 3;
+  authed: boolean;
+  name: string;
+  readonly id: number;
+  quit: boolean;
+  /** The last sequence name that passed checkSequenceName: a repeated GET skips the check. */
+  checkedName: string;
+}
+
+export interface ServerInfo {
+  readonly version: string;
+  readonly password: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly startedAtMs: number;
+  readonly connections: () => number;
+  /** DC-wide counts of a sequence from the Redis plane, or why they are not available. */
+  readonly dcStats?: (name: string) => Promise<DcStats | string>;
+}
+
+export type Handler = (
+  d: Dispenser,
+  args: readonly string[],
+  r: Reply,
+  c: ConnState,
+  s: ServerInfo,
+) => void | Promise<void>;
+
+export function arityError(cmd: string): string {
+  return `ERR wrong number of arguments for '${cmd.toLowerCase()}' command`;
+}
+
+/** The error line of a failed draw or admin call: a code Redis clients show as-is. */
+export function errorLine(e: unknown): string {
+  if (!(e instanceof EdgeError)) return `ERR internal error: ${e instanceof Error ? e.message : String(e)}`;
+  const prefix: Record<EdgeError["code"], string> = {
+    "invalid-argument": "ERR",
+    "not-found": "ERR",
+    "already-exists": "ERR",
+    exhausted: "EXHAUSTED",
+    overloaded: "BUSY",
+    unavailable: "UNAVAILABLE",
+    deadline: "TIMEOUT",
+    "failed-precondition": "ERR",
+    aborted: "ERR",
+    internal: "ERR",
+  };
+  return `${prefix[e.code]} ${e.message}`;
+}
+
+/** Write the error line of a failed promise. */
+export function settle(p: Promise<void>, r: Reply): Promise<void> {
+  return p.catch((e: unknown) => r.error(errorLine(e)));
+}
