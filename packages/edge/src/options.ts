@@ -1,77 +1,105 @@
 // The edge's command-line flags (each also an environment variable: --resp-listen →
-// DISPENSER_EDGE_RESP_LISTEN), turned into EdgeNodeOptions in one place.
+// DISPENSER_EDGE_RESP_LISTEN, and a --config file), turned into EdgeNodeOptions in one place.
 import { MAX_DATACENTERS, MAX_RESERVE_SECONDS } from "@dispenser/domain";
-import type { FlagSpec } from "@dispenser/plumbing";
-import { flagUsage, intFlag, parseFlags } from "@dispenser/plumbing";
+import type { CommandSpec, Flags } from "@dispenser/plumbing";
+import { helpText, parseFlags } from "@dispenser/plumbing";
 import { pino } from "pino";
 import type { EdgeNodeOptions } from "./edge-node.js";
 import { DEFAULT_RESERVE_SECONDS } from "./edge-node.js";
 
-const FLAGS = {
-  dc: "this edge's datacenter, 0..D-1 (default: 0)",
-  ledger: "ledger node addresses, host:port,... (required)",
-  "resp-listen": "host:port of the Redis-protocol server, or 'off' (default: 127.0.0.1:6380)",
-  "grpc-listen": "host:port of the gRPC Dispenser service, or 'off' (default: 127.0.0.1:50051)",
-  "metrics-listen": "host:port of Prometheus /metrics, or 'off' (default: off)",
-  password: "password RESP clients must AUTH with (default: none)",
-  "edge-id": "a name for this edge in logs and stats (default: random)",
-  "draw-timeout-ms": "how long a draw may wait for a segment (default: 5000)",
-  "permutation-secret": "mixed into type 1 permutations; the same on every edge (default: none)",
-  redis: "Redis Cluster nodes of this DC's plane and reserve pool, host:port,... (default: none)",
-  "reserve-seconds":
-    "with --redis: seconds of the DC's draw rate its reserve pool holds, to issue on when cut off from the ledger, for sequences without a reserve_seconds of their own; 0 turns the reserve off on this edge (default: 900)",
-  "redis-min-replicas":
-    "with --redis: replicas every carve from the pool must reach (WAIT); 0 only for a Redis without replicas (default: 1)",
-  "data-dir": "directory of the edge's journal: counts across restarts, crash waste (default: none)",
-  "log-level": "fatal, error, warn, info, debug (default: info)",
-  help: "print this help",
-} as const;
-type Flag = keyof typeof FLAGS;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug"] as const;
 
 export class UsageError extends Error {}
 
-const SPEC: FlagSpec<Flag> = {
-  program: "dispenser-edge",
+export const EDGE_FLAGS: CommandSpec = {
+  name: "edge",
   envPrefix: "DISPENSER_EDGE_",
-  flags: FLAGS,
-  booleans: new Set<Flag>(["help"]),
-  error: UsageError,
+  summary: "Runs one edge dispenser: RESP and gRPC for clients, segments leased from the ledger.",
+  flags: [
+    { name: "dc", value: "N", default: "0", help: "this edge's datacenter, 0..D-1" },
+    { name: "ledger", value: "host:port,...", help: "ledger node addresses (required)" },
+    {
+      name: "resp-listen",
+      value: "host:port",
+      default: "127.0.0.1:6380",
+      help: "the Redis-protocol server, or 'off'",
+    },
+    {
+      name: "grpc-listen",
+      value: "host:port",
+      default: "127.0.0.1:50051",
+      help: "the gRPC Dispenser service, or 'off'",
+    },
+    { name: "metrics-listen", value: "host:port", default: "off", help: "Prometheus /metrics, or 'off'" },
+    { name: "password", value: "text", help: "password RESP clients must AUTH with (default: none)" },
+    { name: "edge-id", value: "text", help: "a name for this edge in logs and stats (default: random)" },
+    { name: "draw-timeout-ms", value: "ms", default: "5000", help: "how long a draw may wait for a segment" },
+    {
+      name: "permutation-secret",
+      value: "text",
+      help: "mixed into type 1 permutations; the same on every edge (default: none)",
+    },
+    {
+      name: "redis",
+      value: "host:port,...",
+      help: "Redis Cluster nodes of this DC's plane and reserve pool (default: none)",
+    },
+    {
+      name: "reserve-seconds",
+      value: "S",
+      default: String(DEFAULT_RESERVE_SECONDS),
+      help: "with --redis: seconds of the DC's draw rate its reserve pool holds, to issue on when cut off from the ledger, for sequences without a reserve_seconds of their own; 0 turns the reserve off on this edge",
+    },
+    {
+      name: "redis-min-replicas",
+      value: "N",
+      default: "1",
+      help: "with --redis: replicas every carve from the pool must reach (WAIT); 0 only for a Redis without replicas",
+    },
+    {
+      name: "data-dir",
+      value: "dir",
+      help: "directory of the edge's journal: counts across restarts, crash waste (default: none)",
+    },
+    { name: "log-level", value: "level", default: "info", help: LOG_LEVELS.join(", ") },
+  ],
+  notes: "example: dispenser edge --ledger 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103 --dc 0",
 };
 
 export function usage(): string {
-  return flagUsage(SPEC);
+  return helpText(EDGE_FLAGS);
 }
 
-const listenFlag = (f: Map<Flag, string>, k: Flag, def: string | undefined): string | undefined => {
-  const v = f.get(k) ?? def;
+const listenFlag = (f: Flags, k: string): string | undefined => {
+  const v = f.str(k);
   return v === "off" ? undefined : v;
 };
 
-export function optionsFrom(argv: string[]): EdgeNodeOptions | "help" {
-  const f = parseFlags(SPEC, argv);
-  if (f.get("help") === "true") return "help";
-  const ledger = (f.get("ledger") ?? "").split(",").filter((s) => s.length > 0);
+export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env): EdgeNodeOptions | "help" {
+  const f = parseFlags(EDGE_FLAGS, argv, env, (m) => new UsageError(m));
+  if (f.bool("help")) return "help";
+  f.noMoreThan(0);
+  const ledger = f.list("ledger");
   if (ledger.length === 0) throw new UsageError("--ledger is required (host:port of ledger nodes)");
-  const level = f.get("log-level") ?? "info";
-  if (!["fatal", "error", "warn", "info", "debug"].includes(level))
-    throw new UsageError(`--log-level "${level}" is not known`);
-  const dc = intFlag(SPEC, f, "dc", 0, 0, MAX_DATACENTERS - 1);
-  const edgeId = f.get("edge-id");
-  const secret = f.get("permutation-secret");
+  const level = f.oneOf("log-level", LOG_LEVELS)!;
+  const dc = f.int("dc", 0, MAX_DATACENTERS - 1)!;
+  const edgeId = f.str("edge-id");
+  const secret = f.str("permutation-secret");
+  const dataDir = f.str("data-dir");
   return {
     dc,
     ledgerEndpoints: ledger,
-    respListen: listenFlag(f, "resp-listen", "127.0.0.1:6380"),
-    grpcListen: listenFlag(f, "grpc-listen", "127.0.0.1:50051"),
-    metricsListen: listenFlag(f, "metrics-listen", undefined),
-    password: f.get("password"),
+    respListen: listenFlag(f, "resp-listen"),
+    grpcListen: listenFlag(f, "grpc-listen"),
+    metricsListen: listenFlag(f, "metrics-listen"),
+    password: f.str("password"),
     ...(edgeId !== undefined ? { edgeId } : {}),
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
-    drawTimeoutMs: intFlag(SPEC, f, "draw-timeout-ms", 5_000, 1, 600_000),
-    redisNodes: (f.get("redis") ?? "").split(",").filter((s) => s.length > 0),
-    reserveSeconds: intFlag(SPEC, f, "reserve-seconds", DEFAULT_RESERVE_SECONDS, 0, MAX_RESERVE_SECONDS),
-    redisMinReplicas: intFlag(SPEC, f, "redis-min-replicas", 1, 0, 16),
-    ...(f.get("data-dir") !== undefined ? { dataDir: f.get("data-dir")! } : {}),
+    drawTimeoutMs: f.int("draw-timeout-ms", 1, 600_000)!,
+    redisNodes: f.list("redis"),
+    reserveSeconds: f.int("reserve-seconds", 0, MAX_RESERVE_SECONDS)!,
+    redisMinReplicas: f.int("redis-min-replicas", 0, 16)!,
+    ...(dataDir !== undefined ? { dataDir } : {}),
     logger: pino({ level, base: { dc } }),
   };
 }

@@ -1,38 +1,76 @@
 // The ledger node's command-line flags (each also an environment variable: --data-dir →
-// DISPENSER_LEDGER_DATA_DIR), turned into LedgerNodeOptions in one place.
+// DISPENSER_LEDGER_DATA_DIR, and a --config file), turned into LedgerNodeOptions in one place.
 import { pino } from "pino";
 import type { LedgerNodeOptions } from "./node.js";
-import type { FlagSpec } from "@dispenser/plumbing";
-import { flagUsage, intFlag, parseFlags } from "@dispenser/plumbing";
+import type { CommandSpec } from "@dispenser/plumbing";
+import { helpText, parseFlags } from "@dispenser/plumbing";
+import { READY_LOOP_DEFAULTS } from "@dispenser/raft";
 import { DEFAULT_TICK_MS } from "./raft-server/raft-server.js";
 import { StartupError } from "./node.js";
 
-const FLAGS = {
-  id: "this node's id, a positive integer (required)",
-  "cluster-id": "name of the cluster; nodes of different clusters refuse each other (default: dispenser)",
-  "data-dir": "directory of this node's LevelDB (required)",
-  listen: "host:port for peers and clients (default: the address of --id in --peers)",
-  peers: "initial members, id=host:port,... including this node (required unless --join)",
-  bootstrap: "create the cluster if the data directory is empty (all --peers become voters)",
-  join: "start empty and wait to be added as a new member (after AddMember on the leader)",
-  "metrics-listen": "host:port for Prometheus /metrics (default: none)",
-  "tick-ms": `milliseconds per Raft tick; heartbeats go every tick (default: ${DEFAULT_TICK_MS})`,
-  "election-ticks": "ticks without a leader before an election, randomized up to twice (default: 10)",
-  "snapshot-entries": "take a snapshot every this many applied entries (default: 10000)",
-  "log-level": "fatal, error, warn, info, debug (default: info)",
-  help: "print this help",
-} as const;
-type Flag = keyof typeof FLAGS;
-const SPEC: FlagSpec<Flag> = {
-  program: "dispenser-ledger",
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug"] as const;
+
+export const LEDGER_FLAGS: CommandSpec = {
+  name: "ledger",
   envPrefix: "DISPENSER_LEDGER_",
-  flags: FLAGS,
-  booleans: new Set<Flag>(["bootstrap", "join", "help"]),
-  error: StartupError,
+  summary: "Runs one node of the segment ledger (a Raft group on LevelDB).",
+  flags: [
+    { name: "id", value: "N", help: "this node's id, a positive integer (required)" },
+    {
+      name: "cluster-id",
+      value: "name",
+      default: "dispenser",
+      help: "name of the cluster; nodes of different clusters refuse each other",
+    },
+    { name: "data-dir", value: "dir", help: "directory of this node's LevelDB (required)" },
+    {
+      name: "listen",
+      value: "host:port",
+      help: "for peers and clients (default: the address of --id in --peers)",
+    },
+    {
+      name: "peers",
+      value: "id=host:port,...",
+      help: "initial members, including this node (required unless --join)",
+    },
+    {
+      name: "bootstrap",
+      boolean: true,
+      help: "create the cluster if the data directory is empty (all --peers become voters)",
+    },
+    {
+      name: "join",
+      boolean: true,
+      help: "start empty and wait to be added as a new member (after AddMember on the leader)",
+    },
+    { name: "metrics-listen", value: "host:port", help: "Prometheus /metrics (default: none)" },
+    {
+      name: "tick-ms",
+      value: "ms",
+      default: String(DEFAULT_TICK_MS),
+      help: "milliseconds per Raft tick; heartbeats go every tick",
+    },
+    {
+      name: "election-ticks",
+      value: "N",
+      default: "10",
+      help: "ticks without a leader before an election, randomized up to twice",
+    },
+    {
+      name: "snapshot-entries",
+      value: "N",
+      default: String(READY_LOOP_DEFAULTS.snapshotEntries),
+      help: "take a snapshot every this many applied entries",
+    },
+    { name: "log-level", value: "level", default: "info", help: LOG_LEVELS.join(", ") },
+  ],
+  notes:
+    "example: dispenser ledger --id 1 --data-dir .dispenser/ledger-1 --listen 127.0.0.1:7101 \\\n" +
+    "           --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --bootstrap",
 };
 
 export function usage(): string {
-  return flagUsage(SPEC);
+  return helpText(LEDGER_FLAGS);
 }
 
 function parsePeers(s: string): Map<number, string> {
@@ -48,32 +86,35 @@ function parsePeers(s: string): Map<number, string> {
   return m;
 }
 
-export function optionsFrom(argv: string[]): LedgerNodeOptions | "help" {
-  const f = parseFlags(SPEC, argv);
-  if (f.get("help") === "true") return "help";
-  const id = intFlag(SPEC, f, "id", 0, 1);
-  const dataDir = f.get("data-dir");
+export function optionsFrom(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): LedgerNodeOptions | "help" {
+  const f = parseFlags(LEDGER_FLAGS, argv, env, (m) => new StartupError(m));
+  if (f.bool("help")) return "help";
+  f.noMoreThan(0);
+  const id = f.int("id", 1, Number.MAX_SAFE_INTEGER);
+  if (id === undefined) throw new StartupError("--id is required");
+  const dataDir = f.str("data-dir");
   if (!dataDir) throw new StartupError("--data-dir is required");
-  const join = f.get("join") === "true";
-  const peers = parsePeers(f.get("peers") ?? "");
+  const join = f.bool("join");
+  const peers = parsePeers(f.str("peers") ?? "");
   if (peers.size === 0 && !join) throw new StartupError("--peers is required (or --join)");
-  const listen = f.get("listen") ?? peers.get(id);
+  const listen = f.str("listen") ?? peers.get(id);
   if (!listen) throw new StartupError("--listen is required when --peers does not list this node");
-  const level = f.get("log-level") ?? "info";
-  if (!["fatal", "error", "warn", "info", "debug"].includes(level))
-    throw new StartupError(`--log-level "${level}" is not known`);
+  const level = f.oneOf("log-level", LOG_LEVELS)!;
   return {
     id,
-    clusterId: f.get("cluster-id") ?? "dispenser",
+    clusterId: f.str("cluster-id")!,
     dataDir,
     listen,
     peers,
-    bootstrap: f.get("bootstrap") === "true",
+    bootstrap: f.bool("bootstrap"),
     join,
-    metricsListen: f.get("metrics-listen"),
-    tickMs: intFlag(SPEC, f, "tick-ms", DEFAULT_TICK_MS, 1),
-    electionTicks: intFlag(SPEC, f, "election-ticks", 10, 2),
-    snapshotEntries: intFlag(SPEC, f, "snapshot-entries", 10_000, 1),
+    metricsListen: f.str("metrics-listen"),
+    tickMs: f.int("tick-ms", 1, 60_000)!,
+    electionTicks: f.int("election-ticks", 2, 1_000)!,
+    snapshotEntries: f.int("snapshot-entries", 1, Number.MAX_SAFE_INTEGER)!,
     logger: pino({ level, base: { node: id } }),
   };
 }

@@ -2,8 +2,17 @@
 // node:http2, command-line flags, the metrics endpoint, signal handling and addresses. No domain
 // knowledge: it imports nothing of the project but the wire types its server speaks.
 export { hostPortError, splitHostPort } from "./address.js";
-export type { FlagSpec } from "./flags.js";
-export { flagUsage, intFlag, parseFlags } from "./flags.js";
+export type { CommandSpec, FlagErrorFactory, FlagSpec } from "./flags.js";
+export {
+  COMMON_FLAGS,
+  FlagError,
+  Flags,
+  PRECEDENCE_NOTE,
+  envOf,
+  helpText,
+  parseFlags,
+  readConfig,
+} from "./flags.js";
 export type { GrpcServerOptions } from "./grpc-server.js";
 export { GrpcServer } from "./grpc-server.js";
 export { serveMetrics } from "./metrics-http.js";
