@@ -1,7 +1,15 @@
 // The Ready loop on a hand-driven host: rules the simulator reaches only rarely get a test here.
 import { describe, expect, test } from "vitest";
 import type { Done, LoopStorage, Message, Ready } from "../src/index.js";
-import { completedJob, MemoryStorage, message, MessageType, RawNode, ReadyLoop } from "../src/index.js";
+import {
+  completedJob,
+  ConfChangeType,
+  MemoryStorage,
+  message,
+  MessageType,
+  RawNode,
+  ReadyLoop,
+} from "../src/index.js";
 import { seededRand } from "./harness.js";
 
 /** A host whose every pause waits in a queue until the test drains it. */
@@ -31,10 +39,10 @@ function storageOn(mem: MemoryStorage, host: Host): LoopStorage<undefined> {
   };
 }
 
-/** Node 2 of {1, 2}, one run of its process, following leader 1 in term 2. */
-function follower(mem: MemoryStorage, firstReadId: number): { loop: ReadyLoop<void>; host: Host } {
+/** A loop for node `id` on `mem`, its pauses in the returned host's queue. */
+function loopOn(id: number, mem: MemoryStorage, firstReadId: number): { loop: ReadyLoop<void>; host: Host } {
   const host = new Host();
-  const raw = new RawNode({ id: 2, storage: mem, electionTicks: 10, heartbeatTicks: 1, rand: seededRand(1) });
+  const raw = new RawNode({ id, storage: mem, electionTicks: 10, heartbeatTicks: 1, rand: seededRand(1) });
   const loop = new ReadyLoop<void>({
     raw,
     storage: storageOn(mem, host),
@@ -52,15 +60,21 @@ function follower(mem: MemoryStorage, firstReadId: number): { loop: ReadyLoop<vo
     },
   });
   loop.start();
-  loop.step([message({ type: MessageType.Heartbeat, from: 1, to: 2, term: 2, commit: 1 })]);
-  host.drain();
   return { loop, host };
 }
 
-function bootstrapped(): MemoryStorage {
+/** Node 2 of {1, 2}, one run of its process, following leader 1 in term 2. */
+function follower(mem: MemoryStorage, firstReadId: number): { loop: ReadyLoop<void>; host: Host } {
+  const f = loopOn(2, mem, firstReadId);
+  f.loop.step([message({ type: MessageType.Heartbeat, from: 1, to: 2, term: 2, commit: 1 })]);
+  f.host.drain();
+  return f;
+}
+
+function bootstrapped(voters = [1, 2]): MemoryStorage {
   const mem = new MemoryStorage();
   mem.applySnapshot({
-    meta: { index: 1, term: 1, confState: { voters: [1, 2], learners: [] } },
+    meta: { index: 1, term: 1, confState: { voters, learners: [] } },
     data: new Uint8Array(),
   });
   mem.setHardState({ term: 1, vote: 0, commit: 1 });
@@ -93,5 +107,28 @@ describe("ReadyLoop", () => {
     after.loop.step([answer(newRead.context)]);
     after.host.drain();
     expect(answered).toBe(1);
+  });
+
+  test("a membership change is answered once in force, also when applying yields before advance()", () => {
+    const { loop, host } = loopOn(1, bootstrapped([1]), 1);
+    for (let i = 0; i < 30 && !loop.isLeader(); i++) {
+      loop.tick();
+      host.drain();
+    }
+    expect(loop.isLeader()).toBe(true);
+    let learnersAtAnswer: readonly number[] | undefined;
+    loop.proposeConfChange(
+      { type: ConfChangeType.AddLearner, nodeId: 2 },
+      {
+        resolve: () => (learnersAtAnswer = loop.status().confState.learners),
+        reject: (e) => {
+          throw e;
+        },
+      },
+    );
+    // More entries behind it than one chunk applies between two turns of the host.
+    for (let i = 0; i < 40; i++) loop.propose(new Uint8Array([i]), { resolve: () => {}, reject: () => {} });
+    host.drain();
+    expect(learnersAtAnswer).toEqual([2]);
   });
 });

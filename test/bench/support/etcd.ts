@@ -36,7 +36,7 @@ const uintOf = (m: Fields, no: number): bigint => {
 };
 const subOf = (m: Fields, no: number): Fields => {
   const v = m.get(no);
-  return v instanceof Uint8Array ? fieldsOf(v) : new Map();
+  return v instanceof Uint8Array ? fieldsOf(v) : new Map<number, bigint | Uint8Array>();
 };
 
 const identity = (b: Buffer): Buffer => b;

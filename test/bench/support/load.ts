@@ -1,6 +1,6 @@
 // A closed-loop load generator with latency percentiles, and medians of rounds.
 import type { CpuWindow } from "./cpu.js";
-import { CpuSampler } from "./cpu.js";
+import type { CpuSampler } from "./cpu.js";
 import { sleep } from "./run.js";
 
 export interface LoadResult {

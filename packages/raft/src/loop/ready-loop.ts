@@ -125,6 +125,8 @@ export class ReadyLoop<R, Staged = unknown> {
   private snapshotIndex: number;
   private lead: NodeId = 0;
   private role: Role = "follower";
+  /** Membership changes applied in this Ready: answered once advance() puts them in force. */
+  private inForce: (() => void)[] = [];
   /** Callbacks waiting for the applied index to reach a value. */
   private appliedWaiters: { index: number; k: () => void }[] = [];
   /** A snapshot is being written or waits to be adopted (one at a time). */
@@ -390,6 +392,7 @@ export class ReadyLoop<R, Staged = unknown> {
     }
     if (!early) yield* this.applyCommitted(rd);
     this.raw.advance();
+    for (const answer of this.inForce.splice(0)) answer();
     this.events.handled?.(this.host.now() - t0, rd.hardState, this.applied);
     this.events.settled?.();
     if (!this.snapshotPending && this.applied - this.snapshotIndex >= this.snapshotEntries)
@@ -431,8 +434,6 @@ export class ReadyLoop<R, Staged = unknown> {
   private durable(rd: Ready): boolean {
     const n = rd.committedEntries.length;
     if (n === 0 || rd.snapshot) return false;
-    // A membership change takes effect in advance(): its proposer must see it in force.
-    if (rd.committedEntries.some(isConfChange)) return false;
     const last = rd.committedEntries[n - 1]!.index;
     if (last > this.storage.lastIndex()) return false;
     return rd.entries.length === 0 || last < rd.entries[0]!.index;
@@ -473,7 +474,10 @@ export class ReadyLoop<R, Staged = unknown> {
       return;
     }
     this.events.answered?.(this.host.now() - p.startedAt);
-    p.answer.resolve(result as R);
+    // A membership change takes effect in advance(), and it may be applied early (during the
+    // write) or before a yield between chunks: its proposer is answered once it is in force.
+    if (e.type === EntryType.ConfChange) this.inForce.push(() => p.answer.resolve(result as R));
+    else p.answer.resolve(result as R);
   }
 
   /**
