@@ -196,34 +196,6 @@ describe("catalog", () => {
 });
 
 describe("LeaseSegment", () => {
-  test("grants consecutive ranges, each fenced by the committing entry", () => {
-    const d = new Driver();
-    d.create({ name: "a", type: 3, datacenters: 2 });
-    d.term = 4;
-    const first = granted(d.lease("a", 0, 10n, "r1"));
-    expect(first).toEqual({
-      type: "LeaseSegment",
-      grant: {
-        name: "a",
-        dc: 0,
-        start: 0n,
-        end: 10n,
-        fence: { term: 4, index: 2 },
-        kind: "segment",
-        requestId: "r1",
-        returnToken: tokenOf("r1"),
-      },
-      replayed: false,
-      capped: false,
-    });
-    expect(range(d.lease("a", 0, 15n, "r2"))).toEqual([10n, 25n]);
-    expect(range(d.lease("a", 1, 5n, "r3"))).toEqual([0n, 5n]);
-    expect(d.state.dcInfo("a", 0)).toMatchObject({
-      hwm: 25n,
-      stats: { granted: 25n, grants: 2n, returned: 0n, waste: 0n },
-    });
-  });
-
   test("bad dc and size are invalid-argument and leave no trace", () => {
     const d = new Driver();
     d.create({ name: "a", type: 3, datacenters: 2, limits: { maxSegmentSize: 100n } });
@@ -243,36 +215,6 @@ describe("LeaseSegment", () => {
         message: "size must be >= 1",
       });
     });
-  });
-
-  test("exhaustion is an error, never a wrap (type 2, length 3, D=2: 450 ids per DC)", () => {
-    const d = new Driver();
-    d.create({ name: "short", type: 2, length: 3, datacenters: 2 });
-    expect(d.state.dcInfo("short", 0)?.capacity).toBe(450n);
-    expect(range(d.lease("short", 0, 400n, "a"))).toEqual([0n, 400n]);
-    const capped = granted(d.lease("short", 0, 100n, "b"));
-    expect([capped.grant.start, capped.grant.end, capped.capped]).toEqual([400n, 450n, true]);
-    unchanged(d, () => {
-      expect(d.lease("short", 0, 1n, "c")).toEqual({
-        ok: false,
-        code: "exhausted",
-        message: 'sequence "short" dc 0 is exhausted: all 450 ids of this datacenter have been granted',
-      });
-    });
-    expect(d.state.dcInfo("short", 0)).toMatchObject({ hwm: 450n, remaining: 0n });
-    expect(range(d.lease("short", 1, 450n, "d"))).toEqual([0n, 450n]);
-    expect(d.lease("short", 1, 1n, "e")).toMatchObject({ ok: false, code: "exhausted" });
-  });
-
-  test("a retried requestId gets the same grant back, also after exhaustion", () => {
-    const d = new Driver();
-    d.create({ name: "a", type: 2, length: 1 });
-    const first = granted(d.lease("a", 0, 9n, "r"));
-    unchanged(d, () => {
-      const again = granted(d.lease("a", 0, 9n, "r"));
-      expect(again).toEqual({ ...first, replayed: true });
-    });
-    expect(d.lease("a", 0, 1n, "other")).toMatchObject({ ok: false, code: "exhausted" });
   });
 
   test("a requestId reused for a different request is failed-precondition", () => {
@@ -317,31 +259,6 @@ describe("ReturnSegment", () => {
     const g2 = granted(d.lease("a", 0, 100n, "g2")).grant;
     return { d, g1, g2 };
   }
-
-  test("the top-most grant's unused tail is taken back: the next grant continues there", () => {
-    const { d, g2 } = setup();
-    const r = d.must({
-      type: "ReturnSegment",
-      name: "a",
-      dc: 0,
-      start: 150n,
-      end: 200n,
-      fence: g2.fence,
-      returnToken: g2.returnToken,
-      requestId: "ret",
-    });
-    expect(r).toEqual({
-      type: "ReturnSegment",
-      name: "a",
-      dc: 0,
-      accepted: true,
-      replayed: false,
-      message: 'range [150, 200) of sequence "a" dc 0 taken back: the high-water mark is now 150',
-      hwm: 150n,
-    });
-    expect(range(d.lease("a", 0, 10n, "g3"))).toEqual([150n, 160n]);
-    expect(d.state.dcInfo("a", 0)?.stats).toEqual({ granted: 210n, returned: 50n, waste: 0n, grants: 3n });
-  });
 
   test("the whole top grant can come back, in pieces", () => {
     const { d, g2 } = setup();
