@@ -7,8 +7,7 @@
 // Draws that find the buffer empty wait in a bounded FIFO queue (`maxWaiters`, each for at most
 // `drawTimeoutMs`). Invariant: while anyone waits, the buffer is empty (arriving ids go to the
 // waiters first, in order), so a synchronous draw can never jump the queue.
-import { MAX_ISSUE_BATCH, Ordering, SequenceType } from "@dispenser/proto";
-import type { IdRange, IssueBatchResponse, LeaseResponse } from "@dispenser/proto";
+import { MAX_ISSUE_BATCH } from "@dispenser/proto";
 import { DispenserError, isRetryable } from "./errors.js";
 import type { DispenserErrorCode } from "./errors.js";
 import { toIdString } from "./ids.js";
@@ -17,59 +16,11 @@ import { MAX_BATCH, resolveOptions } from "./options.js";
 import { GrantCheck } from "./grant-check.js";
 import { RangeSizer } from "@dispenser/domain";
 import { EdgeTransport } from "./transport.js";
+import type { BufferSource, DispenserStats, ParsedId, SequenceInfo } from "./types.js";
+import type { Chunk } from "./wire.js";
+import { batchChunk, infoOf, leasedChunk } from "./wire.js";
 
-/** What the client knows of its sequence (from the edge's DescribeSequence, once). */
-export interface SequenceInfo {
-  readonly name: string;
-  /** 1 fixed-length random, 2 fixed-length increasing, 3 increasing with a step. */
-  readonly type: 1 | 2 | 3;
-  /** Digits of every id for types 1 and 2; 0 for type 3. */
-  readonly length: number;
-  readonly ordering: "edge" | "dc" | "global";
-  /** Largest range one Lease may ask for (the sequence's limits.max_segment_size). */
-  readonly maxSegmentSize: bigint;
-}
-
-/** The call that fills the buffer: Lease (types 2, 3) or IssueBatch (type 1, ordering global). */
-export type BufferSource = "lease" | "issue-batch";
-
-export interface DispenserStats {
-  /** Ids handed to the application. */
-  readonly issued: bigint;
-  /** Ids received from edges: leased ranges, issued batches, single ids in direct mode. */
-  readonly leased: bigint;
-  /**
-   * Ids received and never handed out: the buffer discarded by close(), ranges that arrived after
-   * it, and ids gathered for a nextBatch() that then failed. They are lost for good.
-   */
-  readonly wasted: bigint;
-  /** Ranges (or batches) received. */
-  readonly ranges: number;
-  /** Ids in the buffer now. */
-  readonly runway: bigint;
-  /** Ids the next range request asks for. */
-  readonly rangeSize: number;
-  /** How the buffer is filled; undefined before the first fill and in direct mode. */
-  readonly source: BufferSource | undefined;
-  /** Draws waiting for ids now. */
-  readonly waiting: number;
-  /** The edge calls go to first. */
-  readonly endpoint: string;
-}
-
-/** Where an id came from: its datacenter and that datacenter's counter value. */
-export interface ParsedId {
-  readonly dc: number;
-  readonly counter: bigint;
-}
-
-/** Ids of a progression (`list` undefined) or an explicit list (type 1 batches). */
-interface Chunk {
-  readonly start: bigint;
-  readonly step: bigint;
-  readonly count: number;
-  readonly list: readonly bigint[] | undefined;
-}
+export type { BufferSource, DispenserStats, ParsedId, SequenceInfo } from "./types.js";
 
 interface Waiter {
   readonly need: number;
@@ -79,17 +30,6 @@ interface Waiter {
   readonly reject: (e: DispenserError) => void;
   timer: NodeJS.Timeout | undefined;
 }
-
-const TYPES: Partial<Record<SequenceType, 1 | 2 | 3>> = {
-  [SequenceType.SEQUENCE_TYPE_RANDOM_FIXED_LENGTH]: 1,
-  [SequenceType.SEQUENCE_TYPE_INCREASING_FIXED_LENGTH]: 2,
-  [SequenceType.SEQUENCE_TYPE_INCREASING]: 3,
-};
-const ORDERINGS: Partial<Record<Ordering, "edge" | "dc" | "global">> = {
-  [Ordering.ORDERING_EDGE]: "edge",
-  [Ordering.ORDERING_DC]: "dc",
-  [Ordering.ORDERING_GLOBAL]: "global",
-};
 
 /**
  * A client for one sequence. Create it with createDispenser(); it connects on first use.
@@ -487,18 +427,7 @@ export class Dispenser {
     this.infoLoading ??= this.transport
       .call("describeSequence", { name: this.o.sequence }, untilMs, (e) => (this.lastRetryError = e))
       .then((r) => {
-        const s = r.sequence;
-        const type = s ? TYPES[s.type] : undefined;
-        const ordering = s ? ORDERINGS[s.ordering] : undefined;
-        if (s === undefined || type === undefined || ordering === undefined)
-          throw new DispenserError("internal", `the edge described "${this.o.sequence}" incompletely`);
-        const info: SequenceInfo = {
-          name: s.name,
-          type,
-          length: s.length ?? 0,
-          ordering,
-          maxSegmentSize: s.limits?.maxSegmentSize ?? 0n,
-        };
+        const info = infoOf(r.sequence, this.o.sequence);
         this.adopt(info);
         return info;
       })
@@ -612,36 +541,6 @@ export class Dispenser {
       }
     });
   }
-}
-
-/** A Lease answer, checked: 1..asked ids with a positive step. */
-function leasedChunk(r: LeaseResponse, asked: number): Chunk {
-  return progression(r.range, asked, "Lease");
-}
-
-function progression(range: IdRange | undefined, asked: number, what: string): Chunk {
-  if (range === undefined || range.count < 1n || range.count > BigInt(asked) || range.step < 1n) {
-    throw new DispenserError(
-      "internal",
-      `${what} answered a malformed range (${range ? `${range.count} ids, step ${range.step}` : "none"}) for ${asked} ids`,
-    );
-  }
-  return { start: range.start, step: range.step, count: Number(range.count), list: undefined };
-}
-
-/** An IssueBatch answer, checked: exactly `asked` ids. */
-function batchChunk(r: IssueBatchResponse, asked: number): Chunk {
-  const ids = r.ids;
-  if (ids?.$case === "range") {
-    const c = progression(ids.value, asked, "IssueBatch");
-    if (c.count === asked) return c;
-  } else if (ids?.$case === "list" && ids.value.values.length === asked) {
-    return { start: 0n, step: 1n, count: asked, list: ids.value.values };
-  }
-  throw new DispenserError(
-    "internal",
-    `IssueBatch answered a different number of ids than the ${asked} asked`,
-  );
 }
 
 /** A client for one sequence; see DispenserOptions. Throws DispenserError invalid-argument on a bad option. */

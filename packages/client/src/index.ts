@@ -3,7 +3,7 @@
 //   const ids = createDispenser({ endpoints: ["127.0.0.1:50051"], sequence: "order_id" });
 //   const id = await ids.next(); // bigint
 //   await ids.close();
-export type { BufferSource, DispenserStats, ParsedId, SequenceInfo } from "./dispenser.js";
+export type { BufferSource, DispenserStats, ParsedId, SequenceInfo } from "./types.js";
 export { Dispenser, createDispenser } from "./dispenser.js";
 export type { DispenserErrorCode } from "./errors.js";
 export { DispenserError, isDispenserError } from "./errors.js";
