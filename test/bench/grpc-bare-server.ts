@@ -23,7 +23,7 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 const { values } = parseArgs({ options: { listen: { type: "string", default: "127.0.0.1:0" } } });
 
 /** Largest IssueBatch count, as on the edge. */
-const BATCH_COUNT_MAX = 10_000;
+const MAX_BATCH_COUNT = 10_000;
 
 let next = 1n;
 
@@ -37,8 +37,8 @@ const impl: UntypedServiceImplementation = {
     callback: sendUnaryData<IssueBatchResponse>,
   ): void => {
     const count = call.request.count;
-    if (!Number.isInteger(count) || count < 1 || count > BATCH_COUNT_MAX) {
-      callback({ code: 3, details: `count must be 1..${BATCH_COUNT_MAX}` }, null);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_COUNT) {
+      callback({ code: 3, details: `count must be 1..${MAX_BATCH_COUNT}` }, null);
       return;
     }
     const start = next;

@@ -18,7 +18,7 @@ const POLL_MS = 100;
 // which lands in the ephemeral range, so it does not collide with these either.
 const PORT_LOW = 20_000;
 const PORT_HIGH = 32_700;
-const LAUNCH_ATTEMPTS_MAX = 5;
+const MAX_LAUNCH_ATTEMPTS = 5;
 
 /** Whether `redis-server` and `redis-cli` are on PATH; suites that need them skip otherwise. */
 export function redisServerAvailable(): boolean {
@@ -285,7 +285,7 @@ export class RedisCluster {
         return;
       } catch (e) {
         this.procs.delete(n.port);
-        if (attempt >= LAUNCH_ATTEMPTS_MAX || !this.log(n).includes("Address already in use")) throw e;
+        if (attempt >= MAX_LAUNCH_ATTEMPTS || !this.log(n).includes("Address already in use")) throw e;
         n.port = await probePort(taken);
         n.busPort = await probePort(taken);
         rmSync(n.logFile, { force: true });

@@ -70,7 +70,7 @@ export const BENCH: CommandSpec = {
   notes: "The sequence defaults to 'bench'. Exit code 1 when no id could be drawn or an id repeated.",
 };
 
-const SAMPLES_MAX = 1_000_000;
+const MAX_SAMPLES = 1_000_000;
 
 /** Latencies (ms) of a window and of the whole run; the run keeps a uniform sample. */
 class Latencies {
@@ -81,10 +81,10 @@ class Latencies {
   add(ms: number): void {
     this.window.push(ms);
     this.seen++;
-    if (this.all.length < SAMPLES_MAX) this.all.push(ms);
+    if (this.all.length < MAX_SAMPLES) this.all.push(ms);
     else {
       const i = Math.floor(Math.random() * this.seen);
-      if (i < SAMPLES_MAX) this.all[i] = ms;
+      if (i < MAX_SAMPLES) this.all[i] = ms;
     }
   }
 

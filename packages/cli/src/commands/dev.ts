@@ -70,7 +70,7 @@ export interface DevEdge {
 }
 
 /** The most datacenters `dispenser dev` runs (one edge each). */
-export const DEV_DCS_MAX = 3;
+export const MAX_DEV_DCS = 3;
 
 /** `addr` with its port moved up by `by` (port 0 stays 0: any free port). */
 function shifted(addr: string | undefined, by: number): string | undefined {
@@ -130,8 +130,8 @@ export class DevCluster {
     const o = this.o;
     if (o.ledgerListen.length === 0) throw usageError("--ledger-listen needs at least one host:port", "dev");
     const dcs = o.dcs ?? 1;
-    if (!Number.isInteger(dcs) || dcs < 1 || dcs > DEV_DCS_MAX)
-      throw usageError(`--dcs takes 1 to ${DEV_DCS_MAX}, not ${dcs}`, "dev");
+    if (!Number.isInteger(dcs) || dcs < 1 || dcs > MAX_DEV_DCS)
+      throw usageError(`--dcs takes 1 to ${MAX_DEV_DCS}, not ${dcs}`, "dev");
     const checks: [string | undefined, string, string][] = [
       ...o.ledgerListen.map((a, i): [string, string, string] => [
         a,
@@ -364,7 +364,7 @@ export const DEV: CommandSpec = {
       value: "n",
       default: "1",
       env: "DISPENSER_DEV_DCS",
-      help: `datacenters, 1 to ${DEV_DCS_MAX}: one edge each (dc d on the RESP, gRPC and metrics ports plus d)`,
+      help: `datacenters, 1 to ${MAX_DEV_DCS}: one edge each (dc d on the RESP, gRPC and metrics ports plus d)`,
     },
     {
       name: "start-redis",
@@ -419,7 +419,7 @@ export function devOptionsFrom(argv: readonly string[], env: Io["env"]): DevClus
     metricsListen: off(f.str("metrics-listen")),
     password: f.str("password"),
     redisNodes: f.list("redis"),
-    dcs: f.int("dcs", 1, DEV_DCS_MAX)!,
+    dcs: f.int("dcs", 1, MAX_DEV_DCS)!,
     ...(f.bool("start-redis") ? { startRedisPort: DEV_DEFAULTS.redisPortBase } : {}),
     clusterId: f.required("cluster-id"),
     tickMs: f.int("tick-ms", 1, 10_000)!,

@@ -12,7 +12,7 @@ export type DateFormat = (typeof DATE_FORMATS)[number];
 
 export const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,32}$/;
 /** Digits of the largest id, 2^63 - 1. */
-export const ID_DIGITS_MAX = 19;
+export const MAX_ID_DIGITS = 19;
 
 export interface IdFormatOptions {
   /** Literal text before the id, 1..32 characters of A-Z a-z 0-9 _ . : -, matched case-sensitively. */
@@ -68,8 +68,8 @@ export function validateIdFormatOptions(options: IdFormatOptions): FormatOptionE
   if (prefix !== undefined && (typeof prefix !== "string" || !PREFIX_PATTERN.test(prefix))) {
     errors.push({ field: "prefix", reason: "prefix must be 1..32 characters of A-Z a-z 0-9 _ . : -" });
   }
-  if (width !== undefined && (!Number.isInteger(width) || width < 1 || width > ID_DIGITS_MAX)) {
-    errors.push({ field: "width", reason: `width must be between 1 and ${ID_DIGITS_MAX}` });
+  if (width !== undefined && (!Number.isInteger(width) || width < 1 || width > MAX_ID_DIGITS)) {
+    errors.push({ field: "width", reason: `width must be between 1 and ${MAX_ID_DIGITS}` });
   }
   if (date !== undefined && !DATE_FORMATS.includes(date)) {
     errors.push({ field: "date", reason: `date must be one of ${DATE_FORMATS.join(", ")}` });
@@ -99,7 +99,7 @@ export class IdFormat {
     this.width = options.width;
     this.date = options.date;
     this.dateDigits = options.date === undefined ? 0 : options.date.length;
-    this.textLengthMax = this.prefix.length + this.dateDigits + (this.width ?? ID_DIGITS_MAX);
+    this.textLengthMax = this.prefix.length + this.dateDigits + (this.width ?? MAX_ID_DIGITS);
     const widthMax = this.width === undefined ? INT64_MAX : 10n ** BigInt(this.width) - 1n;
     this.idMax = widthMax < INT64_MAX ? widthMax : INT64_MAX;
   }

@@ -38,9 +38,9 @@ const ROUNDS = 10;
 /** Key words per round: two for the keyed mixer, one for stretching its output to 53 bits. */
 const WORDS_PER_ROUND = 3;
 /** The largest domain: every id is below 2^63. */
-export const PERMUTATION_DOMAIN_MAX = 1n << 63n;
+export const MAX_PERMUTATION_DOMAIN = 1n << 63n;
 /** Keys shorter than this are refused: they would make P easy to search for. */
-export const PERMUTATION_KEY_BYTES_MIN = 16;
+export const MIN_PERMUTATION_KEY_BYTES = 16;
 
 const TWO_POW_21 = 2_097_152;
 const TWO_POW_53 = 2 ** 53;
@@ -157,11 +157,11 @@ export class SlotPermutation {
   private outB = 0;
 
   constructor(n: bigint, key: Uint8Array) {
-    if (typeof n !== "bigint" || n < 1n || n > PERMUTATION_DOMAIN_MAX) {
+    if (typeof n !== "bigint" || n < 1n || n > MAX_PERMUTATION_DOMAIN) {
       throw new RangeError(`permutation domain ${String(n)} is outside 1..2^63`);
     }
-    if (!(key instanceof Uint8Array) || key.length < PERMUTATION_KEY_BYTES_MIN) {
-      throw new RangeError(`permutation key must be at least ${PERMUTATION_KEY_BYTES_MIN} bytes`);
+    if (!(key instanceof Uint8Array) || key.length < MIN_PERMUTATION_KEY_BYTES) {
+      throw new RangeError(`permutation key must be at least ${MIN_PERMUTATION_KEY_BYTES} bytes`);
     }
     const { a, b } = splitDomain(n);
     const size = a * b;

@@ -14,7 +14,7 @@ import { capacity } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 import type { SegmentGrant } from "../ledger/ledger-port.js";
 import type { AddOutcome, CarveOutcome, PoolWindow } from "../redis/pool.js";
-import { POOL_CARVE_MAX, POOL_WINDOWS_MAX } from "../redis/pool.js";
+import { MAX_POOL_CARVE, MAX_POOL_WINDOWS } from "../redis/pool.js";
 import type { GrantFn } from "./sequence-issuer.js";
 
 /** What the reserve needs of the pool (ReservePool). */
@@ -54,12 +54,12 @@ export interface DcReserveOptions {
 
 /**
  * The pool's target is at most this many windows of the sequence's largest (its max_segment_size):
- * half of what a pool holds (POOL_WINDOWS_MAX), so that the DC's edges topping it up at once never
+ * half of what a pool holds (MAX_POOL_WINDOWS), so that the DC's edges topping it up at once never
  * find it full (a window a full pool refuses in the background is burnt).
  */
-const TARGET_WINDOWS = POOL_WINDOWS_MAX / 2;
+const TARGET_WINDOWS = MAX_POOL_WINDOWS / 2;
 /** Carves one grant may take before it gives up on the pool (each doubt burns its carve). */
-const ATTEMPTS_MAX = 8;
+const MAX_ATTEMPTS = 8;
 /**
  * The DC's rate is the pool's carve count over the last RATE_SPAN_MS (at least RATE_MIN_MS of it).
  * Carves are lumpy (one chunk is seconds of an edge's draws), so a short span overstates or misses
@@ -68,7 +68,7 @@ const ATTEMPTS_MAX = 8;
 const RATE_SPAN_MS = 60_000;
 const RATE_MIN_MS = 5_000;
 /** Carve samples kept per sequence (at high rates the span shrinks rather than the memory grow). */
-const RATE_SAMPLES_MAX = 256;
+const MAX_RATE_SAMPLES = 256;
 /**
  * The pool is topped up when it holds less than this share of its target: a cut that comes just
  * before a top-up still finds 90% of `reserveSeconds` in the pool, and each window is at least a
@@ -168,9 +168,9 @@ export class DcReserve {
     const name = def.name;
     return async (size) => {
       const v = this.view(def);
-      const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
+      const max = size > BigInt(MAX_POOL_CARVE) ? MAX_POOL_CARVE : Number(size);
       let skip = false;
-      for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         // A failed add (in refill) makes the pool unusable for a moment, as a failed call does.
         if (this.o.now() < v.poolDownUntil) return this.fromLedger(ledger, size);
         let r: CarveOutcome;
@@ -235,8 +235,8 @@ export class DcReserve {
     const name = def.name;
     return async (size) => {
       const v = this.view(def);
-      const max = size > BigInt(POOL_CARVE_MAX) ? POOL_CARVE_MAX : Number(size);
-      for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+      const max = size > BigInt(MAX_POOL_CARVE) ? MAX_POOL_CARVE : Number(size);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (this.o.now() < v.poolDownUntil)
           throw new EdgeError("unavailable", "the datacenter's reserve pool failed a moment ago; retry");
         let r: CarveOutcome;
@@ -305,7 +305,7 @@ export class DcReserve {
       return;
     }
     s.push({ carved, atMs: now });
-    while (s.length > RATE_SAMPLES_MAX || (s.length > 2 && now - s[1]!.atMs >= RATE_SPAN_MS)) s.shift();
+    while (s.length > MAX_RATE_SAMPLES || (s.length > 2 && now - s[1]!.atMs >= RATE_SPAN_MS)) s.shift();
     const first = s[0]!;
     const dt = now - first.atMs;
     if (dt >= RATE_MIN_MS) v.rate = ((carved - first.carved) * 1000) / dt;

@@ -32,5 +32,5 @@ export type {
   PoolWindow,
   ReservePoolOptions,
 } from "./pool.js";
-export { POOL_CARVE_MAX, POOL_WINDOW_MAX, POOL_WINDOWS_MAX, ReservePool } from "./pool.js";
+export { MAX_POOL_CARVE, MAX_POOL_WINDOW, MAX_POOL_WINDOWS, ReservePool } from "./pool.js";
 export { POOL_SCRIPTS } from "./pool-scripts.js";

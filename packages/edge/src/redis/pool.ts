@@ -22,11 +22,11 @@ import type { PoolScript } from "./pool-scripts.js";
 import { POOL_SCRIPTS } from "./pool-scripts.js";
 
 /** Largest window a pool takes: sizes and offsets stay exact in Lua's doubles. */
-export const POOL_WINDOW_MAX = 2n ** 52n;
+export const MAX_POOL_WINDOW = 2n ** 52n;
 /** Largest carve. */
-export const POOL_CARVE_MAX = 1_000_000;
+export const MAX_POOL_CARVE = 1_000_000;
 /** Windows one pool holds at most (not yet carved out). */
-export const POOL_WINDOWS_MAX = 16;
+export const MAX_POOL_WINDOWS = 16;
 
 export interface PoolFence {
   readonly term: bigint;
@@ -170,7 +170,7 @@ export class ReservePool {
   async add(name: string, dc: number, w: PoolWindow): Promise<AddOutcome> {
     const key = poolKey(name, dc);
     const size = w.end - w.start;
-    if (w.start < 0n || size <= 0n || size > POOL_WINDOW_MAX)
+    if (w.start < 0n || size <= 0n || size > MAX_POOL_WINDOW)
       throw new RedisPlaneError("invalid-argument", `a window holds 1..2^52 ids, not [${w.start}, ${w.end})`);
     const op = `pool.add(${name}, ${dc})`;
     const gen = randomBytes(8).toString("hex");
@@ -183,7 +183,7 @@ export class ReservePool {
         w.fence.term.toString(),
         w.fence.index.toString(),
         gen,
-        String(POOL_WINDOWS_MAX),
+        String(MAX_POOL_WINDOWS),
       ]);
     });
     if (!Array.isArray(reply) || typeof reply[1] !== "string")
@@ -203,8 +203,8 @@ export class ReservePool {
    */
   async carve(name: string, dc: number, max: number, floor = 0n, skip = true): Promise<CarveOutcome> {
     const key = poolKey(name, dc);
-    if (!Number.isSafeInteger(max) || max < 1 || max > POOL_CARVE_MAX)
-      throw new RedisPlaneError("invalid-argument", `a carve takes 1..${POOL_CARVE_MAX} ids, not ${max}`);
+    if (!Number.isSafeInteger(max) || max < 1 || max > MAX_POOL_CARVE)
+      throw new RedisPlaneError("invalid-argument", `a carve takes 1..${MAX_POOL_CARVE} ids, not ${max}`);
     const op = `pool.carve(${name}, ${dc})`;
     const seen = this.seen.get(key);
     return this.call(op, async (): Promise<CarveOutcome> => {

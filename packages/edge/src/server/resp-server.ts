@@ -40,14 +40,14 @@ export interface RespServerOptions {
 }
 
 /** A reply bigger than this is a bug: the largest (GETN of 10,000 ids, ECHO) are far below it. */
-const REPLY_BYTES_MAX = 64 * 1024 * 1024;
+const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 /**
  * Replies of one read batch, encoded straight into a ReplyWriter's buffer (strings as latin1: ids
  * and names are ASCII; ECHO is bytes).
  */
 class WriterReply implements Reply {
-  readonly w = new ReplyWriter({ maxBytes: REPLY_BYTES_MAX });
+  readonly w = new ReplyWriter({ maxBytes: MAX_REPLY_BYTES });
 
   get proto(): 2 | 3 {
     return this.w.protocol;

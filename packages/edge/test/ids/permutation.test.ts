@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { PERMUTATION_DOMAIN_MAX, permutationKeyFor, SlotPermutation } from "../../src/ids/permutation.js";
+import { MAX_PERMUTATION_DOMAIN, permutationKeyFor, SlotPermutation } from "../../src/ids/permutation.js";
 import { Prng } from "@dispenser/raft";
 
 const slotsOf = (length: number): bigint => 9n * 10n ** BigInt(length - 1);
@@ -67,7 +67,7 @@ describe("bijection", () => {
     },
   );
 
-  test.each([(1n << 53n) + 3n, 10n ** 18n + 7n, PERMUTATION_DOMAIN_MAX])(
+  test.each([(1n << 53n) + 3n, 10n ** 18n + 7n, MAX_PERMUTATION_DOMAIN])(
     "n = %s: sampled, bigint path with cycle walking",
     (n) => {
       const p = new SlotPermutation(n, key);
@@ -238,8 +238,8 @@ describe("golden values", () => {
     const golden = permutationKeyFor("orders", "golden");
     const p97 = new SlotPermutation(97n, golden);
     expect([0n, 1n, 96n].map((k) => p97.forward(k))).toEqual([85n, 38n, 61n]);
-    const pMax = new SlotPermutation(PERMUTATION_DOMAIN_MAX, golden);
-    expect([0n, 1n, PERMUTATION_DOMAIN_MAX - 1n].map((k) => pMax.forward(k))).toEqual([
+    const pMax = new SlotPermutation(MAX_PERMUTATION_DOMAIN, golden);
+    expect([0n, 1n, MAX_PERMUTATION_DOMAIN - 1n].map((k) => pMax.forward(k))).toEqual([
       7835930526784252872n,
       2239428250574346111n,
       7496363142172108258n,
@@ -265,7 +265,7 @@ describe("bad input", () => {
       new RangeError("permutation domain 0 is outside 1..2^63"),
     );
     expect(() => new SlotPermutation(-5n, key)).toThrow(RangeError);
-    expect(() => new SlotPermutation(PERMUTATION_DOMAIN_MAX + 1n, key)).toThrow(RangeError);
+    expect(() => new SlotPermutation(MAX_PERMUTATION_DOMAIN + 1n, key)).toThrow(RangeError);
     expect(() => new SlotPermutation(10 as unknown as bigint, key)).toThrow(RangeError);
     expect(() => new SlotPermutation(100n, new Uint8Array(8))).toThrow(/at least 16 bytes/);
   });
