@@ -39,6 +39,7 @@ import {
   log,
   posInt,
   spawnBounded as spawnChild,
+  table,
 } from "./support.js";
 
 const REPO = resolve(import.meta.dirname, "..", "..");
@@ -591,18 +592,6 @@ function fmtUnit(v: number, unit: Comparison["unit"]): string {
 }
 
 // ------------------------------------------------------------------------------------------ report
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows
-    .map((r, ri) => {
-      const line = r
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-        .join("  ");
-      return ri === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
-    })
-    .join("\n");
-}
 
 function printProfile(title: string, p: ProfileSummary): void {
   console.log(

@@ -1,6 +1,6 @@
 // Benchmark: the segment ledger against etcd on the same machine, in the same run.
 //
-//   pnpm bench:ledger                       # or: node --import { HAVE_SETPRIV, fmt, gcSummary, log, machineBusyOver, median } from "./support.js";
+//   pnpm bench:ledger                       # or: node --import { HAVE_SETPRIV, fmt, gcSummary, log, machineBusyOver, median, table } from "./support.js";
 import type { LoadResult } from "./support.js";
 import { readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -22,7 +22,7 @@ import {
 import { upEtcd } from "./ledger-vs-etcd/etcd.js";
 import { fmt, gcSummary, HAVE_SETPRIV, log, machineBusyOver } from "./support.js";
 import { upLedger } from "./ledger-vs-etcd/ledger.js";
-import { cores, etcdOnPath, report, reportBaseline, table } from "./ledger-vs-etcd/report.js";
+import { cores, etcdOnPath, report, reportBaseline } from "./ledger-vs-etcd/report.js";
 import type { System, SystemResult } from "./ledger-vs-etcd/systems.js";
 
 /** With --trace-gc and --logs: each process's collections, from its log. */

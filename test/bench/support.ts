@@ -2,7 +2,7 @@
 // (run.ts), child processes that never outlive the run (processes.ts), CPU sampling from /proc
 // (cpu.ts), a closed-loop load generator (load.ts), an etcd v3 client (etcd.ts), .cpuprofile
 // summaries (profiles.ts) and --trace-gc summaries (gc.ts).
-export { log, fmt, posInt, sleep, until, withTimeout } from "./support/run.js";
+export { log, fmt, posInt, sleep, table, until, withTimeout } from "./support/run.js";
 export type { Child } from "./support/processes.js";
 export { alive, announcedPort, freePort, HAVE_SETPRIV, Reaper, spawnBounded } from "./support/processes.js";
 export type { CpuWindow } from "./support/cpu.js";

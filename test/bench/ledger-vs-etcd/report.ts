@@ -1,5 +1,5 @@
 // The tables: throughput and latency per concurrency, ratios, what saturated, GC.
-import { fmt, median } from "../support.js";
+import { fmt, median, table } from "../support.js";
 import type { CpuWindow, LoadResult } from "../support.js";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -41,18 +41,6 @@ function saturation(c: CpuWindow | undefined): string {
   if (top[1] >= 80) return `${top[0]} (${fmt(top[1], 0)}% of a core)`;
   if (top[1] >= 65) return `close: ${top[0]} at ${fmt(top[1], 0)}% of a core`;
   return `none (top: ${top[0]} ${fmt(top[1], 0)}%): latency-bound`;
-}
-
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows
-    .map((r, ri) => {
-      const line = r
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-        .join("  ");
-      return ri === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
-    })
-    .join("\n");
 }
 
 export function report(ledger: SystemResult, etcd: SystemResult | undefined, bare?: SystemResult): void {

@@ -55,3 +55,16 @@ export function posInt(name: string, v: string | undefined, min = 1, max = Numbe
   }
   return n;
 }
+
+/** Rows as a text table: the first row a header under a rule, the first column left-aligned. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows
+    .map((r, ri) => {
+      const line = r
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join("  ");
+      return ri === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
+    })
+    .join("\n");
+}
