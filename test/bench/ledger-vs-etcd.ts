@@ -1,6 +1,26 @@
 // Benchmark: the segment ledger against etcd on the same machine, in the same run.
 //
-//   pnpm bench:ledger                       # or: node --import { HAVE_SETPRIV, fmt, gcSummary, log, machineBusyOver, median, table } from "./support.js";
+//   pnpm bench:ledger                       # or: node --import tsx test/bench/ledger-vs-etcd.ts
+//   pnpm bench:ledger --duration 10 --concurrency 1,16,64,128 --failovers 5
+//   pnpm bench:ledger --profile /tmp/prof --concurrency 64   # ledger only: the leader's CPU hot spots
+//   pnpm bench:ledger --no-etcd --node-options=--trace-gc --logs /tmp/gc   # the nodes' collections
+//
+// 1. A 3-node ledger on loopback (real processes, fsync on, default tick): LeaseSegment ops/s and
+//    p50/p99 latency at each client concurrency, sent to the leader directly.
+// 2. A 3-member etcd (Debian `etcd-server`, default fsync) on loopback: synced Put of a small key
+//    at the same concurrencies, against the leader, through the same gRPC library (@grpc/grpc-js).
+// 3. A bare grpc-js server answering LeaseSegment at once (no Raft, no disk), same client: the most
+//    any grpc-js server gets out of this machine and this client, so "ledger/bare" says how much
+//    of that ceiling the ledger keeps, and "etcd/bare" where a Go server stands against it.
+// 4. Failover: SIGKILL of the leader while a client writes at concurrency 4; time to the next
+//    success committed in a newer term. Repeated, restarting the killed member each time.
+// Every system is started first, stays up, and gets --settle (default 20) seconds of untimed load
+// before any window; --rounds (default 3) rounds each measure every system
+// at every concurrency in a rotating order, and each row reported is the round with the median
+// ops/s: noise on these shared machines then falls on all systems alike.
+// CPU of every server process and of this client is sampled from /proc over each window, so the
+// output says which process saturates. Every process and temp dir is removed at the end, also on
+// error or Ctrl-C; children also die with this process (setpriv --pdeathsig).
 import type { LoadResult } from "./support.js";
 import { readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -20,7 +40,7 @@ import {
   args,
 } from "./ledger-vs-etcd/config.js";
 import { upEtcd } from "./ledger-vs-etcd/etcd.js";
-import { fmt, gcSummary, HAVE_SETPRIV, log, machineBusyOver } from "./support.js";
+import { fmt, gcSummary, HAVE_SETPRIV, log, machineBusyOver, table } from "./support.js";
 import { upLedger } from "./ledger-vs-etcd/ledger.js";
 import { cores, etcdOnPath, report, reportBaseline } from "./ledger-vs-etcd/report.js";
 import type { System, SystemResult } from "./ledger-vs-etcd/systems.js";

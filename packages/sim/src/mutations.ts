@@ -141,7 +141,7 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "loop-membership-answer-before-advance",
     file: "loop/ready-loop.ts",
-    find: "if (e.type === EntryType.ConfChange) this.inForce.push(() => p.answer.resolve(result as R));",
+    find: "if (e.type === EntryType.ConfChange) this.inForce.push(p.answer);",
     replace: "if (e.type === EntryType.ConfChange) p.answer.resolve(result as R);",
     breaks:
       "a membership change is answered after advance() puts it in force, even when applying yields first",

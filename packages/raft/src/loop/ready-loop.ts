@@ -126,7 +126,7 @@ export class ReadyLoop<R, Staged = unknown> {
   private lead: NodeId = 0;
   private role: Role = "follower";
   /** Membership changes applied in this Ready: answered once advance() puts them in force. */
-  private inForce: (() => void)[] = [];
+  private inForce: Answer<R>[] = [];
   /** Callbacks waiting for the applied index to reach a value. */
   private appliedWaiters: { index: number; k: () => void }[] = [];
   /** A snapshot is being written or waits to be adopted (one at a time). */
@@ -231,20 +231,22 @@ export class ReadyLoop<R, Staged = unknown> {
         answer.reject(new NotLeaderError(this.lead));
         return;
       }
-      // A forwarded read (or its answer) may be lost: give up rather than wait forever.
+      // A forwarded read (or its answer) may be lost, and a cut-off follower may never apply up
+      // to the read index: give up rather than wait forever. The read is answered once.
+      let settled = false;
+      const settle = (f: () => void): void => {
+        if (settled) return;
+        settled = true;
+        cancel();
+        f();
+      };
       const cancel = this.host.after(timeoutMs, () => {
-        if (this.reads.delete(id))
-          answer.reject(new ProposalDroppedError(`read not confirmed within ${timeoutMs} ms`));
+        this.reads.delete(id);
+        settle(() => answer.reject(new ProposalDroppedError(`read not served within ${timeoutMs} ms`)));
       });
       this.reads.set(id, {
-        resolve: (index) => {
-          cancel();
-          this.whenApplied(index, () => answer.resolve());
-        },
-        reject: (e) => {
-          cancel();
-          answer.reject(e);
-        },
+        resolve: (index) => this.whenApplied(index, () => settle(() => answer.resolve())),
+        reject: (e) => settle(() => answer.reject(e)),
       });
     });
   }
@@ -305,27 +307,62 @@ export class ReadyLoop<R, Staged = unknown> {
     );
   }
 
-  /** Run `steps` to its end, resuming it each time the host completes what it waits for. */
+  /**
+   * Run `steps` to its end, resuming it each time the host completes what it waits for. Each pause
+   * resumes once: a host that completes one twice would let the loop run ahead of its disk, so a
+   * second completion is a fatal error, never a second step. `finished` runs once, whatever fails.
+   */
   private drive(steps: Steps, onError: (err: unknown) => void, finished: () => void): void {
-    const resume: Done<unknown> = (err, value) => {
+    let ended = false;
+    const end = (err: unknown): void => {
+      if (ended) return;
+      ended = true;
+      try {
+        if (err !== undefined) onError(err);
+      } finally {
+        finished();
+      }
+    };
+    const step = (err?: unknown, value?: unknown): void => {
       let r: IteratorResult<Suspend, void>;
       try {
         r = err === undefined ? steps.next(value) : steps.throw(err);
       } catch (e) {
-        onError(e);
-        finished();
+        end(e);
         return;
       }
-      if (r.done) finished();
-      else r.value(resume);
+      if (r.done) {
+        end(undefined);
+        return;
+      }
+      let resumed = false;
+      const resume: Done<unknown> = (e, v) => {
+        if (resumed) {
+          end(new Error("a pause of the Ready loop was resumed twice"));
+          return;
+        }
+        resumed = true;
+        step(e, v);
+      };
+      try {
+        r.value(resume);
+      } catch (e) {
+        // The host failed to start what the loop waits for.
+        if (resumed) end(e);
+        else resume(e);
+      }
     };
-    resume();
+    step();
   }
 
   private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    this.host.fatal(err);
+    try {
+      this.host.fatal(err);
+    } finally {
+      this.rejectAll(new ProposalDroppedError("the node failed"));
+    }
   }
 
   private readonly turn: Suspend = (k) => this.host.turn(() => k());
@@ -392,7 +429,7 @@ export class ReadyLoop<R, Staged = unknown> {
     }
     if (!early) yield* this.applyCommitted(rd);
     this.raw.advance();
-    for (const answer of this.inForce.splice(0)) answer();
+    for (const answer of this.inForce.splice(0)) answer.resolve(undefined as R);
     this.events.handled?.(this.host.now() - t0, rd.hardState, this.applied);
     this.events.settled?.();
     if (!this.snapshotPending && this.applied - this.snapshotIndex >= this.snapshotEntries)
@@ -476,7 +513,7 @@ export class ReadyLoop<R, Staged = unknown> {
     this.events.answered?.(this.host.now() - p.startedAt);
     // A membership change takes effect in advance(), and it may be applied early (during the
     // write) or before a yield between chunks: its proposer is answered once it is in force.
-    if (e.type === EntryType.ConfChange) this.inForce.push(() => p.answer.resolve(result as R));
+    if (e.type === EntryType.ConfChange) this.inForce.push(p.answer);
     else p.answer.resolve(result as R);
   }
 
@@ -524,6 +561,7 @@ export class ReadyLoop<R, Staged = unknown> {
   private rejectAll(err: Error): void {
     for (const p of this.pending.values()) p.answer.reject(err);
     this.pending.clear();
+    for (const a of this.inForce.splice(0)) a.reject(err);
     for (const r of this.reads.values()) r.reject(err);
     this.reads.clear();
   }
