@@ -4,7 +4,7 @@ import type { Child } from "../support.js";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-export const REPO = resolve(import.meta.dirname, "..", "..");
+export const REPO = resolve(import.meta.dirname, "..", "..", "..");
 export const LEDGER_MAIN = join(REPO, "packages", "ledger", "src", "main.ts");
 export const BARE_GRPC_MAIN = join(REPO, "test", "bench", "grpc-bare-server.ts");
 export const SEQUENCE = "bench";
