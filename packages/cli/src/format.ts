@@ -1,7 +1,9 @@
 // Output helpers: aligned tables for people, JSON (bigints as decimal strings) for scripts, and the
 // names the RESP surface uses for the definition's enums.
+import { AUTO_DISK_FROM_PB, LAYOUT_FROM_PB, ORDERING_FROM_PB } from "@dispenser/domain";
 import type { SequenceDefinition } from "@dispenser/proto";
-import { AutoDisk, Layout, Ordering, SequenceType } from "@dispenser/proto";
+import type { AutoDisk, Layout, Ordering } from "@dispenser/proto";
+import { SequenceType } from "@dispenser/proto";
 
 /** JSON with bigints as decimal strings (never a lossy number). */
 export function toJson(v: unknown): string {
@@ -19,22 +21,10 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
-export const AUTO_DISK_NAMES: ReadonlyMap<AutoDisk, string> = new Map([
-  [AutoDisk.AUTO_DISK_MEMORY, "memory"],
-  [AutoDisk.AUTO_DISK_PRE_BASE, "pre-base"],
-  [AutoDisk.AUTO_DISK_PRE_CHECKPOINT, "pre-checkpoint"],
-  [AutoDisk.AUTO_DISK_ELEGANT_CLOSE, "elegant_close"],
-  [AutoDisk.AUTO_DISK_PRE_CLOSE, "pre_close"],
-]);
-export const ORDERING_NAMES: ReadonlyMap<Ordering, string> = new Map([
-  [Ordering.ORDERING_EDGE, "edge"],
-  [Ordering.ORDERING_DC, "dc"],
-  [Ordering.ORDERING_GLOBAL, "global"],
-]);
-export const LAYOUT_NAMES: ReadonlyMap<Layout, string> = new Map([
-  [Layout.LAYOUT_INTERLEAVED, "interleaved"],
-  [Layout.LAYOUT_PREFIX, "prefix"],
-]);
+// The domain's tables, by the wire's enum values.
+export const AUTO_DISK_NAMES: ReadonlyMap<AutoDisk, string> = AUTO_DISK_FROM_PB;
+export const ORDERING_NAMES: ReadonlyMap<Ordering, string> = ORDERING_FROM_PB;
+export const LAYOUT_NAMES: ReadonlyMap<Layout, string> = LAYOUT_FROM_PB;
 
 /** The value of `names` whose key matches `text`, ignoring case and '-' versus '_'. */
 export function byName<T>(names: ReadonlyMap<T, string>, text: string): T | undefined {

@@ -57,7 +57,6 @@ export {
   LAYOUT_TO_PB,
   ORDERING_FROM_PB,
   ORDERING_TO_PB,
-  byName,
   fromPbSequence,
   toPbSequence,
 } from "./wire.js";

@@ -28,11 +28,6 @@ export const LAYOUT_FROM_PB = invert(LAYOUT_TO_PB);
 export const ORDERING_FROM_PB = invert(ORDERING_TO_PB);
 export const AUTO_DISK_FROM_PB = invert(AUTO_DISK_TO_PB);
 
-/** The value `table` gives `name`, or undefined for a name it does not hold (inherited keys included). */
-export function byName<V>(table: Readonly<Record<string, V>>, name: string): V | undefined {
-  return Object.hasOwn(table, name) ? table[name] : undefined;
-}
-
 /** A definition as the ledger answers it: the model's fields plus the catalog's revision and creation time. */
 export function toPbSequence(
   d: SequenceDef,
