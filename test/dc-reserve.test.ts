@@ -1,6 +1,5 @@
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Ordering, SequenceDefinition } from "@dispenser/proto";
 import { EdgeError } from "../packages/edge/src/errors.js";
 import { DcReserve } from "../packages/edge/src/issuing/dc-reserve.js";
 import { Dispenser } from "../packages/edge/src/issuing/dispenser.js";
@@ -176,18 +175,9 @@ describe.skipIf(!available)(
     it("an edge without a pool refuses ordering dc, on create, update and draw", async () => {
       const plain = new Dispenser({ ledger, dc: 1 });
       try {
-        const create = plain.createSequence({
-          sequence: SequenceDefinition.fromPartial({
-            name: "nope",
-            type: 3,
-            datacenters: 2,
-            ordering: Ordering.ORDERING_DC,
-          }),
-        });
+        const create = plain.createSequence({ name: "nope", type: 3, datacenters: 2, ordering: "dc" });
         await expect(create).rejects.toMatchObject({ code: "failed-precondition", field: "ordering" });
-        await expect(
-          plain.updateSequence({ name: "orders", expectedRevision: 0n, ordering: Ordering.ORDERING_DC }),
-        ).rejects.toMatchObject({
+        await expect(plain.updateSequence("orders", { ordering: "dc" })).rejects.toMatchObject({
           code: "failed-precondition",
         });
         await expect(issueOne(plain, "tickets")).rejects.toThrow(/served from the datacenter's reserve pool/);

@@ -2,7 +2,7 @@ import { execFile, spawn, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
 import type { LedgerClient } from "@dispenser/ledger";
 import type { IssueBatchResponse } from "@dispenser/proto";
-import { DispenserClient, ErrorReason, errorDetailOf } from "@dispenser/proto";
+import { DispenserClient, ErrorReason, Layout, SequenceDefinition, errorDetailOf } from "@dispenser/proto";
 import type { ServiceError } from "@grpc/grpc-js";
 import { credentials, status } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
@@ -187,6 +187,82 @@ describe("edge dispenser (real processes on loopback)", () => {
       const nf = await unary(g, "issue", { sequence: "nope" }).catch((e: ServiceError) => e);
       expect((nf as ServiceError).code).toBe(status.NOT_FOUND);
       expect(errorDetailOf(nf as ServiceError)?.reason).toBe(ErrorReason.ERROR_REASON_NOT_FOUND);
+    } finally {
+      g.close();
+    }
+  });
+
+  it("serves the catalog over gRPC: create, describe, list, update, delete, errors naming the field", async () => {
+    const g = new DispenserClient(edge.grpcAddress, credentials.createInsecure());
+    type Seq = { sequence: SequenceDefinition };
+    const fail = (p: Promise<unknown>): Promise<ServiceError> =>
+      p.then(
+        () => expect.fail("the call succeeded"),
+        (e: ServiceError) => e,
+      );
+    try {
+      const badEnum = await fail(unary(g, "createSequence", createRequest("cat", { layout: 99 as Layout })));
+      expect(badEnum.code).toBe(status.INVALID_ARGUMENT);
+      expect(badEnum.details).toBe("layout 99 is not a known value");
+      expect(errorDetailOf(badEnum)?.field).toBe("layout");
+      const none = await fail(unary(g, "createSequence", {}));
+      expect(errorDetailOf(none)?.field).toBe("sequence");
+      const badDef = await fail(unary(g, "createSequence", createRequest("cat", { type: 2, length: 0 })));
+      expect(badDef.code).toBe(status.INVALID_ARGUMENT);
+      await expect(unary(g, "describeSequence", { name: "cat" })).rejects.toMatchObject({
+        code: status.NOT_FOUND,
+      });
+
+      const { sequence: made } = await unary<object, Seq>(g, "createSequence", {
+        sequence: SequenceDefinition.fromPartial({ name: "cat", type: 2, length: 6 }),
+      });
+      // Fields left unset took the ledger's defaults.
+      expect(made).toMatchObject({
+        name: "cat",
+        starting: 100_000n,
+        step: 1n,
+        layout: Layout.LAYOUT_INTERLEAVED,
+      });
+      expect(made.revision).toBeGreaterThan(0n);
+      expect((await unary<object, Seq>(g, "describeSequence", { name: "cat" })).sequence).toEqual(made);
+
+      const names: string[] = [];
+      let pageToken = "";
+      do {
+        const page = await unary<object, { sequences: SequenceDefinition[]; nextPageToken: string }>(
+          g,
+          "listSequences",
+          { pageSize: 1, pageToken },
+        );
+        expect(page.sequences.length).toBeLessThanOrEqual(1);
+        names.push(...page.sequences.map((x) => x.name));
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "");
+      expect(names).toContain("cat");
+      expect([...names].sort()).toEqual(names);
+
+      const stale = await fail(
+        unary(g, "updateSequence", { name: "cat", expectedRevision: made.revision + 1n, autoDisk: 2 }),
+      );
+      expect(stale.code).toBe(status.ABORTED);
+      const changed = await unary<object, Seq>(g, "updateSequence", {
+        name: "cat",
+        expectedRevision: made.revision,
+        limits: { maxSegmentSize: 500n },
+      });
+      expect(changed.sequence.limits?.maxSegmentSize).toBe(500n);
+      expect(changed.sequence.revision).toBeGreaterThan(made.revision);
+      const badChange = await fail(
+        unary(g, "updateSequence", { name: "cat", expectedRevision: 0n, ordering: 42 }),
+      );
+      expect(errorDetailOf(badChange)?.field).toBe("ordering");
+
+      const { revision } = await unary<object, { revision: bigint }>(g, "deleteSequence", {
+        name: "cat",
+        expectedRevision: changed.sequence.revision,
+      });
+      expect(revision).toBeGreaterThan(changed.sequence.revision);
+      await expect(unary(g, "issue", { sequence: "cat" })).rejects.toMatchObject({ code: status.NOT_FOUND });
     } finally {
       g.close();
     }

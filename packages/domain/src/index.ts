@@ -57,6 +57,11 @@ export {
   LAYOUT_TO_PB,
   ORDERING_FROM_PB,
   ORDERING_TO_PB,
+  UnknownValueError,
+  changesFromPb,
+  changesToPb,
   fromPbSequence,
+  specFromPb,
+  specToPb,
   toPbSequence,
 } from "./wire.js";

@@ -1,9 +1,9 @@
 // The sequence definition on the wire: the protobuf enums against the model's names, both ways,
 // and the definition message against the model's SequenceDef. One table per enum, used by the
 // ledger's service, the edge (RESP and its DC mirror), the CLI and the SDK.
-import type { SequenceDefinition } from "@dispenser/proto";
+import type { SequenceDefinition, UpdateSequenceRequest } from "@dispenser/proto";
 import { AutoDisk as PbAutoDisk, Layout as PbLayout, Ordering as PbOrdering } from "@dispenser/proto";
-import type { AutoDisk, Layout, Ordering, SequenceDef } from "./sequence.js";
+import type { AutoDisk, Layout, Ordering, SequenceChanges, SequenceDef, SequenceSpec } from "./sequence.js";
 
 export const LAYOUT_TO_PB: Readonly<Record<Layout, PbLayout>> = {
   interleaved: PbLayout.LAYOUT_INTERLEAVED,
@@ -73,5 +73,108 @@ export function fromPbSequence(pb: SequenceDefinition): SequenceDef {
     limits: { maxSegmentSize: pb.limits?.maxSegmentSize ?? 0n },
     ...(pb.keyFingerprint ? { keyFingerprint: pb.keyFingerprint } : {}),
     ...(pb.reserveSeconds === undefined ? {} : { reserveSeconds: pb.reserveSeconds }),
+  };
+}
+
+/** A value on the wire outside the model: an enum number it does not know, or an unknown name. */
+export class UnknownValueError extends Error {
+  constructor(
+    readonly field: string,
+    value: number | string,
+  ) {
+    super(`${field} ${typeof value === "string" ? JSON.stringify(value) : value} is not a known value`);
+  }
+}
+
+/** An enum off the wire: 0 (unspecified) is "not given", a number the model lacks is an error. */
+function fromPbEnum<K>(m: ReadonlyMap<number, K>, v: number, field: string): K | undefined {
+  if (v === 0) return undefined;
+  const k = m.get(v);
+  if (k === undefined) throw new UnknownValueError(field, v);
+  return k;
+}
+
+function toPbEnum<V>(table: Readonly<Record<string, V>>, name: string | undefined, field: string): V | 0 {
+  if (name === undefined) return 0;
+  // Own keys only: "constructor" or "__proto__" must not find Object's.
+  if (!Object.hasOwn(table, name)) throw new UnknownValueError(field, name);
+  return table[name]!;
+}
+
+/**
+ * What a CreateSequence asks for, in the model's terms. A field given is kept as given (0
+ * included: validation says what is wrong with it); only a field left unset takes its default.
+ */
+export function specFromPb(seq: SequenceDefinition): SequenceSpec {
+  const layout = fromPbEnum(LAYOUT_FROM_PB, seq.layout, "layout");
+  const ordering = fromPbEnum(ORDERING_FROM_PB, seq.ordering, "ordering");
+  const autoDisk = fromPbEnum(AUTO_DISK_FROM_PB, seq.autoDisk, "auto_disk");
+  return {
+    name: seq.name,
+    type: seq.type,
+    ...(seq.length !== undefined ? { length: seq.length } : {}),
+    ...(seq.starting !== undefined ? { starting: seq.starting } : {}),
+    ...(seq.step !== undefined ? { step: seq.step } : {}),
+    ...(seq.datacenters !== undefined ? { datacenters: seq.datacenters } : {}),
+    ...(layout ? { layout } : {}),
+    ...(ordering ? { ordering } : {}),
+    ...(autoDisk ? { autoDisk } : {}),
+    ...(seq.limits ? { limits: { maxSegmentSize: seq.limits.maxSegmentSize } } : {}),
+    ...(seq.keyFingerprint ? { keyFingerprint: seq.keyFingerprint } : {}),
+    ...(seq.reserveSeconds !== undefined ? { reserveSeconds: seq.reserveSeconds } : {}),
+  };
+}
+
+/** A spec as a CreateSequence carries it: fields left unset stay unset for the ledger to fill. */
+export function specToPb(spec: SequenceSpec): SequenceDefinition {
+  return {
+    name: spec.name,
+    type: spec.type,
+    ...(spec.length !== undefined ? { length: spec.length } : {}),
+    ...(spec.starting !== undefined ? { starting: spec.starting } : {}),
+    ...(spec.step !== undefined ? { step: spec.step } : {}),
+    ...(spec.datacenters !== undefined ? { datacenters: spec.datacenters } : {}),
+    layout: toPbEnum(LAYOUT_TO_PB, spec.layout, "layout"),
+    ordering: toPbEnum(ORDERING_TO_PB, spec.ordering, "ordering"),
+    autoDisk: toPbEnum(AUTO_DISK_TO_PB, spec.autoDisk, "auto_disk"),
+    ...(spec.limits?.maxSegmentSize !== undefined
+      ? { limits: { maxSegmentSize: spec.limits.maxSegmentSize } }
+      : {}),
+    revision: 0n,
+    createdAtMs: 0n,
+    keyFingerprint: spec.keyFingerprint ?? "",
+    ...(spec.reserveSeconds !== undefined ? { reserveSeconds: spec.reserveSeconds } : {}),
+  };
+}
+
+/** An UpdateSequence's changes in the model's terms. */
+export function changesFromPb(
+  req: Omit<UpdateSequenceRequest, "name" | "expectedRevision">,
+): SequenceChanges {
+  const autoDisk =
+    req.autoDisk === undefined ? undefined : fromPbEnum(AUTO_DISK_FROM_PB, req.autoDisk, "auto_disk");
+  const ordering =
+    req.ordering === undefined ? undefined : fromPbEnum(ORDERING_FROM_PB, req.ordering, "ordering");
+  return {
+    ...(autoDisk ? { autoDisk } : {}),
+    ...(ordering ? { ordering } : {}),
+    ...(req.limits ? { limits: { maxSegmentSize: req.limits.maxSegmentSize } } : {}),
+    ...(req.reserveSeconds !== undefined ? { reserveSeconds: req.reserveSeconds } : {}),
+  };
+}
+
+/** Changes as an UpdateSequence carries them. */
+export function changesToPb(
+  name: string,
+  changes: SequenceChanges,
+  expectedRevision: bigint,
+): UpdateSequenceRequest {
+  return {
+    name,
+    expectedRevision,
+    ...(changes.autoDisk !== undefined ? { autoDisk: AUTO_DISK_TO_PB[changes.autoDisk] } : {}),
+    ...(changes.ordering !== undefined ? { ordering: ORDERING_TO_PB[changes.ordering] } : {}),
+    ...(changes.limits ? { limits: { maxSegmentSize: changes.limits.maxSegmentSize } } : {}),
+    ...(changes.reserveSeconds !== undefined ? { reserveSeconds: changes.reserveSeconds } : {}),
   };
 }

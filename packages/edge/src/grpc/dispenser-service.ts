@@ -1,14 +1,16 @@
 // The edge's gRPC Dispenser service: a thin layer over Dispenser. Every error is a status code with
 // an ErrorDetail trailer; bad input is refused before anything is drawn, so it changes nothing.
-import type { DispenserServer, Id, IssueBatchResponse } from "@dispenser/proto";
+import type { DispenserServer, Id, IssueBatchResponse, SequenceDefinition } from "@dispenser/proto";
+import { changesFromPb, specFromPb, toPbSequence } from "@dispenser/domain";
 import { ErrorReason, MAX_ISSUE_BATCH, statusError } from "@dispenser/proto";
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { EdgeErrorCode } from "../errors.js";
-import { EdgeError } from "../errors.js";
+import { EdgeError, wireInput } from "../errors.js";
 import type { Dispenser } from "../issuing/dispenser.js";
 import type { ServedSequence } from "../issuing/dispenser.js";
 import type { Drawn } from "../issuing/sequence-issuer.js";
+import type { SequenceInfo } from "../ledger/ledger-port.js";
 import type { EdgeMetrics } from "../metrics.js";
 import { checkSequenceName, parseIdText } from "../issuing/names.js";
 
@@ -31,6 +33,9 @@ export function grpcErrorOf(e: unknown): ReturnType<typeof statusError> {
   const [code, reason] = CODES[err.code];
   return statusError(code, err.message, { reason, field: err.field });
 }
+
+/** A definition as the admin calls answer it. */
+const pbOf = (i: SequenceInfo): SequenceDefinition => toPbSequence(i.def, i);
 
 export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): DispenserServer {
   // The Issue hot path creates no closure per call: the handlers and their helpers are made once.
@@ -120,7 +125,7 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
       const info = await d.describeSequence(req.sequence);
       const total = s.generated + s.wasted;
       return {
-        sequence: info.pb,
+        sequence: pbOf(info),
         dc: d.dc,
         ...(s.last !== undefined ? { current: { value: s.last, str: s.map.text(s.last) } } : {}),
         generated: s.generated,
@@ -131,17 +136,29 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
       };
     }),
 
-    createSequence: unary("CreateSequence", async (req) => ({
-      sequence: (await d.createSequence(req)).pb,
-    })),
+    createSequence: unary("CreateSequence", async (req) => {
+      const seq = req.sequence;
+      if (!seq) throw new EdgeError("invalid-argument", "sequence is required", "sequence");
+      return { sequence: pbOf(await d.createSequence(wireInput(() => specFromPb(seq)))) };
+    }),
     describeSequence: unary("DescribeSequence", async (req) => ({
-      sequence: (await d.describeSequence(req.name)).pb,
+      sequence: pbOf(await d.describeSequence(req.name)),
     })),
-    listSequences: unary("ListSequences", (req) => d.listSequences(req)),
-    deleteSequence: unary("DeleteSequence", (req) => d.deleteSequence(req)),
-    updateSequence: unary("UpdateSequence", async (req) => ({
-      sequence: (await d.updateSequence(req)).pb,
+    listSequences: unary("ListSequences", async (req) => {
+      const page = await d.listSequences(req);
+      return {
+        sequences: page.sequences.map(pbOf),
+        nextPageToken: page.nextPageToken,
+        revision: page.revision,
+      };
+    }),
+    deleteSequence: unary("DeleteSequence", async (req) => ({
+      revision: await d.deleteSequence(req.name, req.expectedRevision),
     })),
+    updateSequence: unary("UpdateSequence", async (req) => {
+      const changes = wireInput(() => changesFromPb(req));
+      return { sequence: pbOf(await d.updateSequence(req.name, changes, req.expectedRevision)) };
+    }),
   };
 }
 

@@ -2,18 +2,16 @@
 // first use, leases with request ids (a retried lease returns the first grant), and a clean close
 // that hands unused tails back. Protocol layers (gRPC, RESP) call this and nothing below it.
 import { randomUUID } from "node:crypto";
-import type {
-  CreateSequenceRequest,
-  DeleteSequenceRequest,
-  DeleteSequenceResponse,
-  ListSequencesRequest,
-  ListSequencesResponse,
-  UpdateSequenceRequest,
-} from "@dispenser/proto";
-import { MAX_ISSUE_BATCH, Ordering } from "@dispenser/proto";
-import type { SequenceDef } from "@dispenser/domain";
+import { MAX_ISSUE_BATCH } from "@dispenser/proto";
+import type { SequenceChanges, SequenceDef, SequenceSpec } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
-import type { LedgerPort, SegmentGrant, SequenceInfo } from "../ledger/ledger-port.js";
+import type {
+  LedgerPort,
+  PageRequest,
+  SegmentGrant,
+  SequenceInfo,
+  SequencePage,
+} from "../ledger/ledger-port.js";
 import type { SequenceSample } from "../metrics.js";
 import type { IdMap } from "./id-map.js";
 import { idMapFor } from "./id-map.js";
@@ -278,44 +276,41 @@ export class Dispenser {
   }
 
   /** Ordering `dc` is served from the DC's reserve pool: an edge without one refuses it. */
-  private checkServable(ordering: Ordering | undefined): void {
-    if (ordering === Ordering.ORDERING_DC && !this.o.reserve)
+  private checkServable(ordering: string | undefined): void {
+    if (ordering === "dc" && !this.o.reserve)
       throw new EdgeError("failed-precondition", DC_ORDERING_NEEDS_POOL, "ordering");
   }
 
   /** A type 1 sequence created here is bound to this edge's permutation secret at once. */
-  async createSequence(req: CreateSequenceRequest): Promise<SequenceInfo> {
-    const s = req.sequence;
-    this.checkServable(s?.ordering);
-    if (s && Number(s.type) === 1 && !s.keyFingerprint) {
-      return this.o.ledger.createSequence({
-        ...req,
-        sequence: { ...s, keyFingerprint: this.keyFingerprint },
-      });
+  async createSequence(spec: SequenceSpec): Promise<SequenceInfo> {
+    this.checkServable(spec.ordering);
+    if (spec.type === 1 && !spec.keyFingerprint) {
+      return this.o.ledger.createSequence({ ...spec, keyFingerprint: this.keyFingerprint });
     }
-    return this.o.ledger.createSequence(req);
+    return this.o.ledger.createSequence(spec);
   }
 
   async describeSequence(name: string): Promise<SequenceInfo> {
     return this.o.ledger.getSequence(name);
   }
 
-  listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse> {
-    return this.o.ledger.listSequences(req);
+  listSequences(page: PageRequest = {}): Promise<SequencePage> {
+    return this.o.ledger.listSequences(page);
   }
 
   /** Changes a definition on the ledger; this edge follows at once (others at their next lease). */
-  async updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo> {
-    this.checkServable(req.ordering);
-    const info = await this.o.ledger.updateSequence(req);
-    await this.refresh(req.name);
+  async updateSequence(name: string, changes: SequenceChanges, expectedRevision = 0n): Promise<SequenceInfo> {
+    this.checkServable(changes.ordering);
+    const info = await this.o.ledger.updateSequence(name, changes, expectedRevision);
+    await this.refresh(name);
     return info;
   }
 
-  async deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse> {
-    const r = await this.o.ledger.deleteSequence(req);
-    this.evict(req.name, new EdgeError("not-found", `sequence "${req.name}" was deleted`));
-    return r;
+  /** Resolves with the catalog's revision after the delete. */
+  async deleteSequence(name: string, expectedRevision = 0n): Promise<bigint> {
+    const revision = await this.o.ledger.deleteSequence(name, expectedRevision);
+    this.evict(name, new EdgeError("not-found", `sequence "${name}" was deleted`));
+    return revision;
   }
 
   /**

@@ -3,7 +3,6 @@
 // The mirror holds what the edges wrote from the ledger's catalog; it is checked as the ledger
 // would check a new definition, and a type 1 definition without its key fingerprint is refused
 // (the edge could not tell whether its permutation secret is the sequence's).
-import { toPbSequence } from "@dispenser/domain";
 import { normalizeSequenceDef } from "@dispenser/domain";
 import { EdgeError } from "../errors.js";
 import type { SequenceInfo } from "../ledger/ledger-port.js";
@@ -44,6 +43,5 @@ export function infoFromMirror(m: MirroredDefinition): SequenceInfo {
     ...(f["reserve_seconds"] !== undefined ? { reserveSeconds: Number(big("reserve_seconds")) } : {}),
   });
   if (!r.ok) throw bad(r.errors.map((e) => e.reason).join("; "));
-  const pb = toPbSequence(r.def, { revision: m.revision, createdAtMs: 0 });
-  return { def: r.def, revision: m.revision, pb };
+  return { def: r.def, revision: m.revision, createdAtMs: 0 };
 }

@@ -1,22 +1,22 @@
 // LedgerPort over gRPC: LedgerClient finds the leader and retries ambiguous failures with the same
 // request id, so a retried lease returns the first grant instead of a second one.
 import { LedgerClient } from "@dispenser/ledger/client";
-import { fromPbSequence } from "@dispenser/domain";
-import type {
-  CreateSequenceRequest,
-  DeleteSequenceRequest,
-  DeleteSequenceResponse,
-  ListSequencesRequest,
-  ListSequencesResponse,
-  SequenceDefinition,
-  UpdateSequenceRequest,
-} from "@dispenser/proto";
+import type { SequenceChanges, SequenceSpec } from "@dispenser/domain";
+import { changesToPb, fromPbSequence, specToPb } from "@dispenser/domain";
+import type { SequenceDefinition } from "@dispenser/proto";
 import { ErrorReason, errorDetailOf } from "@dispenser/proto";
 import type { ServiceError } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { EdgeErrorCode } from "../errors.js";
-import { EdgeError } from "../errors.js";
-import type { LedgerPort, ReturnOutcome, SegmentGrant, SequenceInfo } from "./ledger-port.js";
+import { EdgeError, wireInput } from "../errors.js";
+import type {
+  LedgerPort,
+  PageRequest,
+  ReturnOutcome,
+  SegmentGrant,
+  SequenceInfo,
+  SequencePage,
+} from "./ledger-port.js";
 
 export interface GrpcLedgerPortOptions {
   /** Ledger node addresses (host:port); any of them will do. */
@@ -67,7 +67,7 @@ export function toEdgeError(e: unknown): EdgeError {
 
 function info(pb: SequenceDefinition | undefined): SequenceInfo {
   if (!pb) throw new EdgeError("internal", "the ledger answered without a sequence");
-  return { def: fromPbSequence(pb), revision: pb.revision, pb };
+  return { def: fromPbSequence(pb), revision: pb.revision, createdAtMs: Number(pb.createdAtMs) };
 }
 
 export class GrpcLedgerPort implements LedgerPort {
@@ -145,20 +145,33 @@ export class GrpcLedgerPort implements LedgerPort {
     });
   }
 
-  createSequence(req: CreateSequenceRequest): Promise<SequenceInfo> {
-    return this.call(async () => info((await this.client.call("createSequence", req)).sequence));
+  createSequence(spec: SequenceSpec): Promise<SequenceInfo> {
+    return this.call(async () => {
+      const sequence = wireInput(() => specToPb(spec));
+      return info((await this.client.call("createSequence", { sequence })).sequence);
+    });
   }
 
-  deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse> {
-    return this.call(() => this.client.call("deleteSequence", req));
+  deleteSequence(name: string, expectedRevision: bigint): Promise<bigint> {
+    return this.call(
+      async () => (await this.client.call("deleteSequence", { name, expectedRevision })).revision,
+    );
   }
 
-  updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo> {
-    return this.call(async () => info((await this.client.call("updateSequence", req)).sequence));
+  updateSequence(name: string, changes: SequenceChanges, expectedRevision: bigint): Promise<SequenceInfo> {
+    return this.call(async () =>
+      info((await this.client.call("updateSequence", changesToPb(name, changes, expectedRevision))).sequence),
+    );
   }
 
-  listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse> {
-    return this.call(() => this.client.call("listSequences", req));
+  listSequences(page: PageRequest): Promise<SequencePage> {
+    return this.call(async () => {
+      const r = await this.client.call("listSequences", {
+        pageSize: page.pageSize ?? 0,
+        pageToken: page.pageToken ?? "",
+      });
+      return { sequences: r.sequences.map(info), nextPageToken: r.nextPageToken, revision: r.revision };
+    });
   }
 
   close(): void {

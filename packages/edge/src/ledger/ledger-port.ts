@@ -1,23 +1,29 @@
 // What the edge needs from the segment ledger, as an interface: the gRPC implementation talks to a
 // real ledger cluster; tests may drive the same issuing code against the ledger's own pure state
 // machine. Every method throws EdgeError for the failures callers handle.
-import type {
-  CreateSequenceRequest,
-  DeleteSequenceRequest,
-  DeleteSequenceResponse,
-  ListSequencesRequest,
-  ListSequencesResponse,
-  SequenceDefinition,
-  UpdateSequenceRequest,
-} from "@dispenser/proto";
-import type { SequenceDef } from "@dispenser/domain";
+import type { SequenceChanges, SequenceDef, SequenceSpec } from "@dispenser/domain";
 
 export interface SequenceInfo {
   readonly def: SequenceDef;
   /** The catalog revision of the definition's last change. */
   readonly revision: bigint;
-  /** The definition as the ledger sent it, for admin answers. */
-  readonly pb: SequenceDefinition;
+  /** When the ledger created it, in ms since the epoch (0 when read from the DC's mirror). */
+  readonly createdAtMs: number;
+}
+
+/** One page of the catalog, in name order. */
+export interface SequencePage {
+  readonly sequences: readonly SequenceInfo[];
+  /** Where the next page starts; "" after the last. */
+  readonly nextPageToken: string;
+  /** The catalog revision the page was read at. */
+  readonly revision: bigint;
+}
+
+export interface PageRequest {
+  /** 0 or unset: the ledger's default page size. */
+  readonly pageSize?: number;
+  readonly pageToken?: string;
 }
 
 /** Counter values [start, end) of one (sequence, dc) counter space, committed by the ledger. */
@@ -56,9 +62,11 @@ export interface LedgerPort {
     grant: Pick<SegmentGrant, "fence" | "returnToken">,
     requestId: string,
   ): Promise<ReturnOutcome>;
-  createSequence(req: CreateSequenceRequest): Promise<SequenceInfo>;
-  deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse>;
-  updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo>;
-  listSequences(req: ListSequencesRequest): Promise<ListSequencesResponse>;
+  /** Fields the spec leaves unset take the ledger's defaults. */
+  createSequence(spec: SequenceSpec): Promise<SequenceInfo>;
+  /** `expectedRevision` 0: whatever the current one is. Resolves with the catalog's new revision. */
+  deleteSequence(name: string, expectedRevision: bigint): Promise<bigint>;
+  updateSequence(name: string, changes: SequenceChanges, expectedRevision: bigint): Promise<SequenceInfo>;
+  listSequences(page: PageRequest): Promise<SequencePage>;
   close(): void;
 }

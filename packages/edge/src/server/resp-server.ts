@@ -11,11 +11,9 @@ import { createServer } from "node:net";
 import type { Server } from "node:net";
 import type { Logger } from "pino";
 import type { Dispenser } from "../issuing/dispenser.js";
-import type { IdMap } from "../issuing/id-map.js";
 import type { EdgeMetrics } from "../metrics.js";
 import type { RespLimits } from "../resp/index.js";
 import { ReplyWriter, RespParser } from "../resp/index.js";
-import type { Reply } from "./reply.js";
 import type { ConnState, ServerInfo } from "./commands/index.js";
 import { BEFORE_AUTH, COMMANDS, get, unknownCommand } from "./commands/index.js";
 
@@ -42,49 +40,6 @@ export interface RespServerOptions {
 /** A reply bigger than this is a bug: the largest (GETN of 10,000 ids, ECHO) are far below it. */
 const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
-/**
- * Replies of one read batch, encoded straight into a ReplyWriter's buffer (strings as latin1: ids
- * and names are ASCII; ECHO is bytes).
- */
-class WriterReply implements Reply {
-  readonly w = new ReplyWriter({ maxBytes: MAX_REPLY_BYTES });
-
-  get proto(): 2 | 3 {
-    return this.w.protocol;
-  }
-  set proto(p: 2 | 3) {
-    this.w.protocol = p;
-  }
-  ok(): void {
-    this.w.simpleString("OK");
-  }
-  simple(s: string): void {
-    this.w.simpleString(s);
-  }
-  error(text: string): void {
-    this.w.error(text);
-  }
-  int(n: number | bigint): void {
-    this.w.integer(n);
-  }
-  bulk(s: string): void {
-    this.w.bulkString(s);
-  }
-  id(id: bigint, map: IdMap): void {
-    if (map.width === 0) this.w.id(id);
-    else this.w.bulkString(map.text(id));
-  }
-  nil(): void {
-    this.w.nil();
-  }
-  array(n: number): void {
-    this.w.arrayHeader(n);
-  }
-  map(n: number): void {
-    this.w.mapHeader(n);
-  }
-}
-
 /** The command name GET, in any case. */
 function isGet(name: string): boolean {
   return name === "GET" || name === "get" || (name.length === 3 && name.toUpperCase() === "GET");
@@ -94,7 +49,8 @@ let nextClientId = 1;
 
 class Connection {
   private readonly parser: RespParser;
-  private readonly reply = new WriterReply();
+  /** Replies of one read batch, encoded straight into one buffer (strings as latin1). */
+  private readonly w = new ReplyWriter({ maxBytes: MAX_REPLY_BYTES });
   private readonly state: ConnState;
   /** A command is waiting on a promise: the ones behind it wait too. */
   private busy = false;
@@ -137,7 +93,7 @@ class Connection {
       if (ev === undefined) break;
       if (ev.kind === "error") {
         this.o.metrics?.rejected.inc({ api: "resp", code: "protocol" });
-        this.reply.error(ev.message);
+        this.w.error(ev.message);
         if (ev.fatal) {
           this.flush();
           this.end();
@@ -151,25 +107,25 @@ class Connection {
         this.end();
         return;
       }
-      if (this.reply.w.wantsFlush) this.flush();
+      if (this.w.wantsFlush) this.flush();
     }
     this.flush();
   }
 
   private dispatch(args: string[]): void {
-    this.reply.proto = this.state.proto;
+    this.w.protocol = this.state.proto;
     // The hot path skips the command table (and the case folding of the name) for GET.
     const getFast = args.length === 2 && this.state.authed && isGet(args[0]!);
     const name = getFast ? "GET" : (args[0] ?? "").toUpperCase();
     const h = getFast ? get : COMMANDS[name];
     if (h === undefined) {
       this.o.metrics?.rejected.inc({ api: "resp", code: "unknown-command" });
-      return this.reply.error(unknownCommand(args));
+      return this.w.error(unknownCommand(args));
     }
     if (!this.state.authed && !BEFORE_AUTH.has(name)) {
-      return this.reply.error("NOAUTH Authentication required.");
+      return this.w.error("NOAUTH Authentication required.");
     }
-    const p = h(this.d, args, this.reply, this.state, this.info);
+    const p = h(this.d, args, this.w, this.state, this.info);
     if (p instanceof Promise) this.waitFor(p);
   }
 
@@ -181,7 +137,7 @@ class Connection {
     p.then(
       () => this.resumeAfter(),
       (e: unknown) => {
-        this.reply.error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
+        this.w.error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
         this.resumeAfter();
       },
     );
@@ -199,7 +155,7 @@ class Connection {
   }
 
   private flush(): void {
-    const out = this.reply.w.take();
+    const out = this.w.take();
     if (out === undefined || this.closed) return;
     this.socket.write(out);
     // Never below the socket's high-water mark: "drain", which unblocks, only comes after a write

@@ -203,7 +203,7 @@ describe("Dispenser", () => {
     const { ledger, d } = setup();
     ledger.create({ name: "x", type: 3 });
     await issueOne(d, "x");
-    await d.deleteSequence({ name: "x", expectedRevision: 0n });
+    await d.deleteSequence("x");
     await expect(Promise.resolve().then(() => issueOne(d, "x"))).rejects.toMatchObject({ code: "not-found" });
   });
 

@@ -2,20 +2,25 @@
 // grant, return and catalog rules as a real ledger, without Raft or gRPC. Faults are injected per
 // call to drive the issuer's waiting and error paths.
 import { randomBytes } from "node:crypto";
-import { fromPbSequence, toPbSequence } from "@dispenser/domain";
-import type { Command } from "@dispenser/ledger/state";
+import type { SequenceChanges, SequenceSpec } from "@dispenser/domain";
+import { describeErrors, normalizeSequenceDef } from "@dispenser/domain";
+import type { Command, SequenceRecord } from "@dispenser/ledger/state";
 import { LedgerState } from "@dispenser/ledger/state";
-import { normalizeSequenceDef } from "@dispenser/domain";
-import type {
-  CreateSequenceRequest,
-  DeleteSequenceRequest,
-  DeleteSequenceResponse,
-  ListSequencesRequest,
-  ListSequencesResponse,
-  UpdateSequenceRequest,
-} from "@dispenser/proto";
 import { EdgeError } from "../../src/errors.js";
-import type { LedgerPort, ReturnOutcome, SegmentGrant, SequenceInfo } from "../../src/ledger/ledger-port.js";
+import type {
+  LedgerPort,
+  PageRequest,
+  ReturnOutcome,
+  SegmentGrant,
+  SequenceInfo,
+  SequencePage,
+} from "../../src/ledger/ledger-port.js";
+
+const infoOf = (r: SequenceRecord): SequenceInfo => ({
+  def: r.def,
+  revision: r.modRevision,
+  createdAtMs: r.createdAtMs,
+});
 
 export class StateLedgerPort implements LedgerPort {
   constructor(readonly state = new LedgerState()) {}
@@ -37,8 +42,7 @@ export class StateLedgerPort implements LedgerPort {
   getSequence(name: string): Promise<SequenceInfo> {
     const r = this.state.get(name);
     if (!r) return Promise.reject(new EdgeError("not-found", `sequence "${name}" does not exist`));
-    const pb = toPbSequence(r.def, { revision: r.modRevision, createdAtMs: r.createdAtMs });
-    return Promise.resolve({ def: fromPbSequence(pb), revision: pb.revision, pb });
+    return Promise.resolve(infoOf(r));
   }
 
   async lease(
@@ -111,42 +115,46 @@ export class StateLedgerPort implements LedgerPort {
   }
 
   /** Creates from a spec the way the ledger service would (defaults, validation). */
-  create(spec: Parameters<typeof normalizeSequenceDef>[0]): SequenceInfo {
+  create(spec: SequenceSpec): SequenceInfo {
     const d = normalizeSequenceDef(spec);
-    if (!d.ok) throw new Error(d.errors.map((e) => e.reason).join("; "));
+    if (!d.ok) throw new EdgeError("invalid-argument", describeErrors(d.errors), d.errors[0]?.field ?? "");
     const r = this.state.apply({ type: "CreateSequence", def: d.def, createdAtMs: 0 }, this.at());
-    if (!r.ok) throw new Error(r.message);
-    const seq = r.data.sequence;
-    const pb = toPbSequence(seq.def, { revision: seq.modRevision, createdAtMs: seq.createdAtMs });
-    return { def: d.def, revision: pb.revision, pb };
+    if (!r.ok) throw new EdgeError(this.code(r.code), r.message);
+    return infoOf(r.data.sequence);
   }
 
   /** UpdateSequence as the ledger applies it; throws on a refused change. */
-  update(name: string, changes: Extract<Command, { type: "UpdateSequence" }>["changes"]): void {
+  update(name: string, changes: Extract<Command, { type: "UpdateSequence" }>["changes"]): SequenceInfo {
     const r = this.state.apply({ type: "UpdateSequence", name, changes }, this.at());
-    if (!r.ok) throw new Error(r.message);
+    if (!r.ok) throw new EdgeError(this.code(r.code), r.message);
+    return infoOf(r.data.sequence);
   }
 
-  /** UpdateSequence of the segment limit (the other fields go through update()). */
-  updateSequence(req: UpdateSequenceRequest): Promise<SequenceInfo> {
-    if (req.autoDisk !== undefined || req.ordering !== undefined || !req.limits)
-      return Promise.reject(new EdgeError("internal", "only limits here: use update() in tests"));
-    this.update(req.name, { limits: { maxSegmentSize: req.limits.maxSegmentSize } });
-    return this.getSequence(req.name);
+  updateSequence(name: string, changes: SequenceChanges): Promise<SequenceInfo> {
+    return new Promise((resolve) => resolve(this.update(name, changes)));
   }
 
-  createSequence(_req: CreateSequenceRequest): Promise<SequenceInfo> {
-    return Promise.reject(new EdgeError("internal", "use create() in tests"));
+  createSequence(spec: SequenceSpec): Promise<SequenceInfo> {
+    return new Promise((resolve) => resolve(this.create(spec)));
   }
 
-  deleteSequence(req: DeleteSequenceRequest): Promise<DeleteSequenceResponse> {
-    const r = this.state.apply({ type: "DeleteSequence", name: req.name }, this.at());
+  deleteSequence(name: string): Promise<bigint> {
+    const r = this.state.apply({ type: "DeleteSequence", name }, this.at());
     if (!r.ok) return Promise.reject(new EdgeError(this.code(r.code), r.message));
-    return Promise.resolve({ revision: r.data.revision });
+    return Promise.resolve(r.data.revision);
   }
 
-  listSequences(_req: ListSequencesRequest): Promise<ListSequencesResponse> {
-    return Promise.reject(new EdgeError("internal", "not used in tests"));
+  listSequences(page: PageRequest): Promise<SequencePage> {
+    const r = this.state.list({
+      ...(page.pageToken ? { after: page.pageToken } : {}),
+      limit: page.pageSize || 100,
+    });
+    if (!r.ok) return Promise.reject(new EdgeError("invalid-argument", r.message));
+    return Promise.resolve({
+      sequences: r.data.sequences.map(infoOf),
+      nextPageToken: r.data.next ?? "",
+      revision: r.data.revision,
+    });
   }
 
   close(): void {}

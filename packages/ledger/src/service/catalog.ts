@@ -4,13 +4,13 @@ import { DEFAULT_PAGE_SIZE, ErrorReason, MAX_PAGE_SIZE } from "@dispenser/proto"
 import type { LedgerServer } from "@dispenser/proto";
 import { status } from "@grpc/grpc-js";
 import {
-  AUTO_DISK_FROM_PB,
-  LAYOUT_FROM_PB,
-  ORDERING_FROM_PB,
+  UnknownValueError,
+  changesFromPb,
   describeErrors,
   normalizeSequenceDef,
+  specFromPb,
 } from "@dispenser/domain";
-import { CallError, enumIn, expected, pbOf } from "./common.js";
+import { CallError, expected, pbOf } from "./common.js";
 import type { LedgerService, Unary } from "./ledger-service.js";
 
 export function catalogHandlers(
@@ -30,25 +30,7 @@ export function catalogHandlers(
           ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
           "sequence",
         );
-      const layout = enumIn(LAYOUT_FROM_PB, seq.layout, "layout");
-      const ordering = enumIn(ORDERING_FROM_PB, seq.ordering, "ordering");
-      const autoDisk = enumIn(AUTO_DISK_FROM_PB, seq.autoDisk, "auto_disk");
-      // A field given is used as given (0 included: validation says what is wrong with it);
-      // only a field left unset takes its default.
-      const spec = normalizeSequenceDef({
-        name: seq.name,
-        type: seq.type,
-        ...(seq.length !== undefined ? { length: seq.length } : {}),
-        ...(seq.starting !== undefined ? { starting: seq.starting } : {}),
-        ...(seq.step !== undefined ? { step: seq.step } : {}),
-        ...(seq.datacenters !== undefined ? { datacenters: seq.datacenters } : {}),
-        ...(layout ? { layout } : {}),
-        ...(ordering ? { ordering } : {}),
-        ...(autoDisk ? { autoDisk } : {}),
-        ...(seq.limits ? { limits: { maxSegmentSize: seq.limits.maxSegmentSize } } : {}),
-        ...(seq.keyFingerprint ? { keyFingerprint: seq.keyFingerprint } : {}),
-        ...(seq.reserveSeconds !== undefined ? { reserveSeconds: seq.reserveSeconds } : {}),
-      });
+      const spec = normalizeSequenceDef(fromWire(() => specFromPb(seq)));
       if (!spec.ok) {
         throw new CallError(
           status.INVALID_ARGUMENT,
@@ -64,22 +46,14 @@ export function catalogHandlers(
     }),
 
     updateSequence: unary(async (req) => {
-      const autoDisk =
-        req.autoDisk === undefined ? undefined : enumIn(AUTO_DISK_FROM_PB, req.autoDisk, "auto_disk");
-      const ordering =
-        req.ordering === undefined ? undefined : enumIn(ORDERING_FROM_PB, req.ordering, "ordering");
+      const changes = fromWire(() => changesFromPb(req));
       // The expected revision is checked by the state machine as it applies the entry, so two
       // racing updates cannot both pass it.
       const rec = await s.command(
         {
           type: "UpdateSequence",
           name: req.name,
-          changes: {
-            ...(autoDisk ? { autoDisk } : {}),
-            ...(ordering ? { ordering } : {}),
-            ...(req.limits ? { limits: { maxSegmentSize: req.limits.maxSegmentSize } } : {}),
-            ...(req.reserveSeconds !== undefined ? { reserveSeconds: req.reserveSeconds } : {}),
-          },
+          changes,
           ...expected(req.expectedRevision),
         },
         (d) => (d.type === "UpdateSequence" ? d.sequence : undefined),
@@ -120,4 +94,20 @@ export function catalogHandlers(
       };
     }),
   };
+}
+
+/** A conversion off the wire whose unknown enum values are the caller's error. */
+function fromWire<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UnknownValueError)
+      throw new CallError(
+        status.INVALID_ARGUMENT,
+        e.message,
+        ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+        e.field,
+      );
+    throw e;
+  }
 }

@@ -33,19 +33,6 @@ export const STATE_CODES: Record<ErrorCode, [status, ErrorReason]> = {
 export const pbOf = (r: SequenceRecord): SequenceDefinition =>
   toPbSequence(r.def, { revision: r.modRevision, createdAtMs: r.createdAtMs });
 
-export function enumIn<K>(m: ReadonlyMap<number, K>, v: number, field: string): K | undefined {
-  if (v === 0) return undefined;
-  const k = m.get(v);
-  if (k === undefined)
-    throw new CallError(
-      status.INVALID_ARGUMENT,
-      `${field} ${v} is not a known value`,
-      ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
-      field,
-    );
-  return k;
-}
-
 export function nodeIdOf(v: bigint, field: string): NodeId {
   if (v <= 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new CallError(

@@ -9,10 +9,10 @@ export function checkPassword(s: ServerInfo, user: string | undefined, pw: strin
   return "WRONGPASS invalid username-password pair or user is disabled.";
 }
 
-export const auth: Handler = (_d, args, r, c, s) => {
-  if (args.length !== 2 && args.length !== 3) return r.error(arityError("auth"));
+export const auth: Handler = (_d, args, w, c, s) => {
+  if (args.length !== 2 && args.length !== 3) return w.error(arityError("auth"));
   const err = args.length === 2 ? checkPassword(s, undefined, args[1]!) : checkPassword(s, args[1], args[2]!);
-  if (err) return r.error(err);
+  if (err) return w.error(err);
   c.authed = true;
-  r.ok();
+  w.simpleString("OK");
 };

@@ -5,8 +5,8 @@ import type { Handler } from "./handler.js";
 import { arityError, settle } from "./handler.js";
 
 /** DEL <name> [name ...]: deletes; replies with how many existed. */
-export const del: Handler = (d, args, r) => {
-  if (args.length < 2) return r.error(arityError("del"));
+export const del: Handler = (d, args, w) => {
+  if (args.length < 2) return w.error(arityError("del"));
   return settle(
     (async () => {
       let n = 0;
@@ -15,14 +15,14 @@ export const del: Handler = (d, args, r) => {
       for (const name of names) checkSequenceName(name);
       for (const name of names) {
         try {
-          await d.deleteSequence({ name, expectedRevision: 0n });
+          await d.deleteSequence(name);
           n++;
         } catch (e) {
           if (!(e instanceof EdgeError && e.code === "not-found")) throw e;
         }
       }
-      r.int(n);
+      w.integer(n);
     })(),
-    r,
+    w,
   );
 };

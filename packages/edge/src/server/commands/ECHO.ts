@@ -2,7 +2,7 @@
 import type { Handler } from "./handler.js";
 import { arityError } from "./handler.js";
 
-export const echo: Handler = (_d, args, r) => {
-  if (args.length !== 2) return r.error(arityError("echo"));
-  r.bulk(args[1]!);
+export const echo: Handler = (_d, args, w) => {
+  if (args.length !== 2) return w.error(arityError("echo"));
+  w.bulkString(args[1]!);
 };

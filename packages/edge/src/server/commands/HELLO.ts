@@ -3,12 +3,12 @@ import { checkPassword } from "./AUTH.js";
 import type { Handler } from "./handler.js";
 
 /** HELLO [protover [AUTH user pass] [SETNAME name]]: switch protocol first, then answer. */
-export const hello: Handler = (_d, args, r, c, s) => {
+export const hello: Handler = (_d, args, w, c, s) => {
   let proto = c.proto;
   let i = 1;
   if (args.length > 1) {
     const v = args[1]!;
-    if (v !== "2" && v !== "3") return r.error("NOPROTO unsupported protocol version");
+    if (v !== "2" && v !== "3") return w.error("NOPROTO unsupported protocol version");
     proto = v === "3" ? 3 : 2;
     i = 2;
   }
@@ -17,37 +17,37 @@ export const hello: Handler = (_d, args, r, c, s) => {
     const opt = args[i]!.toUpperCase();
     if (opt === "AUTH" && i + 2 < args.length) {
       const err = checkPassword(s, args[i + 1], args[i + 2]!);
-      if (err) return r.error(err);
+      if (err) return w.error(err);
       c.authed = true;
       i += 2;
     } else if (opt === "SETNAME" && i + 1 < args.length) {
       setname = args[++i]!;
     } else {
-      return r.error(`ERR Syntax error in HELLO option '${args[i]}'`);
+      return w.error(`ERR Syntax error in HELLO option '${args[i]}'`);
     }
   }
   if (s.password !== undefined && !c.authed) {
-    return r.error(
+    return w.error(
       "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
     );
   }
   if (setname !== undefined) c.name = setname;
   // Switch first, then answer: the reply itself is in the new protocol.
   c.proto = proto;
-  r.proto = proto;
-  r.map(7);
-  r.bulk("server");
-  r.bulk("dispenser");
-  r.bulk("version");
-  r.bulk(s.version);
-  r.bulk("proto");
-  r.int(proto);
-  r.bulk("id");
-  r.int(c.id);
-  r.bulk("mode");
-  r.bulk("standalone");
-  r.bulk("role");
-  r.bulk("master");
-  r.bulk("modules");
-  r.array(0);
+  w.protocol = proto;
+  w.mapHeader(7);
+  w.bulkString("server");
+  w.bulkString("dispenser");
+  w.bulkString("version");
+  w.bulkString(s.version);
+  w.bulkString("proto");
+  w.integer(proto);
+  w.bulkString("id");
+  w.integer(c.id);
+  w.bulkString("mode");
+  w.bulkString("standalone");
+  w.bulkString("role");
+  w.bulkString("master");
+  w.bulkString("modules");
+  w.arrayHeader(0);
 };

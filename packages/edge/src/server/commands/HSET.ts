@@ -1,16 +1,15 @@
 // HSET <name> <field> <value> ...: creates a sequence (number-dispenser's way), fields as the
 // sequence definition names them.
-import type { CreateSequenceRequest, SequenceType } from "@dispenser/proto";
-import { AutoDisk, Layout, Ordering } from "@dispenser/proto";
+import type { SequenceSpec } from "@dispenser/domain";
 import {
-  AUTO_DISK_TO_PB,
+  AUTO_DISKS,
   INT64_MAX,
-  LAYOUT_TO_PB,
+  LAYOUTS,
   MAX_DATACENTERS,
   MAX_LENGTH,
   MAX_RESERVE_SECONDS,
   MAX_SEGMENT_SIZE,
-  ORDERING_TO_PB,
+  ORDERINGS,
 } from "@dispenser/domain";
 import { checkSequenceName } from "../../issuing/names.js";
 import { EdgeError } from "../../errors.js";
@@ -36,8 +35,8 @@ const CREATE_FIELDS = new Set([
  * creates the sequence.
  * Replies with the number of fields given, as Redis's HSET does.
  */
-export const hset: Handler = (d, args, r) => {
-  if (args.length < 4 || args.length % 2 !== 0) return r.error(arityError("hset"));
+export const hset: Handler = (d, args, w) => {
+  if (args.length < 4 || args.length % 2 !== 0) return w.error(arityError("hset"));
   try {
     const name = args[1]!;
     checkSequenceName(name);
@@ -54,13 +53,12 @@ export const hset: Handler = (d, args, r) => {
       if (fields.has(k)) throw new EdgeError("invalid-argument", `field '${k}' given twice`, k);
       fields.set(k, args[i + 1]!);
     }
-    const req = createRequest(name, fields);
     return settle(
-      d.createSequence(req).then(() => r.int(fields.size)),
-      r,
+      d.createSequence(specOf(name, fields)).then(() => w.integer(fields.size)),
+      w,
     );
   } catch (e) {
-    r.error(errorLine(e));
+    w.error(errorLine(e));
   }
 };
 
@@ -77,46 +75,42 @@ function given<K extends string, T>(k: K, v: bigint | undefined, as: (v: bigint)
   return (v === undefined ? {} : { [k]: as(v) }) as { [P in K]?: T };
 }
 
-function enumField<T>(
+function enumField<T extends string>(
   fields: Map<string, string>,
   k: string,
-  table: Readonly<Record<string, T>>,
+  names: readonly T[],
 ): T | undefined {
   const v = fields.get(k);
   if (v === undefined) return undefined;
-  // Own keys only: "constructor" or "__proto__" must not find Object's.
-  const key = v.toLowerCase();
-  const t = Object.hasOwn(table, key) ? table[key] : undefined;
-  if (t === undefined)
-    throw new EdgeError("invalid-argument", `${k} must be one of ${Object.keys(table).join(", ")}`, k);
-  return t;
+  const name = v.toLowerCase();
+  if (!names.includes(name as T))
+    throw new EdgeError("invalid-argument", `${k} must be one of ${names.join(", ")}`, k);
+  return name as T;
 }
 
-export function createRequest(name: string, fields: Map<string, string>): CreateSequenceRequest {
+/** The fields of an HSET as a spec: only fields left out take their defaults. */
+export function specOf(name: string, fields: Map<string, string>): SequenceSpec {
   const typeText = fields.get("type");
   if (typeText !== "1" && typeText !== "2" && typeText !== "3") {
     throw new EdgeError("invalid-argument", "type must be 1, 2 or 3", "type");
   }
-  const type = BigInt(typeText);
+  const layout = enumField(fields, "layout", LAYOUTS);
+  const ordering = enumField(fields, "ordering", ORDERINGS);
+  const autoDisk = enumField(fields, "auto_disk", AUTO_DISKS);
   return {
-    sequence: {
-      name,
-      type: Number(type) as SequenceType,
-      // Only fields left out take their defaults: a value given (0 included) is checked as given.
-      ...given("length", uintField(fields, "length", BigInt(MAX_LENGTH)), Number),
-      ...given("starting", uintField(fields, "starting", INT64_MAX), (v) => v),
-      ...given("step", uintField(fields, "step", INT64_MAX), (v) => v),
-      ...given("datacenters", uintField(fields, "datacenters", BigInt(MAX_DATACENTERS)), Number),
-      layout: enumField(fields, "layout", LAYOUT_TO_PB) ?? Layout.LAYOUT_UNSPECIFIED,
-      ordering: enumField(fields, "ordering", ORDERING_TO_PB) ?? Ordering.ORDERING_UNSPECIFIED,
-      autoDisk: enumField(fields, "auto_disk", AUTO_DISK_TO_PB) ?? AutoDisk.AUTO_DISK_UNSPECIFIED,
-      ...given("limits", uintField(fields, "max_segment_size", MAX_SEGMENT_SIZE), (m) => ({
-        maxSegmentSize: m,
-      })),
-      ...given("reserveSeconds", uintField(fields, "reserve_seconds", BigInt(MAX_RESERVE_SECONDS)), Number),
-      revision: 0n,
-      createdAtMs: 0n,
-      keyFingerprint: "",
-    },
+    name,
+    type: Number(typeText),
+    // A value given (0 included) is checked as given.
+    ...given("length", uintField(fields, "length", BigInt(MAX_LENGTH)), Number),
+    ...given("starting", uintField(fields, "starting", INT64_MAX), (v) => v),
+    ...given("step", uintField(fields, "step", INT64_MAX), (v) => v),
+    ...given("datacenters", uintField(fields, "datacenters", BigInt(MAX_DATACENTERS)), Number),
+    ...(layout ? { layout } : {}),
+    ...(ordering ? { ordering } : {}),
+    ...(autoDisk ? { autoDisk } : {}),
+    ...given("limits", uintField(fields, "max_segment_size", MAX_SEGMENT_SIZE), (m) => ({
+      maxSegmentSize: m,
+    })),
+    ...given("reserveSeconds", uintField(fields, "reserve_seconds", BigInt(MAX_RESERVE_SECONDS)), Number),
   };
 }

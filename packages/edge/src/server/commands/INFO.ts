@@ -48,10 +48,10 @@ function serverInfo(s: ServerInfo, d: Dispenser): string {
 }
 
 /** INFO [section | sequence]. */
-export const info: Handler = (d, args, r, _c, s) => {
-  if (args.length > 2) return r.error(arityError("info"));
+export const info: Handler = (d, args, w, _c, s) => {
+  if (args.length > 2) return w.error(arityError("info"));
   const arg = args[1];
-  if (arg === undefined || INFO_SECTIONS.has(arg.toLowerCase())) return r.bulk(serverInfo(s, d));
+  if (arg === undefined || INFO_SECTIONS.has(arg.toLowerCase())) return w.bulkString(serverInfo(s, d));
   return settle(
     (async () => {
       checkSequenceName(arg);
@@ -96,8 +96,8 @@ export const info: Handler = (d, args, r, _c, s) => {
           `on_reserve:${reserve.onReserve ? 1 : 0}`,
         );
       }
-      r.bulk(lines.join("\r\n") + "\r\n");
+      w.bulkString(lines.join("\r\n") + "\r\n");
     })(),
-    r,
+    w,
   );
 };

@@ -5,8 +5,8 @@ import type { Handler } from "./handler.js";
 import { arityError, errorLine } from "./handler.js";
 
 /** MGET <name> [name ...]: one id of each; a failed draw is an error element, the rest stand. */
-export const mget: Handler = (d, args, r) => {
-  if (args.length < 2) return r.error(arityError("mget"));
+export const mget: Handler = (d, args, w) => {
+  if (args.length < 2) return w.error(arityError("mget"));
   const names = args.slice(1);
   return (async () => {
     const out: (string | EdgeError | Error)[] = [];
@@ -19,10 +19,10 @@ export const mget: Handler = (d, args, r) => {
         out.push(e instanceof Error ? e : new Error(String(e)));
       }
     }
-    r.array(out.length);
+    w.arrayHeader(out.length);
     for (const v of out) {
-      if (typeof v === "string") r.bulk(v);
-      else r.error(errorLine(v));
+      if (typeof v === "string") w.bulkString(v);
+      else w.error(errorLine(v));
     }
   })();
 };

@@ -4,17 +4,17 @@ import type { Handler } from "./handler.js";
 import { arityError, settle } from "./handler.js";
 
 /** PARSE <name> <id>: [dc, counter] of an id. */
-export const parse: Handler = (d, args, r) => {
-  if (args.length !== 3) return r.error(arityError("parse"));
+export const parse: Handler = (d, args, w) => {
+  if (args.length !== 3) return w.error(arityError("parse"));
   return settle(
     (async () => {
       checkSequenceName(args[1]!);
       const s = await d.sequence(args[1]!);
       const p = s.map.parse(parseIdText(args[2]!));
-      r.array(2);
-      r.int(p.dc);
-      r.int(p.counter);
+      w.arrayHeader(2);
+      w.integer(p.dc);
+      w.integer(p.counter);
     })(),
-    r,
+    w,
   );
 };

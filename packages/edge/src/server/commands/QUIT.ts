@@ -1,7 +1,7 @@
 // QUIT: answer OK, then close.
 import type { Handler } from "./handler.js";
 
-export const quit: Handler = (_d, _args, r, c) => {
+export const quit: Handler = (_d, _args, w, c) => {
   c.quit = true;
-  r.ok();
+  w.simpleString("OK");
 };

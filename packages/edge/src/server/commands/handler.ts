@@ -1,11 +1,12 @@
 // What every RESP command handler is: its arguments, the connection's state and the server's,
-// and the reply it writes, synchronously or when its promise settles (the server keeps replies in
+// and the reply it writes straight into the connection's output buffer, synchronously or when its promise settles (the server keeps replies in
 // request order either way). Arguments are latin1 strings: one char per byte, so binary payloads
 // (ECHO) round-trip.
 import { EdgeError } from "../../errors.js";
 import type { Dispenser } from "../../issuing/dispenser.js";
 import type { DcStats } from "../../redis/index.js";
-import type { Reply } from "../reply.js";
+import type { IdMap } from "../../issuing/id-map.js";
+import type { ReplyWriter } from "../../resp/index.js";
 
 export interface ConnState {
   proto: 2 | 3;
@@ -31,7 +32,7 @@ export interface ServerInfo {
 export type Handler = (
   d: Dispenser,
   args: readonly string[],
-  r: Reply,
+  w: ReplyWriter,
   c: ConnState,
   s: ServerInfo,
 ) => void | Promise<void>;
@@ -59,6 +60,12 @@ export function errorLine(e: unknown): string {
 }
 
 /** Write the error line of a failed promise. */
-export function settle(p: Promise<void>, r: Reply): Promise<void> {
-  return p.catch((e: unknown) => r.error(errorLine(e)));
+export function settle(p: Promise<void>, w: ReplyWriter): Promise<void> {
+  return p.catch((e: unknown) => w.error(errorLine(e)));
+}
+
+/** An id as a bulk string: its text under `map` (digits written directly when unpadded). */
+export function writeId(w: ReplyWriter, id: bigint, map: IdMap): void {
+  if (map.width === 0) w.id(id);
+  else w.bulkString(map.text(id));
 }

@@ -22,7 +22,6 @@ import { select } from "./SELECT.js";
 
 export type { ConnState, Handler, ServerInfo } from "./handler.js";
 export { arityError, errorLine } from "./handler.js";
-export { createRequest } from "./HSET.js";
 export { get } from "./GET.js";
 
 export const COMMANDS: Readonly<Record<string, Handler>> = {
