@@ -6,7 +6,7 @@ export { log, fmt, posInt, sleep, table, until, withTimeout } from "./support/ru
 export type { Child } from "./support/processes.js";
 export { alive, announcedPort, freePort, HAVE_SETPRIV, Reaper, spawnBounded } from "./support/processes.js";
 export type { CpuWindow } from "./support/cpu.js";
-export { CpuSampler, cpuSeconds, machineBusyOver, scrapeMetrics } from "./support/cpu.js";
+export { CpuSampler, cpuSeconds, machineBusyOver, machineTicks, scrapeMetrics } from "./support/cpu.js";
 export type { LoadResult, WindowHooks } from "./support/load.js";
 export { median, percentile, runLoad } from "./support/load.js";
 export type { EtcdStatus } from "./support/etcd.js";

@@ -17,7 +17,7 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 /** Busy and total jiffies of the whole machine. */
-function machineTicks(): { busy: number; total: number } {
+export function machineTicks(): { busy: number; total: number } {
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const total = v.reduce((a, b) => a + b, 0);
