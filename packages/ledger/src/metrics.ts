@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram } from "prom-client";
 import type { Registry } from "prom-client";
+import { PEER_REFUSAL_KINDS } from "./transport/refusals.js";
 
 const ROLES = ["follower", "pre-candidate", "candidate", "leader"] as const;
 
@@ -31,6 +32,7 @@ export class LedgerMetrics {
   readonly messagesSent: Counter;
   readonly messagesDropped: Counter;
   readonly amnesiaRefusals: Counter;
+  readonly messagesRefused: Counter;
   /** Per node id, its application's tallies (see addGrantSource). */
   private readonly grantSources = new Map<string, () => ReadonlyMap<string, GrantTally>>();
 
@@ -159,6 +161,13 @@ export class LedgerMetrics {
       labelNames: ["node", "peer"],
       registers: reg,
     });
+    this.messagesRefused = new Counter({
+      name: "dispenser_ledger_peer_messages_refused_total",
+      help: "Peer messages dropped because they broke a rule, by kind (a fixed set)",
+      labelNames: ["node", "kind"],
+      registers: reg,
+    });
+    for (const kind of PEER_REFUSAL_KINDS) this.messagesRefused.inc({ ...labels, kind }, 0);
     for (const r of ROLES) this.role.set({ ...labels, role: r }, 0);
     this.storageCorrupt.set(labels, 0);
   }

@@ -8,6 +8,8 @@ export type { Ready, SoftState, Status } from "./rawnode.js";
 export { RawNode } from "./rawnode.js";
 export type { Storage } from "./storage.js";
 export { Prng } from "./prng.js";
+export type { Refusal, RefusalKind } from "./validate.js";
+export { REFUSAL_KINDS, checkPeerMessage } from "./validate.js";
 export { MemoryStorage, limitSize } from "./storage.js";
 export type {
   ConfChange,

@@ -7,6 +7,8 @@ import { committedIndex, Progress, voteResult } from "./progress.js";
 import { ReadOnly } from "./readonly.js";
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Snapshot } from "./types.js";
 import { ConfChangeType, EntryType, entryBytes, isLocal, message, MessageType, NONE } from "./types.js";
+import type { Refusal } from "./validate.js";
+import { refusal } from "./validate.js";
 
 export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
 
@@ -46,6 +48,8 @@ export class Raft {
   vote: NodeId = NONE;
   role: Role = "follower";
   lead: NodeId = NONE;
+  /** Why the last stepped message was dropped, when a check against our state refused it. */
+  refused: Refusal | undefined;
 
   voters = new Set<NodeId>();
   learners = new Set<NodeId>();
@@ -558,6 +562,10 @@ export class Raft {
   // ---------------------------------------------------------------- step
 
   step(m: Message): void {
+    if (!isLocal(m.type)) {
+      this.refused = this.refusalOf(m);
+      if (this.refused) return;
+    }
     if (m.term === 0) {
       assert(
         isLocal(m.type) ||
@@ -998,6 +1006,29 @@ export class Raft {
     this.restoreConf(s.meta.confState);
     this.logger.info("installed snapshot", { id: this.id, index: s.meta.index, term: s.meta.term });
     return true;
+  }
+
+  /**
+   * What no real peer sends, given our state: checked before the message changes anything (term,
+   * leader, timers). The assertions these would trip guard our own invariants.
+   */
+  private refusalOf(m: Message): Refusal | undefined {
+    if (m.term < this.term) return undefined; // Stale: answered or ignored as such.
+    const last = this.log.lastIndex();
+    switch (m.type) {
+      case MessageType.Heartbeat:
+        // A leader sends at most what this node acked.
+        if (m.commit > last)
+          return refusal("commit-beyond-log", `commit ${m.commit} beyond our last index ${last}`);
+        return undefined;
+      case MessageType.AppResp:
+        // Our own log in this term never shrinks: an ack beyond it is not a real follower's.
+        if (m.term === this.term && this.role === "leader" && !m.reject && m.index > last)
+          return refusal("ack-beyond-log", `ack of ${m.index} beyond our last index ${last}`);
+        return undefined;
+      default:
+        return undefined;
+    }
   }
 
   // ---------------------------------------------------------------- introspection

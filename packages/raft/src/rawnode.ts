@@ -5,6 +5,8 @@ import type { ProposeResult, ReadState, Role } from "./raft.js";
 import { Raft } from "./raft.js";
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Snapshot } from "./types.js";
 import { EntryType, message, MessageType } from "./types.js";
+import type { Refusal } from "./validate.js";
+import { checkPeerMessage } from "./validate.js";
 
 export interface SoftState {
   readonly lead: NodeId;
@@ -74,12 +76,16 @@ export class RawNode {
     this.raft.tick();
   }
 
-  /** Feed a message from a peer (or a local message). Local-only types from the network are dropped. */
-  step(m: Message): void {
+  /**
+   * Feed a message from a peer. A message that breaks a rule (a local type, no term, entries out of
+   * order, a commit beyond our log …) is dropped, never asserted on: returns why, or undefined.
+   */
+  step(m: Message): Refusal | undefined {
     this.checkNotInReady("step");
-    if (m.type === MessageType.Hup || m.type === MessageType.Beat || m.type === MessageType.CheckQuorum)
-      return;
+    const bad = checkPeerMessage(m, this.raft.id);
+    if (bad) return bad;
     this.raft.step(m);
+    return this.raft.refused;
   }
 
   /** Start an election now (a pre-vote first when enabled). */

@@ -90,6 +90,12 @@ export function startNode(sim: Simulation, n: SimNode): void {
     events: {
       applied: (e) => onApplied(sim, n, e),
       settled: () => sim.observe(n),
+      // Every message here comes from a real node: refusing one would drop what Raft needs.
+      refused: (m, why) =>
+        sim.checker.fail(
+          "real-message-refused",
+          `node ${n.id} refused ${m.type} from ${m.from}: ${why.kind}: ${why.detail}`,
+        ),
     },
   });
   n.loop.start();

@@ -92,6 +92,8 @@ export class RaftServer<R> {
     const log = o.logger;
     const metrics = o.metrics;
     const node = { node: String(o.id) };
+    /** Refusals so far: the first is logged, then every hundredth. */
+    let refusedLogged = 0;
     const onFatal =
       o.onFatal ??
       ((err: unknown) => {
@@ -160,6 +162,14 @@ export class RaftServer<R> {
         snapshotInstalled: (index) => {
           metrics.snapshots.inc({ ...node, kind: "installed" });
           log.info({ index }, "installed snapshot from leader");
+        },
+        refused: (m, why) => {
+          metrics.messagesRefused.inc({ ...node, kind: why.kind });
+          if (refusedLogged++ % 100 === 0)
+            log.warn(
+              { from: m.from, type: m.type, kind: why.kind, detail: why.detail },
+              "dropped a peer message",
+            );
         },
         snapshotTaken: ({ index, compactTo, bytes, ms }) => {
           metrics.snapshots.inc({ ...node, kind: "taken" });

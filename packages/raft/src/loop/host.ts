@@ -2,6 +2,7 @@ import type { Ready } from "../rawnode.js";
 import type { Role } from "../raft.js";
 import type { Storage } from "../storage.js";
 import type { ConfState, Entry, HardState, Message, NodeId } from "../types.js";
+import type { Refusal } from "../validate.js";
 
 /**
  * How an asynchronous step ends: with the error that stopped it, or (err undefined) with its value.
@@ -93,4 +94,6 @@ export interface LoopEvents {
   snapshotTaken?(info: { index: number; compactTo: number; bytes: number; ms: number }): void;
   /** Inputs were taken or a Ready advanced: the core's status is consistent for an observer. */
   settled?(): void;
+  /** A peer's message broke a rule and was dropped. */
+  refused?(m: Message, why: Refusal): void;
 }

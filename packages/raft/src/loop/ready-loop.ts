@@ -175,10 +175,13 @@ export class ReadyLoop<R, Staged = unknown> {
     });
   }
 
-  /** Messages from peers. */
+  /** Messages from peers; one that breaks a rule is dropped and reported, never asserted on. */
   step(messages: readonly Message[]): void {
     this.enqueue(() => {
-      for (const m of messages) this.raw.step(m);
+      for (const m of messages) {
+        const refused = this.raw.step(m);
+        if (refused) this.events.refused?.(m, refused);
+      }
     });
   }
 
