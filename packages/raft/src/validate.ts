@@ -27,7 +27,7 @@ export interface Refusal {
   readonly detail: string;
 }
 
-/** Types a peer may send with term 0: forwarded requests, which the receiver stamps. */
+/** Types a peer may send with term 0: requests it forwards towards the leader. */
 const TERMLESS: ReadonlySet<MessageType> = new Set([
   MessageType.Prop,
   MessageType.ReadIndex,
@@ -41,7 +41,9 @@ export function refusal(kind: RefusalKind, detail: string): Refusal {
 /** The problem with a message from the network addressed to node `self`, or undefined. */
 export function checkPeerMessage(m: Message, self: NodeId): Refusal | undefined {
   if (isLocal(m.type)) return refusal("local-type", `type ${m.type} is local to a node`);
-  if (m.to !== self || m.from === self || !(m.from > 0))
+  // A forwarded request keeps its sender, and may come back to it (a read forwarded by a node
+  // that just learned its sender leads now): only those may claim to come from us.
+  if (m.to !== self || !(m.from > 0) || (m.from === self && !TERMLESS.has(m.type)))
     return refusal("wrong-recipient", `from ${m.from} to ${m.to} reached node ${self}`);
   if (m.term === 0 && !TERMLESS.has(m.type)) return refusal("no-term", `type ${m.type} without a term`);
   if (m.type === MessageType.App) return checkAppend(m);
