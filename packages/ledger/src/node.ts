@@ -3,6 +3,7 @@ import { randomInt } from "node:crypto";
 import { LedgerService as LedgerServiceDef, PeerService } from "@dispenser/proto";
 import type { NodeId } from "@dispenser/raft";
 import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/plumbing";
+import type { TlsMaterial } from "@dispenser/plumbing";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { AppResult } from "./ledger-app.js";
@@ -31,6 +32,12 @@ export interface LedgerNodeOptions {
   electionTicks: number;
   snapshotEntries: number;
   logger: Logger;
+  /**
+   * Mutual TLS on the node's port: members prove who they are with certificates of one CA (see
+   * @dispenser/plumbing tls.ts), and peer messages are accepted only from the member that sends
+   * them. Unset: plaintext, where anyone who reaches the port can speak as a member.
+   */
+  tls?: TlsMaterial;
   /** Bytes per part of a Backup answer; default 16 MiB (tests make it small). */
   backupPartBytes?: number;
 }
@@ -110,6 +117,7 @@ export class LedgerNode {
       peers: o.peers,
       logger: log,
       metrics: this.metrics,
+      ...(o.tls ? { tls: o.tls } : {}),
     });
     const transport = this.transport;
     const app = new LedgerApp(o.id, this.metrics, (id, address) => {
@@ -154,7 +162,13 @@ export class LedgerNode {
     this.grpc = new GrpcServer({
       maxReceiveBytes: MAX_PEER_MESSAGE_BYTES,
       maxSendBytes: MAX_PEER_MESSAGE_BYTES,
+      ...(o.tls ? { tls: o.tls } : {}),
     });
+    if (!o.tls)
+      log.warn(
+        { listen: o.listen },
+        "plaintext: no --tls-ca/--tls-cert/--tls-key, so anyone who reaches this port can speak as a member",
+      );
     this.grpc.addService(PeerService, transport.handlers());
     this.grpc.addService(LedgerServiceDef, service.handlers(), MAX_CLIENT_MESSAGE_BYTES);
     const { host, port } = splitHostPort(o.listen);

@@ -3,7 +3,8 @@
 import { pino } from "pino";
 import type { LedgerNodeOptions } from "./node.js";
 import type { CommandSpec } from "@dispenser/plumbing";
-import { helpText, parseFlags } from "@dispenser/plumbing";
+import { helpText, loadTls, parseFlags } from "@dispenser/plumbing";
+import type { TlsMaterial } from "@dispenser/plumbing";
 import { READY_LOOP_DEFAULTS } from "@dispenser/raft";
 import { DEFAULT_TICK_MS } from "./raft-server/raft-server.js";
 import { StartupError } from "./node.js";
@@ -44,6 +45,17 @@ export const LEDGER_FLAGS: CommandSpec = {
       help: "start empty and wait to be added as a new member (after AddMember on the leader)",
     },
     { name: "metrics-listen", value: "host:port", help: "Prometheus /metrics (default: none)" },
+    {
+      name: "tls-ca",
+      value: "file",
+      help: "the cluster's CA certificate (PEM); with --tls-cert and --tls-key: mutual TLS between members",
+    },
+    {
+      name: "tls-cert",
+      value: "file",
+      help: "this node's certificate, naming dispenser://<cluster-id>/ledger/<id> in a URI SAN",
+    },
+    { name: "tls-key", value: "file", help: "this node's private key (PEM)" },
     {
       name: "tick-ms",
       value: "ms",
@@ -103,7 +115,9 @@ export function optionsFrom(
   const listen = f.str("listen") ?? peers.get(id);
   if (!listen) throw new StartupError("--listen is required when --peers does not list this node");
   const level = f.oneOf("log-level", LOG_LEVELS)!;
+  const tls = tlsFrom(f.str("tls-ca"), f.str("tls-cert"), f.str("tls-key"));
   return {
+    ...(tls ? { tls } : {}),
     id,
     clusterId: f.str("cluster-id")!,
     dataDir,
@@ -117,4 +131,21 @@ export function optionsFrom(
     snapshotEntries: f.int("snapshot-entries", 1, Number.MAX_SAFE_INTEGER)!,
     logger: pino({ level, base: { node: id } }),
   };
+}
+
+/** All three files, or none (plaintext); two of three is a mistake worth stopping for. */
+function tlsFrom(
+  ca: string | undefined,
+  cert: string | undefined,
+  key: string | undefined,
+): TlsMaterial | undefined {
+  const given = [ca, cert, key].filter((x) => x !== undefined).length;
+  if (given === 0) return undefined;
+  if (ca === undefined || cert === undefined || key === undefined)
+    throw new StartupError("--tls-ca, --tls-cert and --tls-key go together");
+  try {
+    return loadTls({ ca, cert, key });
+  } catch (e) {
+    throw new StartupError(e instanceof Error ? e.message : String(e));
+  }
 }

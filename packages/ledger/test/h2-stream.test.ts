@@ -110,7 +110,7 @@ describe("H2Channel (gRPC client stream on node:http2)", () => {
       mute.listen(0, "127.0.0.1", () => r((mute.address() as { port: number }).port)),
     );
     cleanups.push(() => mute.close());
-    const ch = new H2Channel(`127.0.0.1:${port}`, 100);
+    const ch = new H2Channel(`127.0.0.1:${port}`, undefined, 100);
     cleanups.push(() => ch.close());
     let end: StreamEnd | undefined;
     const s = ch.open(PeerService.stream.path, {}, (e) => (end = e));

@@ -1,7 +1,13 @@
 import { EventEmitter } from "node:events";
 import type { AddressInfo } from "node:net";
-import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from "node:http2";
-import { constants, createServer } from "node:http2";
+import type {
+  Http2SecureServer,
+  Http2Server,
+  IncomingHttpHeaders,
+  ServerHttp2Session,
+  ServerHttp2Stream,
+} from "node:http2";
+import { constants, createSecureServer, createServer } from "node:http2";
 import type {
   MethodDefinition,
   ServiceDefinition,
@@ -9,6 +15,8 @@ import type {
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Metadata, status } from "@grpc/grpc-js";
+import type { Identity, TlsMaterial } from "./tls.js";
+import { identityOfSocket } from "./tls.js";
 
 export interface GrpcServerOptions {
   /** Largest request message accepted; a larger one ends the call with RESOURCE_EXHAUSTED. */
@@ -23,6 +31,19 @@ export interface GrpcServerOptions {
   maxUnsentAnswerBytes?: number;
   /** A connection that stays above that bound this long is closed. Default 30 s. */
   slowClientTimeoutMs?: number;
+  /**
+   * Serve over TLS with this node's certificate. Clients are asked for a certificate of the same
+   * CA; one that shows none still connects, and its calls have no `caller` (each service decides
+   * what needs one).
+   */
+  tls?: TlsMaterial;
+}
+
+const CALLERS = new WeakMap<object, Identity | undefined>();
+
+/** The identity the caller's certificate proved, or undefined (plaintext, no or a foreign certificate). */
+export function callerOf(call: object): Identity | undefined {
+  return (call as { caller?: Identity }).caller;
 }
 
 /** Answers of one connection still in flight, and the timer that closes it if they stay unread. */
@@ -105,7 +126,7 @@ const OK_TRAILERS = { "grpc-status": "0" } as const;
 export class GrpcServer {
   private readonly routes = new Map<string, Route>();
   private readonly sessions = new Map<ServerHttp2Session, SessionLoad>();
-  private server: Http2Server | undefined;
+  private server: Http2Server | Http2SecureServer | undefined;
 
   constructor(private readonly o: GrpcServerOptions) {}
 
@@ -129,12 +150,24 @@ export class GrpcServer {
 
   /** Listen on host:port (0 for any free port); resolves with the port bound. */
   listen(host: string, port: number): Promise<number> {
-    const server = createServer({
+    const common = {
       maxSendHeaderBlockLength: 64 * 1024,
       // Calls open at once on one connection (node's default is 2^32 - 1): every open call holds
       // state here until it ends.
       settings: { maxConcurrentStreams: MAX_CONCURRENT_CALLS },
-    });
+    };
+    const tls = this.o.tls;
+    const server: Http2Server | Http2SecureServer = tls
+      ? createSecureServer({
+          ...common,
+          key: tls.key,
+          cert: tls.cert,
+          ca: tls.ca,
+          requestCert: true,
+          rejectUnauthorized: false,
+          minVersion: "TLSv1.2",
+        })
+      : createServer(common);
     this.server = server;
     server.on("session", (s) => {
       const load = new SessionLoad(
@@ -244,6 +277,15 @@ export class ServerCall extends EventEmitter {
     private readonly load?: SessionLoad,
   ) {
     super();
+  }
+
+  /** The identity the caller's certificate proved (TLS only; looked up on first use). */
+  get caller(): Identity | undefined {
+    const session = this.stream.session;
+    if (!session) return undefined;
+    // Once per connection: a certificate does not change under a session.
+    if (!CALLERS.has(session)) CALLERS.set(session, identityOfSocket(session.socket));
+    return CALLERS.get(session);
   }
 
   /** The caller's metadata (built on first use: most calls never look). */

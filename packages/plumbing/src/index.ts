@@ -14,6 +14,16 @@ export {
   readConfig,
 } from "./flags.js";
 export type { GrpcServerOptions } from "./grpc-server.js";
-export { GrpcServer } from "./grpc-server.js";
+export { GrpcServer, callerOf } from "./grpc-server.js";
+export type { Identity, IdentityRole, TlsFiles, TlsMaterial } from "./tls.js";
+export {
+  IDENTITY_ROLES,
+  expectIdentity,
+  identityOfCertificate,
+  identityOfSocket,
+  identityUri,
+  loadTls,
+  parseIdentity,
+} from "./tls.js";
 export { serveMetrics } from "./metrics-http.js";
 export { stopOnSignals } from "./signals.js";

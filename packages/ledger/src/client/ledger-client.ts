@@ -17,6 +17,11 @@ export interface LedgerClientOptions {
   attemptTimeoutMs?: number;
   /** Give up after this long across all attempts. Default 15,000 ms. */
   totalTimeoutMs?: number;
+  /**
+   * TLS to the ledger: the cluster's CA, and this client's certificate and key (its identity);
+   * the node's certificate must also name the address dialed (IP or DNS SAN). Unset: plaintext.
+   */
+  tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
 /** A ping every this long, on a connection with or without calls. */
@@ -50,7 +55,11 @@ export class LedgerClient {
   private client(addr: string): PbLedgerClient {
     let c = this.clients.get(addr);
     if (!c) {
-      c = new PbLedgerClient(addr, credentials.createInsecure(), {
+      const tls = this.o.tls;
+      const creds = tls
+        ? credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
+        : credentials.createInsecure();
+      c = new PbLedgerClient(addr, creds, {
         "grpc.enable_channelz": 0, // per-call bookkeeping for a debugging service nobody reads
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 1_000,

@@ -1,4 +1,9 @@
-import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
+import type {
+  ClientHttp2Session,
+  ClientHttp2Stream,
+  IncomingHttpHeaders,
+  SecureClientSessionOptions,
+} from "node:http2";
 import { connect, constants } from "node:http2";
 import { status } from "@grpc/grpc-js";
 
@@ -31,6 +36,8 @@ export class H2Channel {
 
   constructor(
     private readonly address: string,
+    /** TLS to the peer (our certificate, the CA, and the check of the peer's), or plaintext. */
+    private readonly tls?: SecureClientSessionOptions,
     /** Ping period; a ping unanswered by the next one ends the connection. */
     private readonly keepaliveMs = KEEPALIVE_MS,
   ) {}
@@ -77,7 +84,9 @@ export class H2Channel {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
     if (Date.now() < this.notBefore) return undefined;
-    const session = connect(`http://${this.address}`);
+    const session = this.tls
+      ? connect(`https://${this.address}`, this.tls)
+      : connect(`http://${this.address}`);
     this.session = session;
     this.connected = false;
     let connected = false;

@@ -4,11 +4,14 @@ import type { PeerServer, SnapshotChunk } from "@dispenser/proto";
 import { MAX_SNAPSHOT_CHUNK_BYTES, MessageBatch, PeerClient, PeerService } from "@dispenser/proto";
 import type { Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
+import type { Identity, TlsMaterial } from "@dispenser/plumbing";
+import { callerOf, expectIdentity, identityUri } from "@dispenser/plumbing";
 import type { Logger } from "pino";
 import type { LedgerMetrics } from "../metrics.js";
 import type { Transport } from "../raft-server/raft-server.js";
 import { fromPbMessage, toPbMessage, WireError } from "./convert.js";
 import type { H2Stream } from "./h2-stream.js";
+import type { TransportRefusalKind } from "./refusals.js";
 import { H2Channel } from "./h2-stream.js";
 
 /** What the transport needs of the local Raft node. */
@@ -46,6 +49,22 @@ export interface PeerTransportOptions {
   maxQueuedMessages?: number;
   /** Largest snapshot accepted from a peer. Default 1 GiB. */
   maxSnapshotBytes?: number;
+  /**
+   * Mutual TLS between members: we dial with our certificate and expect the peer's to name it
+   * (dispenser://<cluster>/ledger/<id>), and accept messages only from a connection whose
+   * certificate names the member each message claims to come from. Unset: plaintext, and a
+   * sender is whoever it says it is (the dev mode).
+   */
+  tls?: TlsMaterial;
+}
+
+/** Forwarded requests keep their original sender (a follower forwards a read towards the leader). */
+const FORWARDED: ReadonlySet<MessageType> = new Set([MessageType.ReadIndex, MessageType.TransferLeader]);
+
+interface PeerRefusal {
+  readonly code: status;
+  readonly details: string;
+  readonly kind?: TransportRefusalKind;
 }
 
 /** Largest gRPC message between peers: a batch is cut well below it. */
@@ -128,6 +147,7 @@ export class PeerTransport implements Transport {
   private readonly maxSnapshotBytes: number;
   /** Refusals so far, to log the first and then every hundredth. */
   private amnesiaLogged = 0;
+  private refusalsLogged = 0;
 
   constructor(private readonly o: PeerTransportOptions) {
     this.snapshotTimeoutMs = o.snapshotTimeoutMs ?? 60_000;
@@ -142,14 +162,25 @@ export class PeerTransport implements Transport {
 
   addPeer(id: NodeId, address: string): void {
     this.removePeer(id);
-    const client = new PeerClient(address, credentials.createInsecure(), {
+    const tls = this.o.tls;
+    const checkServerIdentity = expectIdentity(this.memberIdentity(id));
+    const creds = tls
+      ? credentials.createSsl(tls.ca, tls.key, tls.cert, { checkServerIdentity })
+      : credentials.createInsecure();
+    const client = new PeerClient(address, creds, {
       "grpc.enable_channelz": 0,
       "grpc.max_send_message_length": MAX_PEER_MESSAGE_BYTES,
       "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 1_000,
     });
-    this.links.set(id, new PeerLink(id, client, new H2Channel(address)));
+    const channel = new H2Channel(
+      address,
+      tls
+        ? { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity, minVersion: "TLSv1.2" }
+        : undefined,
+    );
+    this.links.set(id, new PeerLink(id, client, channel));
   }
 
   removePeer(id: NodeId): void {
@@ -315,6 +346,50 @@ export class PeerTransport implements Transport {
     return reason;
   }
 
+  private memberIdentity(id: NodeId): Identity {
+    return { cluster: this.o.clusterId, role: "ledger", name: String(id) };
+  }
+
+  /**
+   * The member a connection proved to be (TLS), or the one it claims to be (plaintext); a refusal
+   * when its certificate names no member of this cluster, or another one than `claimed`.
+   */
+  private senderOf(caller: Identity | undefined, claimed: bigint): NodeId | PeerRefusal {
+    if (!this.o.tls) {
+      if (claimed <= 0n || claimed > BigInt(Number.MAX_SAFE_INTEGER))
+        return {
+          code: status.INVALID_ARGUMENT,
+          details: `sender ${claimed} is not a node id`,
+          kind: "malformed",
+        };
+      return Number(claimed);
+    }
+    const id =
+      caller && caller.role === "ledger" && /^[1-9][0-9]{0,15}$/.test(caller.name) ? Number(caller.name) : 0;
+    if (!caller || caller.cluster !== this.o.clusterId || !Number.isSafeInteger(id) || id <= 0) {
+      return {
+        code: status.UNAUTHENTICATED,
+        details: `peer messages need a certificate naming a member of cluster ${this.o.clusterId} (${caller ? identityUri(caller) : "none shown"})`,
+        kind: "unauthenticated",
+      };
+    }
+    if (claimed !== BigInt(id))
+      return {
+        code: status.PERMISSION_DENIED,
+        details: `node ${id} sent a batch from node ${claimed}`,
+        kind: "sender-mismatch",
+      };
+    return id;
+  }
+
+  private refused(r: PeerRefusal, messages: number): PeerRefusal {
+    if (r.kind)
+      this.o.metrics.messagesRefused.inc({ node: String(this.o.id), kind: r.kind }, Math.max(1, messages));
+    if (r.kind && this.refusalsLogged++ % 100 === 0)
+      this.o.logger.warn({ kind: r.kind, err: r.details }, "refused peer messages");
+    return r;
+  }
+
   /**
    * Check a batch from a peer and, if it passes, hand its messages to Raft. Returns why it was
    * refused, or undefined. Shared by the unary and the streaming call.
@@ -322,29 +397,67 @@ export class PeerTransport implements Transport {
   private async acceptBatch(
     b: MessageBatch,
     md: MetadataType,
-  ): Promise<{ code: status; details: string } | undefined> {
+    caller: Identity | undefined,
+  ): Promise<PeerRefusal | undefined> {
+    const n = b.messages.length;
+    const from = this.senderOf(caller, b.from);
+    if (typeof from !== "number") return this.refused(from, n);
     if (b.clusterId !== this.o.clusterId) {
-      return { code: status.PERMISSION_DENIED, details: `cluster ${b.clusterId} is not ${this.o.clusterId}` };
+      return this.refused(
+        {
+          code: status.PERMISSION_DENIED,
+          details: `cluster ${b.clusterId} is not ${this.o.clusterId}`,
+          kind: "wrong-cluster",
+        },
+        n,
+      );
     }
     if (b.to !== BigInt(this.o.id)) {
-      return { code: status.INVALID_ARGUMENT, details: `batch for node ${b.to} reached node ${this.o.id}` };
+      return this.refused(
+        {
+          code: status.INVALID_ARGUMENT,
+          details: `batch for node ${b.to} reached node ${this.o.id}`,
+          kind: "malformed",
+        },
+        n,
+      );
     }
     let msgs: Message[];
     try {
       msgs = b.messages.map((m) => fromPbMessage(m));
     } catch (e) {
-      return {
-        code: status.INVALID_ARGUMENT,
-        details: e instanceof WireError ? e.message : "malformed message",
-      };
+      return this.refused(
+        {
+          code: status.INVALID_ARGUMENT,
+          details: e instanceof WireError ? e.message : "malformed message",
+          kind: "malformed",
+        },
+        n,
+      );
     }
     if (msgs.some((m) => m.to !== this.o.id || m.type === MessageType.Snap)) {
-      return {
-        code: status.INVALID_ARGUMENT,
-        details: "batch holds a message for another node or a snapshot",
-      };
+      return this.refused(
+        {
+          code: status.INVALID_ARGUMENT,
+          details: "batch holds a message for another node or a snapshot",
+          kind: "malformed",
+        },
+        n,
+      );
     }
-    const problem = await this.checkIncarnation(Number(b.from), md);
+    // Each message's own sender, not only the batch's: the core trusts `from` (votes, acks).
+    const forged = msgs.find((m) => m.from !== from && !FORWARDED.has(m.type));
+    if (forged) {
+      return this.refused(
+        {
+          code: status.PERMISSION_DENIED,
+          details: `node ${from} sent a ${forged.type} from node ${forged.from}`,
+          kind: "sender-mismatch",
+        },
+        n,
+      );
+    }
+    const problem = await this.checkIncarnation(from, md);
     if (problem) return { code: status.FAILED_PRECONDITION, details: problem };
     this.sink?.receive(msgs);
     return undefined;
@@ -355,7 +468,7 @@ export class PeerTransport implements Transport {
     const reject = (code: status, details: string): Partial<ServiceError> => ({ code, details });
     return {
       send: (call, callback) => {
-        this.acceptBatch(call.request, call.metadata).then(
+        this.acceptBatch(call.request, call.metadata, callerOf(call)).then(
           (refusal) => (refusal ? callback(reject(refusal.code, refusal.details), null) : callback(null, {})),
           (e: unknown) => callback(reject(status.INTERNAL, String(e)), null),
         );
@@ -373,7 +486,7 @@ export class PeerTransport implements Transport {
           chain = chain
             .then(async () => {
               if (failed) return;
-              const refusal = await this.acceptBatch(b, call.metadata);
+              const refusal = await this.acceptBatch(b, call.metadata, callerOf(call));
               if (refusal) fail(refusal.code, refusal.details);
             })
             .catch((e: unknown) => fail(status.INTERNAL, String(e)));
@@ -401,6 +514,11 @@ export class PeerTransport implements Transport {
           if (failed) return;
           if (chunk.header) {
             if (header) return fail(status.INVALID_ARGUMENT, "second snapshot header");
+            const sender = this.senderOf(callerOf(call), chunk.header.message?.from ?? 0n);
+            if (typeof sender !== "number") {
+              this.refused(sender, 1);
+              return fail(sender.code, sender.details);
+            }
             if (chunk.header.clusterId !== this.o.clusterId)
               return fail(status.PERMISSION_DENIED, "wrong cluster");
             if (chunk.header.dataSize > BigInt(this.maxSnapshotBytes))

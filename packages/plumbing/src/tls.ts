@@ -1,0 +1,102 @@
+// TLS material and the identities certificates carry. Every process of a cluster trusts one CA
+// and is named by a URI in its certificate's subjectAltName:
+//
+//   dispenser://<cluster-id>/<role>/<name>     e.g. dispenser://prod-eu/ledger/3
+//
+// `ledger` names a member by its node id (the peer port accepts only these, and a message's sender
+// must be the member its connection proved to be); `edge` and `admin` name clients. A certificate
+// without such a URI, of another cluster, or not signed by the CA proves nothing.
+import { readFileSync } from "node:fs";
+import type { PeerCertificate, TLSSocket } from "node:tls";
+
+export interface TlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+export const IDENTITY_ROLES = ["ledger", "edge", "admin"] as const;
+export type IdentityRole = (typeof IDENTITY_ROLES)[number];
+
+export interface Identity {
+  readonly cluster: string;
+  readonly role: IdentityRole;
+  readonly name: string;
+}
+
+const SCHEME = "dispenser://";
+/** Cluster ids and names: what an operator would type, nothing a URI needs escaping for. */
+const PART = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function identityUri(id: Identity): string {
+  return `${SCHEME}${id.cluster}/${id.role}/${id.name}`;
+}
+
+export function parseIdentity(uri: string): Identity | undefined {
+  if (!uri.startsWith(SCHEME)) return undefined;
+  const [cluster, role, name, ...rest] = uri.slice(SCHEME.length).split("/");
+  if (rest.length > 0 || cluster === undefined || role === undefined || name === undefined) return undefined;
+  if (!PART.test(cluster) || !PART.test(name) || !IDENTITY_ROLES.includes(role as IdentityRole))
+    return undefined;
+  return { cluster, role: role as IdentityRole, name };
+}
+
+/** The one dispenser identity among a certificate's subjectAltName URIs (none, or two: none). */
+export function identityOfCertificate(
+  cert: Pick<PeerCertificate, "subjectaltname"> | undefined,
+): Identity | undefined {
+  const san = cert?.subjectaltname;
+  if (!san) return undefined;
+  const found = san
+    .split(", ")
+    .filter((e) => e.startsWith("URI:"))
+    .map((e) => parseIdentity(e.slice(4)))
+    .filter((i): i is Identity => i !== undefined);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** The identity a TLS connection's peer proved: a certificate the CA signed, naming one. */
+export function identityOfSocket(socket: unknown): Identity | undefined {
+  const s = socket as Partial<TLSSocket> | undefined;
+  if (!s || s.authorized !== true || typeof s.getPeerCertificate !== "function") return undefined;
+  return identityOfCertificate(s.getPeerCertificate());
+}
+
+/** Read the three files; a missing or unreadable one is named in the error. */
+export function loadTls(files: TlsFiles): TlsMaterial {
+  const read = (what: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new Error(`cannot read the TLS ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  return {
+    ca: read("CA certificate", files.ca),
+    cert: read("certificate", files.cert),
+    key: read("key", files.key),
+  };
+}
+
+/**
+ * A check of the server's certificate for a client that dials a known member: it must name
+ * `expected` (the hostname is not what identifies a member; its certificate is).
+ */
+export function expectIdentity(
+  expected: Identity,
+): (host: string, cert: Pick<PeerCertificate, "subjectaltname">) => Error | undefined {
+  return (_host, cert) => {
+    const got = identityOfCertificate(cert);
+    if (got && got.cluster === expected.cluster && got.role === expected.role && got.name === expected.name)
+      return undefined;
+    return new Error(
+      `the server's certificate names ${got ? identityUri(got) : "no dispenser identity"}, not ${identityUri(expected)}`,
+    );
+  };
+}

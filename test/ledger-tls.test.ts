@@ -1,0 +1,205 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { LedgerClient } from "@dispenser/ledger";
+import type { Message } from "@dispenser/raft";
+import { MessageType, message } from "@dispenser/raft";
+import type { SnapshotChunk } from "@dispenser/proto";
+import { PeerClient } from "@dispenser/proto";
+import type { ChannelCredentials, ServiceError } from "@grpc/grpc-js";
+import { Metadata, credentials, status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toPbMessage } from "../packages/ledger/src/transport/convert.js";
+import { freePort, LedgerCluster } from "./support/ledger-cluster.js";
+import { createRequest, until, waitForLeader } from "./support/ledger-helpers.js";
+
+// Members over mutual TLS, with certificates made by the documented recipe
+// (deploy/certs/make-dev-certs.sh): the attacks that used to work on the plaintext port, each
+// made by a real gRPC client against real ledger processes, and refused.
+
+const REPO = resolve(import.meta.dirname, "..");
+const RECIPE = join(REPO, "deploy", "certs", "make-dev-certs.sh");
+
+describe("ledger members over mutual TLS (real processes)", () => {
+  const cluster = new LedgerCluster([1, 2, 3]);
+  const certs = join(cluster.dir, "certs");
+  const strangers = join(cluster.dir, "strangers");
+  const metricsPort: Record<number, number> = {};
+  let admin: LedgerClient;
+  const pem = (dir: string, name: string): Buffer => readFileSync(join(dir, `${name}.pem`));
+  const tlsArgs = (id: number): string[] => [
+    "--tls-ca",
+    join(certs, "ca.pem"),
+    "--tls-cert",
+    join(certs, `ledger-${id}.pem`),
+    "--tls-key",
+    join(certs, `ledger-${id}-key.pem`),
+  ];
+  /** A Peer client to node 1 that shows `name`'s certificate of `dir` (or none). */
+  const peerClient = (name?: string, dir = certs): PeerClient => {
+    const creds: ChannelCredentials = credentials.createSsl(
+      pem(certs, "ca"),
+      name ? pem(dir, `${name}-key`) : null,
+      name ? pem(dir, name) : null,
+    );
+    return new PeerClient(cluster.address(1), creds);
+  };
+  const send = (c: PeerClient, from: bigint, messages: Message[]): Promise<ServiceError | undefined> => {
+    const md = new Metadata();
+    md.set("dispenser-incarnation", `test-${from}`);
+    return new Promise((r) =>
+      c.send(
+        { clusterId: cluster.clusterId, from, to: 1n, messages: messages.map((m) => toPbMessage(m)) },
+        md,
+        (e) => r(e ?? undefined),
+      ),
+    );
+  };
+  const refusedCount = async (kind: string): Promise<number> => {
+    const body = await (await fetch(`http://127.0.0.1:${metricsPort[1]}/metrics`)).text();
+    const m = new RegExp(
+      `^dispenser_ledger_peer_messages_refused_total\\{node="1",kind="${kind}"\\} (\\d+)`,
+      "m",
+    ).exec(body);
+    return m ? Number(m[1]) : -1;
+  };
+
+  /** The end of the last grant: every new one starts at or above it. */
+  let granted = 0n;
+  const lease = async (requestId: string): Promise<{ start: bigint; end: bigint }> => {
+    const r = await admin.call("leaseSegment", { sequence: "tls", dc: 0, size: 100n, requestId, kind: 0 });
+    const g = { start: r.grant!.start, end: r.grant!.end };
+    expect(g.start).toBeGreaterThanOrEqual(granted);
+    granted = g.end;
+    return g;
+  };
+
+  beforeAll(async () => {
+    execFileSync(RECIPE, [
+      certs,
+      cluster.clusterId,
+      "ledger-1",
+      "ledger-2",
+      "ledger-3",
+      "ledger-9",
+      "admin-ops",
+    ]);
+    // Another CA's certificate naming member 2 of this very cluster: a forgery.
+    execFileSync(RECIPE, [strangers, cluster.clusterId, "ledger-2"]);
+    await cluster.init();
+    for (const id of cluster.ids) {
+      metricsPort[id] = await freePort();
+      cluster.start(id, [...tlsArgs(id), "--metrics-listen", `127.0.0.1:${metricsPort[id]}`, "--bootstrap"]);
+    }
+    admin = new LedgerClient({
+      endpoints: cluster.addresses(),
+      tls: { ca: pem(certs, "ca"), cert: pem(certs, "admin-ops"), key: pem(certs, "admin-ops-key") },
+    });
+    await waitForLeader(admin, 30_000);
+    await admin.call("createSequence", createRequest("tls"));
+  }, 60_000);
+
+  afterAll(async () => {
+    admin?.close();
+    await cluster.stop();
+  });
+
+  it("commits over TLS: a lease is granted and every node applies it", async () => {
+    const g = await lease("tls-1");
+    expect(g.end - g.start).toBe(100n);
+    expect(cluster.logs(1)).not.toMatch(/plaintext/);
+  });
+
+  it("refuses a plaintext client on the TLS port", async () => {
+    const c = new PeerClient(cluster.address(1), credentials.createInsecure());
+    try {
+      const e = await send(c, 9n, [message({ type: MessageType.Heartbeat, from: 9, to: 1, term: 99 })]);
+      expect(e?.code).toBe(status.UNAVAILABLE);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("refuses peer messages over TLS without a certificate, or with another CA's, and counts them", async () => {
+    const before = await refusedCount("unauthenticated");
+    for (const c of [peerClient(), peerClient("ledger-2", strangers)]) {
+      try {
+        // Term 0 once stopped a node; a high term would have deposed the leader.
+        const e = await send(c, 2n, [
+          message({ type: MessageType.App, from: 2, to: 1 }),
+          message({ type: MessageType.Vote, from: 2, to: 1, term: 1_000, index: 1e6, logTerm: 1_000 }),
+        ]);
+        expect(e?.code).toBe(status.UNAUTHENTICATED);
+      } finally {
+        c.close();
+      }
+    }
+    expect(await refusedCount("unauthenticated")).toBe(before + 4);
+  });
+
+  it("refuses a member speaking for another, per batch and per message", async () => {
+    const c = peerClient("ledger-2");
+    try {
+      const asThree = await send(c, 3n, [
+        message({ type: MessageType.Heartbeat, from: 3, to: 1, term: 1_000 }),
+      ]);
+      expect(asThree?.code).toBe(status.PERMISSION_DENIED);
+      const inside = await send(c, 2n, [
+        message({ type: MessageType.VoteResp, from: 3, to: 1, term: 1_000 }),
+      ]);
+      expect(inside?.code).toBe(status.PERMISSION_DENIED);
+      expect(inside?.details).toMatch(/node 2 sent a VoteResp from node 3/);
+    } finally {
+      c.close();
+    }
+    expect(await refusedCount("sender-mismatch")).toBeGreaterThanOrEqual(2);
+  });
+
+  it("drops a member's term-0 message and keeps running", async () => {
+    const c = peerClient("ledger-9");
+    try {
+      const e = await send(c, 9n, [message({ type: MessageType.App, from: 9, to: 1 })]);
+      expect(e).toBeUndefined(); // Delivered: the core's own check refuses it.
+    } finally {
+      c.close();
+    }
+    await until("the core to count the term-0 message", async () =>
+      (await refusedCount("no-term")) >= 1 ? true : undefined,
+    );
+    expect(cluster.nodes.get(1)!.proc!.exitCode).toBeNull();
+    const g = await lease("tls-2");
+    expect(g.end - g.start).toBe(100n);
+  });
+
+  it("refuses a snapshot from a stranger: the state stays", async () => {
+    const c = peerClient("ledger-2", strangers);
+    try {
+      const md = new Metadata();
+      md.set("dispenser-incarnation", "forged");
+      const e = await new Promise<ServiceError | null>((r) => {
+        const call = c.installSnapshot(md, (err) => r(err));
+        const snap = message({
+          type: MessageType.Snap,
+          from: 2,
+          to: 1,
+          term: 1_000,
+          snapshot: {
+            meta: { index: 1e6, term: 1_000, confState: { voters: [2], learners: [] } },
+            data: new Uint8Array(0),
+          },
+        });
+        call.write({
+          header: { clusterId: cluster.clusterId, message: toPbMessage(snap, false), dataSize: 0n },
+        } satisfies SnapshotChunk);
+        call.end();
+      });
+      expect(e?.code).toBe(status.UNAUTHENTICATED);
+    } finally {
+      c.close();
+    }
+    const info = await admin.call("getSequence", { name: "tls" });
+    expect(info.sequence?.name).toBe("tls");
+    const g = await lease("tls-3");
+    expect(g.end - g.start).toBe(100n);
+  });
+});
