@@ -83,6 +83,7 @@ describe("ledger members over mutual TLS (real processes)", () => {
       "ledger-3",
       "ledger-9",
       "admin-ops",
+      "edge-eu1",
     ]);
     // Another CA's certificate naming member 2 of this very cluster: a forgery.
     execFileSync(RECIPE, [strangers, cluster.clusterId, "ledger-2"]);
@@ -201,5 +202,53 @@ describe("ledger members over mutual TLS (real processes)", () => {
     expect(info.sequence?.name).toBe("tls");
     const g = await lease("tls-3");
     expect(g.end - g.start).toBe(100n);
+  });
+
+  it("lets an edge lease and read, and only an admin change the catalog or the membership", async () => {
+    const as = (name?: string): LedgerClient =>
+      new LedgerClient({
+        endpoints: cluster.addresses(),
+        totalTimeoutMs: 5_000,
+        tls: {
+          ca: pem(certs, "ca"),
+          ...(name ? { cert: pem(certs, name), key: pem(certs, `${name}-key`) } : {}),
+        },
+      });
+    const edge = as("edge-eu1");
+    const nobody = as();
+    const member = as("ledger-9");
+    try {
+      const r = await edge.call("leaseSegment", {
+        sequence: "tls",
+        dc: 0,
+        size: 10n,
+        requestId: "edge-1",
+        kind: 0,
+      });
+      expect(r.grant!.end - r.grant!.start).toBe(10n);
+      expect((await edge.call("getSequence", { name: "tls" })).sequence?.name).toBe("tls");
+      const denied = [
+        edge.call("deleteSequence", { name: "tls", expectedRevision: 0n }),
+        edge.call("addMember", { id: 7n, address: "127.0.0.1:1", asLearner: true }),
+        edge.call("transferLeader", { to: 2n }),
+        member.call("createSequence", createRequest("by-a-member")),
+      ];
+      for (const p of denied) await expect(p).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+      await expect(nobody.call("createSequence", createRequest("by-nobody"))).rejects.toMatchObject({
+        code: status.UNAUTHENTICATED,
+      });
+      await expect(
+        nobody.call("leaseSegment", { sequence: "tls", dc: 0, size: 10n, requestId: "n", kind: 0 }),
+      ).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+      // Nothing of it happened.
+      expect((await admin.call("getSequence", { name: "tls" })).sequence?.name).toBe("tls");
+      await expect(admin.call("getSequence", { name: "by-nobody" })).rejects.toMatchObject({
+        code: status.NOT_FOUND,
+      });
+      const st = await admin.call("clusterStatus", {});
+      expect(st.members.map((m) => Number(m.id)).sort()).toEqual([1, 2, 3]);
+    } finally {
+      for (const c of [edge, nobody, member]) c.close();
+    }
   });
 });

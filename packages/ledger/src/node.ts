@@ -12,6 +12,7 @@ import { LedgerMetrics } from "./metrics.js";
 import { RaftServer } from "./raft-server/raft-server.js";
 import { LedgerService } from "./service/ledger-service.js";
 import { LevelStorage, StorageCorruptError } from "./storage/level-storage.js";
+import { guarded } from "./service/access.js";
 import { MAX_PEER_MESSAGE_BYTES, PeerTransport } from "./transport/peer-transport.js";
 
 export interface LedgerNodeOptions {
@@ -170,7 +171,9 @@ export class LedgerNode {
         "plaintext: no --tls-ca/--tls-cert/--tls-key, so anyone who reaches this port can speak as a member",
       );
     this.grpc.addService(PeerService, transport.handlers());
-    this.grpc.addService(LedgerServiceDef, service.handlers(), MAX_CLIENT_MESSAGE_BYTES);
+    // With TLS, each call's certificate must name a role the method allows (service/access.ts).
+    const handlers = o.tls ? guarded(service.handlers(), o.clusterId) : service.handlers();
+    this.grpc.addService(LedgerServiceDef, handlers, MAX_CLIENT_MESSAGE_BYTES);
     const { host, port } = splitHostPort(o.listen);
     await this.grpc.listen(host, port);
     raft.start();
