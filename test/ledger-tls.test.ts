@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LedgerClient } from "@dispenser/ledger";
@@ -8,8 +8,10 @@ import type { SnapshotChunk } from "@dispenser/proto";
 import { PeerClient } from "@dispenser/proto";
 import type { ChannelCredentials, ServiceError } from "@grpc/grpc-js";
 import { Metadata, credentials, status } from "@grpc/grpc-js";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toPbMessage } from "../packages/ledger/src/transport/convert.js";
+import { EdgeProcess } from "./support/edge-process.js";
 import { freePort, LedgerCluster } from "./support/ledger-cluster.js";
 import { createRequest, until, waitForLeader } from "./support/ledger-helpers.js";
 
@@ -19,6 +21,7 @@ import { createRequest, until, waitForLeader } from "./support/ledger-helpers.js
 
 const REPO = resolve(import.meta.dirname, "..");
 const RECIPE = join(REPO, "deploy", "certs", "make-dev-certs.sh");
+const hasRedisCli = spawnSync("redis-cli", ["--version"]).status === 0;
 
 describe("ledger members over mutual TLS (real processes)", () => {
   const cluster = new LedgerCluster([1, 2, 3]);
@@ -251,4 +254,45 @@ describe("ledger members over mutual TLS (real processes)", () => {
       for (const c of [edge, nobody, member]) c.close();
     }
   });
+
+  it("serves an edge that leases over TLS with its certificate, and an edge without one gets a clear error", async () => {
+    const edgeTls = [
+      "--ledger-tls-ca",
+      join(certs, "ca.pem"),
+      "--ledger-tls-cert",
+      join(certs, "edge-eu1.pem"),
+      "--ledger-tls-key",
+      join(certs, "edge-eu1-key.pem"),
+    ];
+    const good = new EdgeProcess(cluster.addresses(), edgeTls);
+    const plain = new EdgeProcess(cluster.addresses(), ["--draw-timeout-ms", "2000"]);
+    await good.init();
+    await plain.init();
+    await good.start();
+    await plain.start();
+    const redis = new Redis({
+      port: good.respPort,
+      host: "127.0.0.1",
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+    });
+    try {
+      await redis.connect();
+      const first = BigInt(String(await redis.call("GET", "tls")));
+      const next = BigInt(String(await redis.call("GET", "tls")));
+      expect(next).toBeGreaterThan(first);
+      // The edge's own grants sit above the admin's: it leased from the same counter space.
+      expect(first).toBeGreaterThan(granted);
+      if (hasRedisCli) {
+        const out = execFileSync("redis-cli", ["-p", String(plain.respPort), "GET", "tls"], {
+          encoding: "utf8",
+        });
+        expect(out).toMatch(/^(UNAVAILABLE|ERR|TIMEOUT) /);
+      }
+    } finally {
+      redis.disconnect();
+      await good.stop();
+      await plain.stop();
+    }
+  }, 60_000);
 });

@@ -2,6 +2,7 @@
 // the SIGTERM path: stop accepting, answer what is in flight, hand unused tails back, then close.
 import type { Server as HttpServer } from "node:http";
 import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/plumbing";
+import type { TlsMaterial } from "@dispenser/plumbing";
 import { DispenserService } from "@dispenser/proto";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -28,6 +29,8 @@ export interface EdgeNodeOptions {
   readonly dc: number;
   /** Ledger node addresses (host:port), unless `ledger` is given. */
   readonly ledgerEndpoints: readonly string[];
+  /** TLS to the ledger: its CA, and this edge's certificate (role edge) and key. Unset: plaintext. */
+  readonly ledgerTls?: TlsMaterial;
   /** A LedgerPort to use instead of gRPC to `ledgerEndpoints`. */
   readonly ledger?: LedgerPort;
   /** host:port of the gRPC Dispenser service; undefined for none. */
@@ -72,7 +75,9 @@ export class EdgeNode {
   metricsPort = 0;
 
   constructor(private readonly o: EdgeNodeOptions) {
-    const ledger = o.ledger ?? new GrpcLedgerPort({ endpoints: o.ledgerEndpoints });
+    const ledger =
+      o.ledger ??
+      new GrpcLedgerPort({ endpoints: o.ledgerEndpoints, ...(o.ledgerTls ? { tls: o.ledgerTls } : {}) });
     const log = o.logger;
     if (o.redisNodes && o.redisNodes.length > 0) {
       // Connects at start() (or at its first command).

@@ -2,7 +2,7 @@
 // DISPENSER_EDGE_RESP_LISTEN, and a --config file), turned into EdgeNodeOptions in one place.
 import { MAX_DATACENTERS, MAX_RESERVE_SECONDS } from "@dispenser/domain";
 import type { CommandSpec, Flags } from "@dispenser/plumbing";
-import { helpText, parseFlags } from "@dispenser/plumbing";
+import { helpText, parseFlags, tlsFromFlags } from "@dispenser/plumbing";
 import { pino } from "pino";
 import type { EdgeNodeOptions } from "./edge-node.js";
 import { DEFAULT_RESERVE_SECONDS } from "./edge-node.js";
@@ -61,6 +61,17 @@ export const EDGE_FLAGS: CommandSpec = {
       value: "dir",
       help: "directory of the edge's journal: counts across restarts, crash waste (default: none)",
     },
+    {
+      name: "ledger-tls-ca",
+      value: "file",
+      help: "the ledger cluster's CA certificate (PEM): TLS to the ledger",
+    },
+    {
+      name: "ledger-tls-cert",
+      value: "file",
+      help: "this edge's certificate for the ledger, naming dispenser://<cluster>/edge/<name>",
+    },
+    { name: "ledger-tls-key", value: "file", help: "this edge's private key for the ledger (PEM)" },
     { name: "log-level", value: "level", default: "info", help: LOG_LEVELS.join(", ") },
   ],
   notes: "example: dispenser edge --ledger 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103 --dc 0",
@@ -86,7 +97,13 @@ export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env
   const edgeId = f.str("edge-id");
   const secret = f.str("permutation-secret");
   const dataDir = f.str("data-dir");
+  const ledgerTls = tlsFromFlags(
+    { ca: f.str("ledger-tls-ca"), cert: f.str("ledger-tls-cert"), key: f.str("ledger-tls-key") },
+    "--ledger-tls-ca, --ledger-tls-cert and --ledger-tls-key",
+    (m) => new UsageError(m),
+  );
   return {
+    ...(ledgerTls ? { ledgerTls } : {}),
     dc,
     ledgerEndpoints: ledger,
     respListen: listenFlag(f, "resp-listen"),

@@ -3,8 +3,7 @@
 import { pino } from "pino";
 import type { LedgerNodeOptions } from "./node.js";
 import type { CommandSpec } from "@dispenser/plumbing";
-import { helpText, loadTls, parseFlags } from "@dispenser/plumbing";
-import type { TlsMaterial } from "@dispenser/plumbing";
+import { helpText, parseFlags, tlsFromFlags } from "@dispenser/plumbing";
 import { READY_LOOP_DEFAULTS } from "@dispenser/raft";
 import { DEFAULT_TICK_MS } from "./raft-server/raft-server.js";
 import { StartupError } from "./node.js";
@@ -115,7 +114,11 @@ export function optionsFrom(
   const listen = f.str("listen") ?? peers.get(id);
   if (!listen) throw new StartupError("--listen is required when --peers does not list this node");
   const level = f.oneOf("log-level", LOG_LEVELS)!;
-  const tls = tlsFrom(f.str("tls-ca"), f.str("tls-cert"), f.str("tls-key"));
+  const tls = tlsFromFlags(
+    { ca: f.str("tls-ca"), cert: f.str("tls-cert"), key: f.str("tls-key") },
+    "--tls-ca, --tls-cert and --tls-key",
+    (m) => new StartupError(m),
+  );
   return {
     ...(tls ? { tls } : {}),
     id,
@@ -131,21 +134,4 @@ export function optionsFrom(
     snapshotEntries: f.int("snapshot-entries", 1, Number.MAX_SAFE_INTEGER)!,
     logger: pino({ level, base: { node: id } }),
   };
-}
-
-/** All three files, or none (plaintext); two of three is a mistake worth stopping for. */
-function tlsFrom(
-  ca: string | undefined,
-  cert: string | undefined,
-  key: string | undefined,
-): TlsMaterial | undefined {
-  const given = [ca, cert, key].filter((x) => x !== undefined).length;
-  if (given === 0) return undefined;
-  if (ca === undefined || cert === undefined || key === undefined)
-    throw new StartupError("--tls-ca, --tls-cert and --tls-key go together");
-  try {
-    return loadTls({ ca, cert, key });
-  } catch (e) {
-    throw new StartupError(e instanceof Error ? e.message : String(e));
-  }
 }

@@ -24,6 +24,7 @@ export {
   identityUri,
   loadTls,
   parseIdentity,
+  tlsFromFlags,
 } from "./tls.js";
 export { serveMetrics } from "./metrics-http.js";
 export { stopOnSignals } from "./signals.js";

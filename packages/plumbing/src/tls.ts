@@ -85,6 +85,30 @@ export function loadTls(files: TlsFiles): TlsMaterial {
 }
 
 /**
+ * TLS from three flags: all three files, or none (plaintext); two of three is a mistake worth
+ * stopping for. `fail` makes the process's own usage error.
+ */
+export function tlsFromFlags(
+  flags: {
+    readonly ca: string | undefined;
+    readonly cert: string | undefined;
+    readonly key: string | undefined;
+  },
+  names: string,
+  fail: (message: string) => Error,
+): TlsMaterial | undefined {
+  const { ca, cert, key } = flags;
+  const given = [ca, cert, key].filter((x) => x !== undefined).length;
+  if (given === 0) return undefined;
+  if (ca === undefined || cert === undefined || key === undefined) throw fail(`${names} go together`);
+  try {
+    return loadTls({ ca, cert, key });
+  } catch (e) {
+    throw fail(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/**
  * A check of the server's certificate for a client that dials a known member: it must name
  * `expected` (the hostname is not what identifies a member; its certificate is).
  */

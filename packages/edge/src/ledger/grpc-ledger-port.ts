@@ -25,6 +25,8 @@ export interface GrpcLedgerPortOptions {
   readonly attemptTimeoutMs?: number;
   /** Give up on a call after this long across attempts. Default 10,000 ms. */
   readonly totalTimeoutMs?: number;
+  /** TLS to the ledger (its CA; this edge's certificate and key). Unset: plaintext. */
+  readonly tls?: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer };
 }
 
 function codeOf(e: ServiceError): EdgeErrorCode {
@@ -78,6 +80,7 @@ export class GrpcLedgerPort implements LedgerPort {
       endpoints: o.endpoints,
       attemptTimeoutMs: o.attemptTimeoutMs ?? 3_000,
       totalTimeoutMs: o.totalTimeoutMs ?? 10_000,
+      ...(o.tls ? { tls: o.tls } : {}),
     });
   }
 
