@@ -1,4 +1,5 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LedgerClient } from "@dispenser/ledger";
@@ -21,6 +22,7 @@ import { createRequest, until, waitForLeader } from "./support/ledger-helpers.js
 
 const REPO = resolve(import.meta.dirname, "..");
 const RECIPE = join(REPO, "deploy", "certs", "make-dev-certs.sh");
+const run = promisify(execFile);
 const hasRedisCli = spawnSync("redis-cli", ["--version"]).status === 0;
 
 describe("ledger members over mutual TLS (real processes)", () => {
@@ -231,12 +233,13 @@ describe("ledger members over mutual TLS (real processes)", () => {
       expect(r.grant!.end - r.grant!.start).toBe(10n);
       expect((await edge.call("getSequence", { name: "tls" })).sequence?.name).toBe("tls");
       const denied = [
-        edge.call("deleteSequence", { name: "tls", expectedRevision: 0n }),
-        edge.call("addMember", { id: 7n, address: "127.0.0.1:1", asLearner: true }),
-        edge.call("transferLeader", { to: 2n }),
-        member.call("createSequence", createRequest("by-a-member")),
+        () => edge.call("deleteSequence", { name: "tls", expectedRevision: 0n }),
+        () => edge.call("addMember", { id: 7n, address: "127.0.0.1:1", asLearner: true }),
+        () => edge.call("transferLeader", { to: 2n }),
+        () => member.call("createSequence", createRequest("by-a-member")),
       ];
-      for (const p of denied) await expect(p).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+      for (const call of denied)
+        await expect(call()).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
       await expect(nobody.call("createSequence", createRequest("by-nobody"))).rejects.toMatchObject({
         code: status.UNAUTHENTICATED,
       });
@@ -266,9 +269,10 @@ describe("ledger members over mutual TLS (real processes)", () => {
     ];
     const good = new EdgeProcess(cluster.addresses(), edgeTls);
     const plain = new EdgeProcess(cluster.addresses(), ["--draw-timeout-ms", "2000"]);
+    // One after the other: a port picked free is free only until someone binds it.
     await good.init();
-    await plain.init();
     await good.start();
+    await plain.init();
     await plain.start();
     const redis = new Redis({
       port: good.respPort,
@@ -284,7 +288,8 @@ describe("ledger members over mutual TLS (real processes)", () => {
       // The edge's own grants sit above the admin's: it leased from the same counter space.
       expect(first).toBeGreaterThan(granted);
       if (hasRedisCli) {
-        const out = execFileSync("redis-cli", ["-p", String(plain.respPort), "GET", "tls"], {
+        // Not execFileSync: the peer proxies run in this process and must keep running.
+        const { stdout: out } = await run("redis-cli", ["-p", String(plain.respPort), "GET", "tls"], {
           encoding: "utf8",
         });
         expect(out).toMatch(/^(UNAVAILABLE|ERR|TIMEOUT) /);
