@@ -102,6 +102,8 @@ const DEADLINE_UNIT_MS: Readonly<Record<string, number>> = {
 };
 /** A deadline longer than this is treated as none (setTimeout's own limit). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** What a message spread over chunks reserves at first; its buffer grows as its bytes arrive. */
+const FIRST_BODY_BYTES = 64 * 1024;
 /** Most calls open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
 const MAX_CONCURRENT_CALLS = 4_096;
 const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" } as const;
@@ -264,6 +266,8 @@ export class ServerCall extends EventEmitter {
   private headerFill = 0;
   private body: Buffer | undefined;
   private bodyFill = 0;
+  /** The announced size of the message being gathered into `body` (which grows towards it). */
+  private bodyLength = 0;
   private received = 0;
   /** Bytes of the answer written and not yet known to be sent. */
   private unsent = 0;
@@ -364,8 +368,9 @@ export class ServerCall extends EventEmitter {
 
   /**
    * Cut `chunk` into length-prefixed messages. A message whole inside the chunk is decoded where
-   * it lies; one spread over chunks is gathered into a buffer of its announced size (checked
-   * against the limit first), so a large message costs one copy, not one per chunk.
+   * it lies; one spread over chunks is gathered into a buffer that grows (doubling) as its bytes
+   * arrive, up to its announced size (checked against the limit first): a size header alone
+   * reserves 64 KiB, not the 64 MiB it may announce.
    */
   private onData(chunk: Buffer, unary: boolean): void {
     let off = 0;
@@ -393,15 +398,23 @@ export class ServerCall extends EventEmitter {
           off += len;
           continue;
         }
-        this.body = Buffer.allocUnsafe(len);
+        this.body = Buffer.allocUnsafe(Math.min(len, FIRST_BODY_BYTES));
         this.bodyFill = 0;
+        this.bodyLength = len;
       }
-      const n = Math.min(this.body.byteLength - this.bodyFill, chunk.byteLength - off);
+      const n = Math.min(this.bodyLength - this.bodyFill, chunk.byteLength - off);
+      if (this.bodyFill + n > this.body.byteLength) {
+        const grown = Buffer.allocUnsafe(
+          Math.min(this.bodyLength, Math.max(this.bodyFill + n, 2 * this.body.byteLength)),
+        );
+        this.body.copy(grown, 0, 0, this.bodyFill);
+        this.body = grown;
+      }
       chunk.copy(this.body, this.bodyFill, off, off + n);
       this.bodyFill += n;
       off += n;
-      if (this.bodyFill === this.body.byteLength) {
-        const body = this.body;
+      if (this.bodyFill === this.bodyLength) {
+        const body = this.body.subarray(0, this.bodyLength);
         this.body = undefined;
         this.deliver(body, unary);
       }

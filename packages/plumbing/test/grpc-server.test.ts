@@ -194,6 +194,68 @@ describe("GrpcServer (gRPC on node:http2)", () => {
     expect(calls).toBe(0);
   });
 
+  it("reserves memory for a message as its bytes arrive, not as its size header announces", async () => {
+    const limits = { maxReceiveBytes: 64 * 1024 * 1024, maxSendBytes: 1024 };
+    let got = 0;
+    const addr = await serve(
+      (call, cb) => {
+        got = call.request.sequence.length;
+        cb(null, grant({ ...call.request, sequence: "s" }));
+      },
+      undefined,
+      limits,
+    );
+    const path = LedgerService.leaseSegment.path;
+    // 100 calls that announce 60 MiB each and send 10 bytes: 6 GiB, were it reserved up front.
+    const session = connect(`http://${addr}`);
+    cleanups.push(() => session.destroy());
+    const before = process.memoryUsage().arrayBuffers;
+    const held: ReturnType<typeof session.request>[] = [];
+    for (let i = 0; i < 100; i++) {
+      const r = session.request({
+        ":method": "POST",
+        ":path": path,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      r.on("error", () => undefined);
+      const head = Buffer.alloc(15);
+      head.writeUInt32BE(60 * 1024 * 1024, 1);
+      r.write(head);
+      held.push(r);
+    }
+    // A whole call on the same connection after them: once it is answered, the server has read
+    // every frame sent before it.
+    const probe = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    const answered = new Promise<void>((resolve) => probe.on("trailers", () => resolve()));
+    probe.on("data", () => undefined);
+    probe.end(frame(LedgerService.leaseSegment.requestSerialize(req())));
+    await answered;
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
+    for (const r of held) r.close();
+
+    // A large message sent in small pieces still arrives whole.
+    const big = LedgerService.leaseSegment.requestSerialize({ ...req(), sequence: "q".repeat(3_000_000) });
+    const f = frame(big);
+    const r = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    const done = new Promise<void>((resolve) => r.on("trailers", () => resolve()));
+    r.on("data", () => undefined);
+    for (let off = 0; off < f.byteLength; off += 10_000) r.write(f.subarray(off, off + 10_000));
+    r.end();
+    await done;
+    expect(got).toBe(3_000_000);
+  });
+
   it("refuses a response over the size limit with RESOURCE_EXHAUSTED", async () => {
     const addr = await serve((call, cb) =>
       cb(null, {
