@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { createDispenserService } from "./grpc/dispenser-service.js";
 import type { ReturnReport } from "./issuing/dispenser.js";
 import { Dispenser } from "./issuing/dispenser.js";
+import { Users } from "./auth/users.js";
 import { GrpcLedgerPort } from "./ledger/grpc-ledger-port.js";
 import type { LedgerPort } from "./ledger/ledger-port.js";
 import { EdgeMetrics } from "./metrics.js";
@@ -39,8 +40,10 @@ export interface EdgeNodeOptions {
   readonly respListen: string | undefined;
   /** host:port of /metrics; undefined for none. */
   readonly metricsListen: string | undefined;
-  /** RESP AUTH password; undefined for none. */
+  /** RESP AUTH password of the user `default` (an admin); undefined for none. */
   readonly password: string | undefined;
+  /** A users file (see auth/users.ts): who may draw or change the catalog, over RESP and gRPC. */
+  readonly usersFile?: string;
   readonly edgeId?: string;
   readonly drawTimeoutMs?: number;
   readonly permutationSecret?: string;
@@ -69,12 +72,16 @@ export class EdgeNode {
   /** The DC's reserve pool, with a Redis plane and reserveSeconds > 0. */
   readonly reserve: DcReserve | undefined;
   private reporter: PlaneReporter | undefined;
+  /** Who may log in over RESP and gRPC; undefined: anyone, as an admin (the dev mode). */
+  private readonly users: Users | undefined;
   /** Bound ports (useful when listening on port 0). */
   grpcPort = 0;
   respPort = 0;
   metricsPort = 0;
 
   constructor(private readonly o: EdgeNodeOptions) {
+    const fromFile = o.usersFile !== undefined ? Users.load(o.usersFile) : undefined;
+    this.users = o.password !== undefined ? Users.withPassword(o.password, fromFile) : fromFile;
     const ledger =
       o.ledger ??
       new GrpcLedgerPort({ endpoints: o.ledgerEndpoints, ...(o.ledgerTls ? { tls: o.ledgerTls } : {}) });
@@ -196,7 +203,7 @@ export class EdgeNode {
         maxReceiveBytes: MAX_GRPC_MESSAGE_BYTES,
         maxSendBytes: MAX_GRPC_MESSAGE_BYTES,
       }));
-      grpc.addService(DispenserService, createDispenserService(this.dispenser, this.metrics));
+      grpc.addService(DispenserService, createDispenserService(this.dispenser, this.metrics, this.users));
       const { host, port } = splitHostPort(o.grpcListen);
       this.grpcPort = await grpc.listen(host, port);
     }
@@ -205,7 +212,7 @@ export class EdgeNode {
       this.resp = new RespServer(this.dispenser, {
         host,
         port,
-        password: o.password,
+        users: this.users,
         metrics: this.metrics,
         ...(this.reporter ? { dcStats: (name: string) => this.reporter!.dcStats(name) } : {}),
         logger: o.logger,

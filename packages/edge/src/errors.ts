@@ -12,6 +12,8 @@ export type EdgeErrorCode =
   | "deadline" // the caller's deadline passed while waiting for a segment; nothing was issued
   | "failed-precondition" // the call does not fit the sequence (e.g. Lease of a type 1 sequence)
   | "aborted" // a revision did not match
+  | "unauthenticated" // no valid credentials shown
+  | "permission-denied" // the user's role or caps do not allow the call
   | "internal";
 
 export class EdgeError extends Error {

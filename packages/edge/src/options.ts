@@ -32,6 +32,11 @@ export const EDGE_FLAGS: CommandSpec = {
     },
     { name: "metrics-listen", value: "host:port", default: "off", help: "Prometheus /metrics, or 'off'" },
     { name: "password", value: "text", help: "password RESP clients must AUTH with (default: none)" },
+    {
+      name: "users",
+      value: "file",
+      help: "users file: name, role (issue|admin), sha256 of the secret, caps; for RESP AUTH and gRPC tokens",
+    },
     { name: "edge-id", value: "text", help: "a name for this edge in logs and stats (default: random)" },
     { name: "draw-timeout-ms", value: "ms", default: "5000", help: "how long a draw may wait for a segment" },
     {
@@ -110,6 +115,7 @@ export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env
     grpcListen: listenFlag(f, "grpc-listen"),
     metricsListen: listenFlag(f, "metrics-listen"),
     password: f.str("password"),
+    ...(f.str("users") !== undefined ? { usersFile: f.str("users")! } : {}),
     ...(edgeId !== undefined ? { edgeId } : {}),
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
     drawTimeoutMs: f.int("draw-timeout-ms", 1, 600_000)!,

@@ -7,6 +7,9 @@ import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { EdgeErrorCode } from "../errors.js";
 import { EdgeError, wireInput } from "../errors.js";
+import type { Role, Users } from "../auth/users.js";
+import { allows } from "../auth/users.js";
+import { headerOf } from "@dispenser/plumbing";
 import type { Dispenser } from "../issuing/dispenser.js";
 import type { ServedSequence } from "../issuing/dispenser.js";
 import type { Drawn } from "../issuing/sequence-issuer.js";
@@ -24,6 +27,8 @@ const CODES: Record<EdgeErrorCode, [status, ErrorReason]> = {
   deadline: [status.DEADLINE_EXCEEDED, ErrorReason.ERROR_REASON_UNSPECIFIED],
   "failed-precondition": [status.FAILED_PRECONDITION, ErrorReason.ERROR_REASON_UNSPECIFIED],
   aborted: [status.ABORTED, ErrorReason.ERROR_REASON_REVISION_MISMATCH],
+  unauthenticated: [status.UNAUTHENTICATED, ErrorReason.ERROR_REASON_UNSPECIFIED],
+  "permission-denied": [status.PERMISSION_DENIED, ErrorReason.ERROR_REASON_UNSPECIFIED],
   internal: [status.INTERNAL, ErrorReason.ERROR_REASON_UNSPECIFIED],
 };
 
@@ -37,9 +42,45 @@ export function grpcErrorOf(e: unknown): ReturnType<typeof statusError> {
 /** A definition as the admin calls answer it. */
 const pbOf = (i: SequenceInfo): SequenceDefinition => toPbSequence(i.def, i);
 
-export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): DispenserServer {
+const BEARER = "Bearer ";
+
+/**
+ * The user a call's `authorization: Bearer <name>:<secret>` names, when `users` are configured;
+ * throws when it names none, or one whose role or caps do not allow the call.
+ */
+function authorize(users: Users, call: object, api: string, role: Role, ids: number): void {
+  const header = headerOf(call, "authorization");
+  const user = header?.startsWith(BEARER) ? users.checkToken(header.slice(BEARER.length)) : undefined;
+  if (!user)
+    throw new EdgeError("unauthenticated", `${api} needs a token: authorization: Bearer <user>:<secret>`);
+  if (!allows(user, role))
+    throw new EdgeError("permission-denied", `${api} is for role ${role}; user ${user.name} is ${user.role}`);
+  const refused = ids > 0 ? users.admit(user, ids) : undefined;
+  if (refused)
+    throw new EdgeError(refused.over === "rate" ? "overloaded" : "permission-denied", refused.message);
+}
+
+/** The role each call needs, and how many ids it asks for (counted against the user's caps). */
+const ACCESS: Readonly<Record<string, { role: Role; ids?: (req: never) => number }>> = {
+  Issue: { role: "issue", ids: () => 1 },
+  IssueBatch: { role: "issue", ids: (r: { count: number }) => r.count },
+  Lease: { role: "issue", ids: (r: { count: bigint }) => Number(r.count) },
+  Parse: { role: "issue" },
+  Info: { role: "issue" },
+  CreateSequence: { role: "admin" },
+  DescribeSequence: { role: "admin" },
+  ListSequences: { role: "admin" },
+  DeleteSequence: { role: "admin" },
+  UpdateSequence: { role: "admin" },
+};
+
+/** `users`: who may call what (auth/users.ts); undefined: anyone may call anything (the dev mode). */
+export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics, users?: Users): DispenserServer {
   // The Issue hot path creates no closure per call: the handlers and their helpers are made once.
   const unary = <Req, Res>(api: string, f: (req: Req) => Res | Promise<Res>) => {
+    const access = ACCESS[api];
+    if (!access) throw new Error(`${api}: no access rule`);
+    const count = access.ids as ((req: Req) => number) | undefined;
     const fail = (callback: sendUnaryData<Res>, e: unknown): void => {
       metrics?.rejected.inc({ api, code: e instanceof EdgeError ? e.code : "internal" });
       callback(grpcErrorOf(e), null);
@@ -47,6 +88,7 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics): Dis
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       try {
         if (d.draining) throw new EdgeError("unavailable", "the edge is shutting down");
+        if (users) authorize(users, call, api, access.role, count ? count(call.request) : 0);
         const r = f(call.request);
         if (r instanceof Promise)
           r.then(

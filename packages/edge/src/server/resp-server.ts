@@ -15,7 +15,9 @@ import type { EdgeMetrics } from "../metrics.js";
 import type { RespLimits } from "../resp/index.js";
 import { ReplyWriter, RespParser } from "../resp/index.js";
 import type { ConnState, ServerInfo } from "./commands/index.js";
-import { BEFORE_AUTH, COMMANDS, get, unknownCommand } from "./commands/index.js";
+import { BEFORE_AUTH, COMMAND_ROLES, COMMANDS, get, idsAsked, unknownCommand } from "./commands/index.js";
+import type { User, Users } from "../auth/users.js";
+import { allows } from "../auth/users.js";
 
 export const EDGE_VERSION = "7.0.0-dispenser-0.1.0";
 
@@ -23,7 +25,8 @@ export interface RespServerOptions {
   readonly host: string;
   /** 0 picks a free port. */
   readonly port: number;
-  readonly password: string | undefined;
+  /** Who may log in, with what role and caps; undefined: no AUTH (the dev mode). */
+  readonly users: Users | undefined;
   readonly metrics?: EdgeMetrics;
   readonly logger?: Logger;
   readonly limits?: Partial<RespLimits>;
@@ -67,7 +70,10 @@ class Connection {
     this.parser = new RespParser(o.limits);
     this.state = {
       proto: 2,
-      authed: info.password === undefined,
+      authed: info.users === undefined,
+      user: undefined,
+      capped: false,
+      authFailures: 0,
       name: "",
       id: nextClientId++,
       quit: false,
@@ -115,7 +121,7 @@ class Connection {
   private dispatch(args: string[]): void {
     this.w.protocol = this.state.proto;
     // The hot path skips the command table (and the case folding of the name) for GET.
-    const getFast = args.length === 2 && this.state.authed && isGet(args[0]!);
+    const getFast = args.length === 2 && this.state.authed && !this.state.capped && isGet(args[0]!);
     const name = getFast ? "GET" : (args[0] ?? "").toUpperCase();
     const h = getFast ? get : COMMANDS[name];
     if (h === undefined) {
@@ -125,8 +131,25 @@ class Connection {
     if (!this.state.authed && !BEFORE_AUTH.has(name)) {
       return this.w.error("NOAUTH Authentication required.");
     }
+    const user = this.state.user;
+    if (user !== undefined && !getFast) {
+      const refused = this.permission(user, name, args);
+      if (refused) return this.w.error(refused);
+    }
     const p = h(this.d, args, this.w, this.state, this.info);
     if (p instanceof Promise) this.waitFor(p);
+  }
+
+  /** Why `user` may not run this command now (its role, its caps), or undefined. */
+  private permission(user: User, name: string, args: readonly string[]): string | undefined {
+    const role = name === "INFO" && args.length < 2 ? undefined : COMMAND_ROLES[name];
+    if (role !== undefined && !allows(user, role))
+      return `NOPERM User ${user.name} has no permissions to run the '${name.toLowerCase()}' command`;
+    if (!this.state.capped) return undefined;
+    const n = idsAsked(name, args);
+    const refused = n > 0 ? this.info.users?.admit(user, n) : undefined;
+    if (!refused) return undefined;
+    return `${refused.over === "rate" ? "BUSY" : "NOPERM"} ${refused.message}`;
   }
 
   /** A command answers when `p` settles: the ones behind it wait, and reading stops meanwhile. */
@@ -255,7 +278,7 @@ export class RespServer {
         const port = typeof a === "object" && a ? a.port : this.o.port;
         this.info = {
           version: EDGE_VERSION,
-          password: this.o.password,
+          users: this.o.users,
           host: this.o.host,
           port,
           startedAtMs: Date.now(),

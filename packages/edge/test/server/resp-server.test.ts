@@ -1,3 +1,4 @@
+import { Users } from "../../src/auth/users.js";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Dispenser } from "../../src/issuing/dispenser.js";
@@ -12,7 +13,11 @@ const servers: RespServer[] = [];
 async function start(password?: string): Promise<{ port: number; ledger: StateLedgerPort }> {
   const ledger = new StateLedgerPort();
   ledger.create({ name: "s", type: 3 });
-  const s = new RespServer(new Dispenser({ ledger, dc: 0 }), { host: "127.0.0.1", port: 0, password });
+  const s = new RespServer(new Dispenser({ ledger, dc: 0 }), {
+    host: "127.0.0.1",
+    port: 0,
+    users: password === undefined ? undefined : Users.withPassword(password),
+  });
   servers.push(s);
   return { port: await s.listen(), ledger };
 }
@@ -133,7 +138,7 @@ describe("a client that does not read its replies", () => {
     const s = new RespServer(d, {
       host: "127.0.0.1",
       port: 0,
-      password: undefined,
+      users: undefined,
       maxPendingOutputBytes,
       slowClientTimeoutMs: 300,
     });

@@ -1,18 +1,43 @@
-// AUTH [user] <password>, and the password check HELLO shares.
-import type { Handler, ServerInfo } from "./handler.js";
+// AUTH [user] <password>, and the check HELLO shares. A failed AUTH answers late, later for each
+// failure on the connection (50 ms doubling to 5 s), and the tenth closes the connection: guessing
+// over one connection is slow, and the connection cap bounds how many guess at once.
+import type { ConnState, Handler, ServerInfo } from "./handler.js";
 import { arityError } from "./handler.js";
 
-export function checkPassword(s: ServerInfo, user: string | undefined, pw: string): string | undefined {
-  if (s.password === undefined)
+const MAX_AUTH_FAILURES = 10;
+const FIRST_DELAY_MS = 50;
+const MAX_DELAY_MS = 5_000;
+
+/** Log `c` in as `user`; the error line when that fails (then answer it with `refuse`). */
+export function logIn(s: ServerInfo, c: ConnState, user: string | undefined, pw: string): string | undefined {
+  if (s.users === undefined)
     return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
-  if ((user === undefined || user === "default") && pw === s.password) return undefined;
-  return "WRONGPASS invalid username-password pair or user is disabled.";
+  const u = s.users.check(user ?? "default", pw);
+  if (!u) return "WRONGPASS invalid username-password pair or user is disabled.";
+  c.user = u;
+  c.authed = true;
+  c.capped = u.idsPerCall !== undefined || u.idsPerSecond !== undefined;
+  c.authFailures = 0;
+  return undefined;
+}
+
+/** Answer a failed AUTH: late, and by closing the connection after too many. */
+export function refuse(c: ConnState, line: string, write: (line: string) => void): Promise<void> | void {
+  if (line.startsWith("ERR AUTH <password> called without")) return write(line);
+  c.authFailures++;
+  const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (c.authFailures - 1));
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      write(line);
+      if (c.authFailures >= MAX_AUTH_FAILURES) c.quit = true;
+      resolve();
+    }, delay),
+  );
 }
 
 export const auth: Handler = (_d, args, w, c, s) => {
   if (args.length !== 2 && args.length !== 3) return w.error(arityError("auth"));
-  const err = args.length === 2 ? checkPassword(s, undefined, args[1]!) : checkPassword(s, args[1], args[2]!);
-  if (err) return w.error(err);
-  c.authed = true;
+  const err = args.length === 2 ? logIn(s, c, undefined, args[1]!) : logIn(s, c, args[1], args[2]!);
+  if (err) return refuse(c, err, (l) => w.error(l));
   w.simpleString("OK");
 };

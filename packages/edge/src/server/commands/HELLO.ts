@@ -1,5 +1,5 @@
 // HELLO [protover [AUTH user pass] [SETNAME name]].
-import { checkPassword } from "./AUTH.js";
+import { logIn, refuse } from "./AUTH.js";
 import type { Handler } from "./handler.js";
 
 /** HELLO [protover [AUTH user pass] [SETNAME name]]: switch protocol first, then answer. */
@@ -16,9 +16,8 @@ export const hello: Handler = (_d, args, w, c, s) => {
   for (; i < args.length; i++) {
     const opt = args[i]!.toUpperCase();
     if (opt === "AUTH" && i + 2 < args.length) {
-      const err = checkPassword(s, args[i + 1], args[i + 2]!);
-      if (err) return w.error(err);
-      c.authed = true;
+      const err = logIn(s, c, args[i + 1], args[i + 2]!);
+      if (err) return refuse(c, err, (l) => w.error(l));
       i += 2;
     } else if (opt === "SETNAME" && i + 1 < args.length) {
       setname = args[++i]!;
@@ -26,7 +25,7 @@ export const hello: Handler = (_d, args, w, c, s) => {
       return w.error(`ERR Syntax error in HELLO option '${args[i]}'`);
     }
   }
-  if (s.password !== undefined && !c.authed) {
+  if (!c.authed) {
     return w.error(
       "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
     );

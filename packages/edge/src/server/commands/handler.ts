@@ -5,12 +5,20 @@
 import { EdgeError } from "../../errors.js";
 import type { Dispenser } from "../../issuing/dispenser.js";
 import type { DcStats } from "../../redis/index.js";
+import type { User, Users } from "../../auth/users.js";
 import type { IdMap } from "../../issuing/id-map.js";
 import type { ReplyWriter } from "../../resp/index.js";
 
 export interface ConnState {
   proto: 2 | 3;
+  /** No users are configured, or `user` is set. */
   authed: boolean;
+  /** Who AUTHed on this connection (undefined: nobody yet, or no users configured). */
+  user: User | undefined;
+  /** The user has caps on its draws: every draw is counted against them (no GET fast path). */
+  capped: boolean;
+  /** Failed AUTHs so far: each waits longer before its answer, and too many close the connection. */
+  authFailures: number;
   name: string;
   readonly id: number;
   quit: boolean;
@@ -20,7 +28,8 @@ export interface ConnState {
 
 export interface ServerInfo {
   readonly version: string;
-  readonly password: string | undefined;
+  /** Who may connect, with what role; undefined: anyone, as an admin (the dev mode). */
+  readonly users: Users | undefined;
   readonly host: string;
   readonly port: number;
   readonly startedAtMs: number;
@@ -54,6 +63,8 @@ export function errorLine(e: unknown): string {
     deadline: "TIMEOUT",
     "failed-precondition": "ERR",
     aborted: "ERR",
+    unauthenticated: "NOAUTH",
+    "permission-denied": "NOPERM",
     internal: "ERR",
   };
   return `${prefix[e.code]} ${e.message}`;

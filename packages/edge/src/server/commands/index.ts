@@ -19,6 +19,7 @@ import { parse } from "./PARSE.js";
 import { ping } from "./PING.js";
 import { quit } from "./QUIT.js";
 import { select } from "./SELECT.js";
+import type { Role } from "../../auth/users.js";
 
 export type { ConnState, Handler, ServerInfo } from "./handler.js";
 export { arityError, errorLine } from "./handler.js";
@@ -44,8 +45,30 @@ export const COMMANDS: Readonly<Record<string, Handler>> = {
   CLUSTER: cluster,
 };
 
-/** Commands allowed before AUTH when a password is configured. */
+/** Commands allowed before AUTH when users are configured. */
 export const BEFORE_AUTH = new Set(["AUTH", "HELLO", "QUIT"]);
+
+/** The role a command needs (the others need only a login); INFO without a name needs none. */
+export const COMMAND_ROLES: Readonly<Record<string, Role>> = {
+  GET: "issue",
+  MGET: "issue",
+  GETN: "issue",
+  PARSE: "issue",
+  INFO: "issue",
+  HSET: "admin",
+  DEL: "admin",
+};
+
+/** How many ids a draw command asks for (0: not a draw, or a count the handler will refuse). */
+export function idsAsked(name: string, args: readonly string[]): number {
+  if (name === "GET") return 1;
+  if (name === "MGET") return Math.max(0, args.length - 1);
+  if (name === "GETN") {
+    const n = Number(args[2]);
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  }
+  return 0;
+}
 
 export function unknownCommand(args: readonly string[]): string {
   const rest = args
