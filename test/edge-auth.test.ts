@@ -122,7 +122,7 @@ describe("an edge with users (real processes, outside clients)", () => {
       password: SECRETS.orders,
     });
     await nr.connect();
-    const b = BigInt(String(await nr.sendCommand(["GET", "orders"])));
+    const b = BigInt((await nr.sendCommand(["GET", "orders"])) as string);
     await nr.quit();
     expect(b).toBeGreaterThan(a);
 

@@ -41,6 +41,12 @@ export interface GrpcServerOptions {
 
 const CALLERS = new WeakMap<object, Identity | undefined>();
 
+/** One request header of a call (e.g. `authorization`), without building its Metadata. */
+export function headerOf(call: object, name: string): string | undefined {
+  const v = (call as { headers?: IncomingHttpHeaders }).headers?.[name];
+  return typeof v === "string" ? v : undefined;
+}
+
 /** The identity the caller's certificate proved, or undefined (plaintext, no or a foreign certificate). */
 export function callerOf(call: object): Identity | undefined {
   return (call as { caller?: Identity }).caller;
@@ -274,7 +280,7 @@ export class ServerCall extends EventEmitter {
 
   constructor(
     private readonly stream: ServerHttp2Stream,
-    private readonly headers: IncomingHttpHeaders,
+    readonly headers: IncomingHttpHeaders,
     private readonly route: Route,
     private readonly o: GrpcServerOptions,
     private readonly identity: boolean,

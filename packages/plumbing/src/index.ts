@@ -14,7 +14,7 @@ export {
   readConfig,
 } from "./flags.js";
 export type { GrpcServerOptions } from "./grpc-server.js";
-export { GrpcServer, callerOf } from "./grpc-server.js";
+export { GrpcServer, callerOf, headerOf } from "./grpc-server.js";
 export type { Identity, IdentityRole, TlsFiles, TlsMaterial } from "./tls.js";
 export {
   IDENTITY_ROLES,
