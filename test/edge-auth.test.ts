@@ -122,7 +122,7 @@ describe("an edge with users (real processes, outside clients)", () => {
       password: SECRETS.orders,
     });
     await nr.connect();
-    const b = BigInt((await nr.sendCommand(["GET", "orders"])) as string);
+    const b = BigInt(await nr.sendCommand<string>(["GET", "orders"]));
     await nr.quit();
     expect(b).toBeGreaterThan(a);
 
