@@ -493,7 +493,14 @@ export function banner(o: DevClusterOptions, e: DevEndpoints): string {
       `  ${cli} INFO order_id`,
     );
   }
-  lines.push("", "Ctrl-C stops the cluster (unused ids go back to the ledger).", "");
+  lines.push(
+    "",
+    `Dev mode: plaintext on loopback, ${o.password === undefined ? "no AUTH" : "AUTH with --password"}, no TLS. For anything`,
+    'else, run the processes with certificates and users (README, "Security").',
+    "",
+    "Ctrl-C stops the cluster (unused ids go back to the ledger).",
+    "",
+  );
   return lines.join("\n");
 }
 
