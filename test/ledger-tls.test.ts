@@ -126,21 +126,31 @@ describe("ledger members over mutual TLS (real processes)", () => {
     }
   });
 
-  it("refuses peer messages over TLS without a certificate, or with another CA's, and counts them", async () => {
-    const before = await refusedCount("unauthenticated");
+  it("refuses peer messages without a certificate or with another CA's at the handshake, and a non-member's", async () => {
+    // Term 0 once stopped a node; a high term would have deposed the leader.
+    const attack = [
+      message({ type: MessageType.App, from: 2, to: 1 }),
+      message({ type: MessageType.Vote, from: 2, to: 1, term: 1_000, index: 1e6, logTerm: 1_000 }),
+    ];
     for (const c of [peerClient(), peerClient("ledger-2", strangers)]) {
       try {
-        // Term 0 once stopped a node; a high term would have deposed the leader.
-        const e = await send(c, 2n, [
-          message({ type: MessageType.App, from: 2, to: 1 }),
-          message({ type: MessageType.Vote, from: 2, to: 1, term: 1_000, index: 1e6, logTerm: 1_000 }),
-        ]);
-        expect(e?.code).toBe(status.UNAUTHENTICATED);
+        expect((await send(c, 2n, attack))?.code).toBe(status.UNAVAILABLE);
       } finally {
         c.close();
       }
     }
-    expect(await refusedCount("unauthenticated")).toBe(before + 4);
+    // A certificate of the cluster's CA that names an edge: read, refused, counted.
+    const before = await refusedCount("unauthenticated");
+    const edgeCert = peerClient("edge-eu1");
+    try {
+      const e = await send(edgeCert, 2n, attack);
+      expect(e?.code).toBe(status.UNAUTHENTICATED);
+      expect(e?.details).toMatch(/need a certificate naming a member/);
+    } finally {
+      edgeCert.close();
+    }
+    expect(await refusedCount("unauthenticated")).toBe(before + 2);
+    expect(cluster.nodes.get(1)!.proc!.exitCode).toBeNull();
   });
 
   it("refuses a member speaking for another, per batch and per message", async () => {
@@ -199,7 +209,7 @@ describe("ledger members over mutual TLS (real processes)", () => {
         } satisfies SnapshotChunk);
         call.end();
       });
-      expect(e?.code).toBe(status.UNAUTHENTICATED);
+      expect(e?.code).toBe(status.UNAVAILABLE); // refused at the handshake
     } finally {
       c.close();
     }
@@ -209,7 +219,7 @@ describe("ledger members over mutual TLS (real processes)", () => {
     expect(g.end - g.start).toBe(100n);
   });
 
-  it("lets an edge lease and read, and only an admin change the catalog or the membership", async () => {
+  it("lets an edge lease, read and change the catalog, and only an admin change the membership", async () => {
     const as = (name?: string): LedgerClient =>
       new LedgerClient({
         endpoints: cluster.addresses(),
@@ -233,19 +243,17 @@ describe("ledger members over mutual TLS (real processes)", () => {
       expect(r.grant!.end - r.grant!.start).toBe(10n);
       expect((await edge.call("getSequence", { name: "tls" })).sequence?.name).toBe("tls");
       const denied = [
-        () => edge.call("deleteSequence", { name: "tls", expectedRevision: 0n }),
         () => edge.call("addMember", { id: 7n, address: "127.0.0.1:1", asLearner: true }),
+        () => edge.call("removeMember", { id: 3n }),
         () => edge.call("transferLeader", { to: 2n }),
         () => member.call("createSequence", createRequest("by-a-member")),
       ];
       for (const call of denied)
         await expect(call()).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+      // No certificate: refused at the handshake, nothing it sends is read.
       await expect(nobody.call("createSequence", createRequest("by-nobody"))).rejects.toMatchObject({
-        code: status.UNAUTHENTICATED,
+        code: status.UNAVAILABLE,
       });
-      await expect(
-        nobody.call("leaseSegment", { sequence: "tls", dc: 0, size: 10n, requestId: "n", kind: 0 }),
-      ).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
       // Nothing of it happened.
       expect((await admin.call("getSequence", { name: "tls" })).sequence?.name).toBe("tls");
       await expect(admin.call("getSequence", { name: "by-nobody" })).rejects.toMatchObject({
@@ -284,6 +292,9 @@ describe("ledger members over mutual TLS (real processes)", () => {
       await redis.connect();
       const first = BigInt(String(await redis.call("GET", "tls")));
       const next = BigInt(String(await redis.call("GET", "tls")));
+      // The edge changes the catalog with its own certificate (for its users; this one has none).
+      expect(await redis.call("HSET", "via-edge", "type", "3")).toBe(1);
+      expect(String(await redis.call("GET", "via-edge"))).toBe("1");
       expect(next).toBeGreaterThan(first);
       // The edge's own grants sit above the admin's: it leased from the same counter space.
       expect(first).toBeGreaterThan(granted);

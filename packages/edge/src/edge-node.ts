@@ -203,7 +203,15 @@ export class EdgeNode {
         maxReceiveBytes: MAX_GRPC_MESSAGE_BYTES,
         maxSendBytes: MAX_GRPC_MESSAGE_BYTES,
       }));
-      grpc.addService(DispenserService, createDispenserService(this.dispenser, this.metrics, this.users));
+      grpc.addService(
+        DispenserService,
+        createDispenserService(
+          this.dispenser,
+          this.metrics,
+          // --password alone is RESP's (requirepass): the SDK and the CLI send no token yet.
+          o.usersFile !== undefined ? this.users : undefined,
+        ),
+      );
       const { host, port } = splitHostPort(o.grpcListen);
       this.grpcPort = await grpc.listen(host, port);
     }

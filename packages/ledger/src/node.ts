@@ -163,7 +163,8 @@ export class LedgerNode {
     this.grpc = new GrpcServer({
       maxReceiveBytes: MAX_PEER_MESSAGE_BYTES,
       maxSendBytes: MAX_PEER_MESSAGE_BYTES,
-      ...(o.tls ? { tls: o.tls } : {}),
+      // Every call here needs an identity: a client without a certificate is not read at all.
+      ...(o.tls ? { tls: o.tls, requireClientCert: true } : {}),
     });
     if (!o.tls)
       log.warn(

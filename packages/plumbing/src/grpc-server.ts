@@ -33,10 +33,15 @@ export interface GrpcServerOptions {
   slowClientTimeoutMs?: number;
   /**
    * Serve over TLS with this node's certificate. Clients are asked for a certificate of the same
-   * CA; one that shows none still connects, and its calls have no `caller` (each service decides
-   * what needs one).
+   * CA; unless `requireClientCert`, one that shows none still connects, and its calls have no
+   * `caller` (each service decides what needs one).
    */
   tls?: TlsMaterial;
+  /**
+   * Refuse at the handshake a client without a certificate of the CA: nothing it sends is read
+   * (a server where every call needs an identity, like the ledger's).
+   */
+  requireClientCert?: boolean;
 }
 
 const CALLERS = new WeakMap<object, Identity | undefined>();
@@ -172,7 +177,7 @@ export class GrpcServer {
           cert: tls.cert,
           ca: tls.ca,
           requestCert: true,
-          rejectUnauthorized: false,
+          rejectUnauthorized: this.o.requireClientCert === true,
           minVersion: "TLSv1.2",
         })
       : createServer(common);

@@ -48,7 +48,7 @@ export class Users {
   private constructor(private readonly now: () => number) {}
 
   /** The users of a file's text; errors name the line. */
-  static parse(text: string, source: string, now: () => number = Date.now): Users {
+  static parse(text: string, source: string, now: () => number = () => performance.now()): Users {
     const u = new Users(now);
     const lines = text.split("\n");
     for (let i = 0; i < lines.length; i++) {
@@ -88,7 +88,7 @@ export class Users {
 
   /** The `default` admin of `--password`, added to `into` (or alone). */
   static withPassword(password: string, into?: Users): Users {
-    const u = into ?? new Users(Date.now);
+    const u = into ?? new Users(() => performance.now());
     if (u.byName.has("default")) throw new UsersError("the users file lists `default`: leave out --password");
     u.add({ name: "default", role: "admin" }, sha256(password));
     return u;
@@ -122,11 +122,10 @@ export class Users {
    * (and the ids are taken from the budget).
    */
   admit(user: User, n: number): { readonly over: "per-call" | "rate"; readonly message: string } | undefined {
-    if (user.idsPerCall !== undefined && n > user.idsPerCall)
-      return {
-        over: "per-call",
-        message: `user ${user.name} may ask for at most ${user.idsPerCall} ids per call`,
-      };
+    // More than a second's worth could never pass the rate either: refused as too big, not "later".
+    const perCall = Math.min(user.idsPerCall ?? Infinity, user.idsPerSecond ?? Infinity);
+    if (n > perCall)
+      return { over: "per-call", message: `user ${user.name} may ask for at most ${perCall} ids per call` };
     const budget = this.byName.get(user.name)?.budget;
     if (budget && !budget.take(n))
       return {

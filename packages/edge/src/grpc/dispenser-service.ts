@@ -68,8 +68,8 @@ const ACCESS: Readonly<Record<string, { role: Role; ids?: (req: never) => number
   Parse: { role: "issue" },
   Info: { role: "issue" },
   CreateSequence: { role: "admin" },
-  DescribeSequence: { role: "admin" },
-  ListSequences: { role: "admin" },
+  DescribeSequence: { role: "issue" },
+  ListSequences: { role: "issue" },
   DeleteSequence: { role: "admin" },
   UpdateSequence: { role: "admin" },
 };

@@ -42,6 +42,10 @@ function codeOf(e: ServiceError): EdgeErrorCode {
       return "already-exists";
     case status.ABORTED:
       return "aborted";
+    case status.UNAUTHENTICATED:
+      return "unauthenticated";
+    case status.PERMISSION_DENIED:
+      return "permission-denied";
     case status.FAILED_PRECONDITION:
       return "failed-precondition";
     case status.RESOURCE_EXHAUSTED:

@@ -2,6 +2,8 @@ import type { LedgerServer } from "@dispenser/proto";
 import { LedgerClient as PbLedgerClient, leaderOf } from "@dispenser/proto";
 import type { handleUnaryCall, Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
+import { identityOfCertificate, identityUri } from "@dispenser/plumbing";
 
 type Methods = {
   [K in keyof LedgerServer]: LedgerServer[K] extends handleUnaryCall<infer Req, infer Res>
@@ -22,6 +24,16 @@ export interface LedgerClientOptions {
    * the node's certificate must also name the address dialed (IP or DNS SAN). Unset: plaintext.
    */
   tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+}
+
+/** A server's certificate must name a ledger member (dispenser://<cluster>/ledger/<id>). */
+function isLedger(_host: string, cert: Pick<PeerCertificate, "subjectaltname">): Error | undefined {
+  const id = identityOfCertificate(cert);
+  return id?.role === "ledger"
+    ? undefined
+    : new Error(
+        `the server's certificate names ${id ? identityUri(id) : "no dispenser identity"}, not a ledger member`,
+      );
 }
 
 /** A ping every this long, on a connection with or without calls. */
@@ -56,8 +68,9 @@ export class LedgerClient {
     let c = this.clients.get(addr);
     if (!c) {
       const tls = this.o.tls;
+      // The CA signs edges and admins too: the server must prove it is a ledger member.
       const creds = tls
-        ? credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
+        ? credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null, { checkServerIdentity: isLedger })
         : credentials.createInsecure();
       c = new PbLedgerClient(addr, creds, {
         "grpc.enable_channelz": 0, // per-call bookkeeping for a debugging service nobody reads

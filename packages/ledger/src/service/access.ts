@@ -1,7 +1,7 @@
 // Who may call what on the Ledger service, when the node serves TLS: each method names the roles
-// whose certificates (dispenser://<cluster>/<role>/<name>) may call it. Edges lease and read;
-// everything that changes the catalog, the membership, the marks or restores a backup needs an
-// admin. A caller without a certificate of this cluster is UNAUTHENTICATED, one of another role
+// whose certificates (dispenser://<cluster>/<role>/<name>) may call it. Edges lease, read and
+// change the catalog (for their own admin users: an edge checks its users' roles before it
+// forwards a change); the membership, the marks, leader transfer and backups need an admin. A caller without a certificate of this cluster is UNAUTHENTICATED, one of another role
 // PERMISSION_DENIED, and the handler never runs. Without TLS (the dev mode) every call is open.
 import type { Identity, IdentityRole } from "@dispenser/plumbing";
 import { callerOf, identityUri } from "@dispenser/plumbing";
@@ -10,21 +10,21 @@ import { ErrorReason, statusError } from "@dispenser/proto";
 import { status } from "@grpc/grpc-js";
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 
-const READ: readonly IdentityRole[] = ["edge", "admin"];
+const EDGE: readonly IdentityRole[] = ["edge", "admin"];
 const ADMIN: readonly IdentityRole[] = ["admin"];
 
 export const ACCESS = {
-  createSequence: ADMIN,
-  updateSequence: ADMIN,
-  deleteSequence: ADMIN,
-  getSequence: READ,
-  listSequences: READ,
-  leaseSegment: READ,
-  returnSegment: READ,
+  createSequence: EDGE,
+  updateSequence: EDGE,
+  deleteSequence: EDGE,
+  getSequence: EDGE,
+  listSequences: EDGE,
+  leaseSegment: EDGE,
+  returnSegment: EDGE,
   raiseMark: ADMIN,
   backup: ADMIN,
   releaseRestore: ADMIN,
-  clusterStatus: READ,
+  clusterStatus: EDGE,
   addMember: ADMIN,
   removeMember: ADMIN,
   promoteMember: ADMIN,

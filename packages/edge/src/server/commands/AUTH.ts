@@ -17,7 +17,8 @@ export function logIn(s: ServerInfo, c: ConnState, user: string | undefined, pw:
   c.user = u;
   c.authed = true;
   c.capped = u.idsPerCall !== undefined || u.idsPerSecond !== undefined;
-  c.authFailures = 0;
+  // Failures are not forgiven by a success: logging in as oneself between guesses at another
+  // user's secret must not reset the delay.
   return undefined;
 }
 
