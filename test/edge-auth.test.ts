@@ -48,6 +48,13 @@ describe("an edge with users (real processes, outside clients)", () => {
     return new Promise((ok, fail) => stub[method]!.call(stub, req, md, (e, r) => (e ? fail(e) : ok(r))));
   };
 
+  /** An ioredis connection logged in as `user` (the secret is the user's own). */
+  const redisAs = async (user: keyof typeof SECRETS): Promise<Redis> => {
+    const r = new Redis({ port: edge.respPort, username: user, password: SECRETS[user], lazyConnect: true });
+    await r.connect();
+    return r;
+  };
+
   beforeAll(async () => {
     await ledger.init();
     ledger.startAll();
@@ -78,13 +85,7 @@ describe("an edge with users (real processes, outside clients)", () => {
       edge.grpcAddress,
       grpc.credentials.createInsecure(),
     ) as typeof stub;
-    const admin = new Redis({
-      port: edge.respPort,
-      username: "ops",
-      password: SECRETS.ops,
-      lazyConnect: true,
-    });
-    await admin.connect();
+    const admin = await redisAs("ops");
     for (;;) {
       const r = await admin.call("HSET", "orders", "type", "3").catch((e: Error) => e);
       if (!(r instanceof Error) || /exists/.test(r.message)) break;
@@ -106,13 +107,7 @@ describe("an edge with users (real processes, outside clients)", () => {
     expect(await anon.send("GET orders")).toBe("-NOAUTH Authentication required.");
     anon.close();
 
-    const io = new Redis({
-      port: edge.respPort,
-      username: "orders",
-      password: SECRETS.orders,
-      lazyConnect: true,
-    });
-    await io.connect();
+    const io = await redisAs("orders");
     const a = BigInt(String(await io.call("GET", "orders")));
     io.disconnect();
 
@@ -150,13 +145,7 @@ describe("an edge with users (real processes, outside clients)", () => {
   });
 
   it("lets only an admin change the catalog, over RESP and gRPC", async () => {
-    const io = new Redis({
-      port: edge.respPort,
-      username: "orders",
-      password: SECRETS.orders,
-      lazyConnect: true,
-    });
-    await io.connect();
+    const io = await redisAs("orders");
     await expect(io.call("DEL", "orders")).rejects.toThrow(
       /NOPERM User orders has no permissions to run the 'del' command/,
     );

@@ -609,6 +609,19 @@ export function ledgerDashboard(): Dashboard {
             8,
             { min: 0 },
           ),
+          ts(
+            "Refused peer messages",
+            "Peer messages dropped because they broke a rule, by kind: no certificate of a member, a sender that is not the connection's, or a message no real peer sends (DispenserLedgerPeerMessagesRefused).",
+            "short",
+            [
+              q(
+                `sum by (node, kind) (increase(dispenser_ledger_peer_messages_refused_total{${L}}[$__rate_interval]))`,
+                "node {{node}}: {{kind}}",
+              ),
+            ],
+            8,
+            { min: 0 },
+          ),
         ],
       },
       {
