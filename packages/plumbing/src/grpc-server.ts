@@ -37,6 +37,15 @@ export interface GrpcServerOptions {
    * `caller` (each service decides what needs one).
    */
   tls?: TlsMaterial;
+  /** Connections open at once; more are closed on accept. Default 1,000. */
+  maxConnections?: number;
+  /** A connection without traffic (calls or pings) this long is closed gracefully. Default 5 min; 0: never. */
+  idleTimeoutMs?: number;
+  /**
+   * The deadline of a unary call whose client set none, so a handler that never answers cannot
+   * hold a call forever. Default 60 s; 0: none. Client-streaming calls (peers' streams) have none.
+   */
+  defaultDeadlineMs?: number;
   /**
    * Refuse at the handshake a client without a certificate of the CA: nothing it sends is read
    * (a server where every call needs an identity, like the ledger's).
@@ -113,6 +122,9 @@ const DEADLINE_UNIT_MS: Readonly<Record<string, number>> = {
 };
 /** A deadline longer than this is treated as none (setTimeout's own limit). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const DEFAULT_MAX_CONNECTIONS = 1_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+const DEFAULT_DEADLINE_MS = 60_000;
 /** What a message spread over chunks reserves at first; its buffer grows as its bytes arrive. */
 const FIRST_BODY_BYTES = 64 * 1024;
 /** Most calls open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
@@ -182,7 +194,10 @@ export class GrpcServer {
         })
       : createServer(common);
     this.server = server;
+    server.maxConnections = this.o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const idleMs = this.o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     server.on("session", (s) => {
+      if (idleMs > 0) s.setTimeout(idleMs, () => s.close());
       const load = new SessionLoad(
         s,
         this.o.maxUnsentAnswerBytes ?? 16 * 1024 * 1024,
@@ -318,19 +333,22 @@ export class ServerCall extends EventEmitter {
       return;
     }
     const timeout = this.headers["grpc-timeout"];
+    let ms = this.route.clientStream
+      ? Infinity
+      : (this.o.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS) || Infinity;
     if (typeof timeout === "string") {
       const m = /^(\d{1,8})([HMSmun])$/.exec(timeout);
       if (!m) {
         this.fail(status.INTERNAL, `malformed grpc-timeout "${timeout}"`);
         return;
       }
-      const ms = Number(m[1]) * DEADLINE_UNIT_MS[m[2]!]!;
-      if (ms <= MAX_TIMER_MS) {
-        this.deadlineTimer = setTimeout(() => {
-          this.fail(status.DEADLINE_EXCEEDED, "deadline exceeded");
-          this.cancel();
-        }, ms);
-      }
+      ms = Number(m[1]) * DEADLINE_UNIT_MS[m[2]!]!;
+    }
+    if (ms <= MAX_TIMER_MS) {
+      this.deadlineTimer = setTimeout(() => {
+        this.fail(status.DEADLINE_EXCEEDED, "deadline exceeded");
+        this.cancel();
+      }, ms);
     }
     this.stream.once("close", () => {
       if (this.deadlineTimer) clearTimeout(this.deadlineTimer);

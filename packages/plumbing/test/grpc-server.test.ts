@@ -14,6 +14,7 @@ import {
 import type { sendUnaryData, ServerReadableStream, ServerUnaryCall, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
+import type { GrpcServerOptions } from "../src/grpc-server.js";
 import { GrpcServer } from "../src/grpc-server.js";
 
 const cleanups: (() => unknown)[] = [];
@@ -45,7 +46,7 @@ const grant = (r: LeaseSegmentRequest): LeaseSegmentResponse => ({
 async function serve(
   lease: Lease,
   stream: Stream = (_c, cb) => cb(null, {}),
-  limits = { maxReceiveBytes: 1024, maxSendBytes: 1024 },
+  limits: GrpcServerOptions = { maxReceiveBytes: 1024, maxSendBytes: 1024 },
 ): Promise<string> {
   const server = new GrpcServer(limits);
   const unused = (_c: unknown, cb: sendUnaryData<unknown>): void =>
@@ -254,6 +255,44 @@ describe("GrpcServer (gRPC on node:http2)", () => {
     r.end();
     await done;
     expect(got).toBe(3_000_000);
+  });
+
+  it("bounds connections, closes idle ones, and ends an unanswered call at the default deadline", async () => {
+    const addr = await serve(
+      () => undefined, // never answers
+      undefined,
+      {
+        maxReceiveBytes: 1024,
+        maxSendBytes: 1024,
+        maxConnections: 2,
+        idleTimeoutMs: 300,
+        defaultDeadlineMs: 200,
+      },
+    );
+    // A call without a deadline of its own still ends.
+    const c = ledgerClient(addr);
+    const { err } = await lease(c, req());
+    expect(err?.code).toBe(status.DEADLINE_EXCEEDED);
+
+    // Two connections are served (with `c`'s); a third is closed on accept.
+    const open = (): Promise<{ how: "connected" | "closed"; s: ReturnType<typeof connect>; at: number }> =>
+      new Promise((resolve) => {
+        const s = connect(`http://${addr}`);
+        cleanups.push(() => s.destroy());
+        s.on("error", () => undefined);
+        s.once("remoteSettings", () => resolve({ how: "connected", s, at: performance.now() }));
+        s.once("close", () => resolve({ how: "closed", s, at: performance.now() }));
+      });
+    const second = await open();
+    expect(second.how).toBe("connected");
+    expect((await open()).how).toBe("closed");
+
+    // The second, idle, is closed by the server (GOAWAY) once idle for 300 ms.
+    await new Promise<void>((resolve) => {
+      second.s.once("goaway", () => resolve());
+      second.s.once("close", () => resolve());
+    });
+    expect(performance.now() - second.at).toBeGreaterThanOrEqual(250);
   });
 
   it("refuses a response over the size limit with RESOURCE_EXHAUSTED", async () => {
