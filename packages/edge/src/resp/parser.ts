@@ -111,6 +111,11 @@ export class RespParser {
     return this.buf.length - this.pos + (this.queued?.length ?? 0);
   }
 
+  /** Whether input of a command not yet complete is held: raw bytes, or arguments decoded so far. */
+  get midCommand(): boolean {
+    return this.bufferedBytes > 0 || this.argsLeft > 0 || this.args.length > 0;
+  }
+
   /**
    * Hands the parser a chunk of input. The parser may keep a reference to it until it has been parsed,
    * so the caller must not modify it afterwards (socket chunks are never reused).

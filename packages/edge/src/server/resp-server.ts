@@ -38,6 +38,13 @@ export interface RespServerOptions {
   readonly maxPendingOutputBytes?: number;
   /** A connection whose replies stay above that bound this long is closed. Default 30 s. */
   readonly slowClientTimeoutMs?: number;
+  /**
+   * A connection that leaves a command incomplete this long is closed (a client that trickles a
+   * byte at a time would otherwise hold its slot forever). Default 30 s.
+   */
+  readonly partialCommandTimeoutMs?: number;
+  /** With users, a connection not logged in this long after connecting is closed. Default 10 s. */
+  readonly authTimeoutMs?: number;
 }
 
 /** A reply bigger than this is a bug: the largest (GETN of 10,000 ids, ECHO) are far below it. */
@@ -60,6 +67,13 @@ class Connection {
   /** Too many replies are unsent: nothing more runs until the socket drains. */
   private blocked: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Closes the connection if the command its client started is still incomplete when it fires. */
+  private partial: NodeJS.Timeout | undefined;
+  /** Commands run so far, and that count when `partial` was armed: any progress restarts it. */
+  private ran = 0;
+  private ranAtArming = 0;
+  /** Closes the connection if nobody has logged in on it when it fires. */
+  private authDeadline: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -83,12 +97,20 @@ class Connection {
     socket.on("data", (chunk: Buffer) => {
       this.parser.feed(chunk);
       this.run();
+      this.watchPartial();
     });
     socket.on("drain", () => this.unblock());
     socket.on("close", () => {
       this.closed = true;
       if (this.blocked !== undefined) clearTimeout(this.blocked);
+      clearTimeout(this.partial);
+      clearTimeout(this.authDeadline);
     });
+    if (!this.state.authed) {
+      this.authDeadline = setTimeout(() => {
+        if (!this.state.authed) this.socket.destroy();
+      }, o.authTimeoutMs ?? 10_000);
+    }
     socket.on("error", () => this.socket.destroy());
   }
 
@@ -119,6 +141,7 @@ class Connection {
   }
 
   private dispatch(args: string[]): void {
+    this.ran++;
     this.w.protocol = this.state.proto;
     // The hot path skips the command table (and the case folding of the name) for GET.
     const getFast = args.length === 2 && this.state.authed && !this.state.capped && isGet(args[0]!);
@@ -210,6 +233,31 @@ class Connection {
     if (this.closed) return;
     if (!this.busy) this.socket.resume();
     this.run();
+  }
+
+  /**
+   * Input left over after running what could run is an incomplete command (unless a command is
+   * waiting or replies are backed up: then the server is the slow one). It must complete in time.
+   */
+  private watchPartial(): void {
+    const incomplete = !this.busy && this.blocked === undefined && this.parser.midCommand;
+    if (!incomplete) {
+      clearTimeout(this.partial);
+      this.partial = undefined;
+    } else if (this.partial === undefined) {
+      this.ranAtArming = this.ran;
+      this.partial = setTimeout(() => {
+        this.partial = undefined;
+        if (this.closed) return;
+        // A pipelining client often ends a chunk inside a command: only a client that completed
+        // no command in all that time is stuck (or trickling on purpose).
+        const progressed = this.ran !== this.ranAtArming;
+        if (progressed || this.busy || this.blocked !== undefined || !this.parser.midCommand)
+          return this.watchPartial();
+        this.o.metrics?.rejected.inc({ api: "resp", code: "partial-timeout" });
+        this.socket.destroy();
+      }, this.o.partialCommandTimeoutMs ?? 30_000);
+    }
   }
 
   private end(): void {

@@ -1,7 +1,9 @@
 import { Users } from "../../src/auth/users.js";
+import type { Socket } from "node:net";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Dispenser } from "../../src/issuing/dispenser.js";
+import type { RespServerOptions } from "../../src/server/resp-server.js";
 import { RespServer } from "../../src/server/resp-server.js";
 import { StateLedgerPort } from "../support/state-ledger-port.js";
 
@@ -10,13 +12,17 @@ import { StateLedgerPort } from "../support/state-ledger-port.js";
 
 const servers: RespServer[] = [];
 
-async function start(password?: string): Promise<{ port: number; ledger: StateLedgerPort }> {
+async function start(
+  password?: string,
+  more: Partial<RespServerOptions> = {},
+): Promise<{ port: number; ledger: StateLedgerPort }> {
   const ledger = new StateLedgerPort();
   ledger.create({ name: "s", type: 3 });
   const s = new RespServer(new Dispenser({ ledger, dc: 0 }), {
     host: "127.0.0.1",
     port: 0,
     users: password === undefined ? undefined : Users.withPassword(password),
+    ...more,
   });
   servers.push(s);
   return { port: await s.listen(), ledger };
@@ -115,6 +121,43 @@ describe("RespServer", () => {
     ]);
     expect(r.closed).toBe(false);
     expect(ledger.leases).toHaveLength(0);
+  });
+
+  it("closes a connection that trickles a command, keeps one that pipelines, and one not logged in in time", async () => {
+    const { port } = await start(undefined, { partialCommandTimeoutMs: 300 });
+    const closedAfter = (sock: Socket): Promise<number> => {
+      const t = performance.now();
+      return new Promise((resolve) => sock.once("close", () => resolve(performance.now() - t)));
+    };
+    // A byte every 50 ms, never a whole command: closed at 300 ms.
+    const slow = connect(port, "127.0.0.1");
+    slow.on("error", () => undefined);
+    const closing = closedAfter(slow);
+    const bytes = "*2\r\n$3\r\nGET\r\n$1\r\n";
+    let i = 0;
+    const trickle = setInterval(() => slow.write(bytes[i++ % bytes.length]!), 50);
+    expect(await closing).toBeGreaterThanOrEqual(250);
+    clearInterval(trickle);
+
+    // Commands that keep completing, each chunk ending inside the next one: served throughout.
+    const busy = connect(port, "127.0.0.1");
+    let replies = 0;
+    busy.on("data", (d: Buffer) => (replies += d.toString("latin1").split("\r\n").length - 1));
+    const cmd = "*2\r\n$3\r\nGET\r\n$1\r\ns\r\n";
+    const stream = cmd.repeat(40);
+    for (let off = 0; off < stream.length; off += 7) {
+      busy.write(stream.slice(off, off + 7));
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    while (replies < 80) await new Promise((r) => setTimeout(r, 10)); // 40 bulk replies, 2 lines each
+    expect(busy.destroyed).toBe(false);
+    busy.destroy();
+
+    // With users: a connection that does not log in within the deadline is closed.
+    const locked = await start("pw", { authTimeoutMs: 200 });
+    const idle = connect(locked.port, "127.0.0.1");
+    idle.on("error", () => undefined);
+    expect(await closedAfter(idle)).toBeGreaterThanOrEqual(150);
   });
 
   it("closes the connection on framing it cannot resynchronise, after saying why", async () => {
