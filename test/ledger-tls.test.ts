@@ -277,18 +277,19 @@ describe("ledger members over mutual TLS (real processes)", () => {
     ];
     const good = new EdgeProcess(cluster.addresses(), edgeTls);
     const plain = new EdgeProcess(cluster.addresses(), ["--draw-timeout-ms", "2000"]);
-    // One after the other: a port picked free is free only until someone binds it.
-    await good.init();
-    await good.start();
-    await plain.init();
-    await plain.start();
-    const redis = new Redis({
-      port: good.respPort,
-      host: "127.0.0.1",
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-    });
+    let redis: Redis | undefined;
     try {
+      // One after the other: a port picked free is free only until someone binds it.
+      await good.init();
+      await good.start();
+      await plain.init();
+      await plain.start();
+      redis = new Redis({
+        port: good.respPort,
+        host: "127.0.0.1",
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+      });
       await redis.connect();
       const first = BigInt(String(await redis.call("GET", "tls")));
       const next = BigInt(String(await redis.call("GET", "tls")));
@@ -306,7 +307,8 @@ describe("ledger members over mutual TLS (real processes)", () => {
         expect(out).toMatch(/^(UNAVAILABLE|ERR|TIMEOUT) /);
       }
     } finally {
-      redis.disconnect();
+      // Also when a start failed: no edge outlives the test.
+      redis?.disconnect();
       await good.stop();
       await plain.stop();
     }
