@@ -58,6 +58,7 @@ export {
   ORDERING_FROM_PB,
   ORDERING_TO_PB,
   UnknownValueError,
+  onUnknownValue,
   changesFromPb,
   changesToPb,
   fromPbSequence,

@@ -86,6 +86,15 @@ export class UnknownValueError extends Error {
   }
 }
 
+/** Run a conversion whose unknown values are the caller's error, as `toError` makes it. */
+export function onUnknownValue<T>(f: () => T, toError: (e: UnknownValueError) => Error): T {
+  try {
+    return f();
+  } catch (e) {
+    throw e instanceof UnknownValueError ? toError(e) : e;
+  }
+}
+
 /** An enum off the wire: 0 (unspecified) is "not given", a number the model lacks is an error. */
 function fromPbEnum<K>(m: ReadonlyMap<number, K>, v: number, field: string): K | undefined {
   if (v === 0) return undefined;

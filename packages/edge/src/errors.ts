@@ -1,6 +1,6 @@
 // Expected failures of the edge, with stable codes. The gRPC layer maps a code to a status code and
 // the RESP layer to an error line; neither guesses from message text.
-import { UnknownValueError } from "@dispenser/domain";
+import { onUnknownValue } from "@dispenser/domain";
 
 export type EdgeErrorCode =
   | "invalid-argument" // a malformed request: nothing was issued
@@ -30,12 +30,7 @@ export class EdgeError extends Error {
 
 /** A conversion off or onto the wire whose unknown enum values are the caller's error. */
 export function wireInput<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof UnknownValueError) throw new EdgeError("invalid-argument", e.message, e.field);
-    throw e;
-  }
+  return onUnknownValue(f, (e) => new EdgeError("invalid-argument", e.message, e.field));
 }
 
 export function isEdgeError(e: unknown): e is EdgeError {

@@ -4,10 +4,10 @@ import { DEFAULT_PAGE_SIZE, ErrorReason, MAX_PAGE_SIZE } from "@dispenser/proto"
 import type { LedgerServer } from "@dispenser/proto";
 import { status } from "@grpc/grpc-js";
 import {
-  UnknownValueError,
   changesFromPb,
   describeErrors,
   normalizeSequenceDef,
+  onUnknownValue,
   specFromPb,
 } from "@dispenser/domain";
 import { CallError, expected, pbOf } from "./common.js";
@@ -98,16 +98,9 @@ export function catalogHandlers(
 
 /** A conversion off the wire whose unknown enum values are the caller's error. */
 function fromWire<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof UnknownValueError)
-      throw new CallError(
-        status.INVALID_ARGUMENT,
-        e.message,
-        ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
-        e.field,
-      );
-    throw e;
-  }
+  return onUnknownValue(
+    f,
+    (e) =>
+      new CallError(status.INVALID_ARGUMENT, e.message, ErrorReason.ERROR_REASON_INVALID_ARGUMENT, e.field),
+  );
 }

@@ -8,12 +8,26 @@ const MAX_AUTH_FAILURES = 10;
 const FIRST_DELAY_MS = 50;
 const MAX_DELAY_MS = 5_000;
 
-/** Log `c` in as `user`; the error line when that fails (then answer it with `refuse`). */
-export function logIn(s: ServerInfo, c: ConnState, user: string | undefined, pw: string): string | undefined {
+/** Why a login failed: the error line, and whether it was a guess (answered late) or a misuse. */
+export interface LoginFailure {
+  readonly line: string;
+  readonly guess: boolean;
+}
+
+/** Log `c` in as `user`; a failure is answered with `refuse`. */
+export function logIn(
+  s: ServerInfo,
+  c: ConnState,
+  user: string | undefined,
+  pw: string,
+): LoginFailure | undefined {
   if (s.users === undefined)
-    return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+    return {
+      line: "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+      guess: false,
+    };
   const u = s.users.check(user ?? "default", pw);
-  if (!u) return "WRONGPASS invalid username-password pair or user is disabled.";
+  if (!u) return { line: "WRONGPASS invalid username-password pair or user is disabled.", guess: true };
   c.user = u;
   c.authed = true;
   c.capped = u.idsPerCall !== undefined || u.idsPerSecond !== undefined;
@@ -22,9 +36,10 @@ export function logIn(s: ServerInfo, c: ConnState, user: string | undefined, pw:
   return undefined;
 }
 
-/** Answer a failed AUTH: late, and by closing the connection after too many. */
-export function refuse(c: ConnState, line: string, write: (line: string) => void): Promise<void> | void {
-  if (line.startsWith("ERR AUTH <password> called without")) return write(line);
+/** Answer a failed AUTH: a wrong guess late, and by closing the connection after too many. */
+export function refuse(c: ConnState, f: LoginFailure, write: (line: string) => void): Promise<void> | void {
+  const line = f.line;
+  if (!f.guess) return write(line);
   c.authFailures++;
   const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (c.authFailures - 1));
   return new Promise((resolve) =>
