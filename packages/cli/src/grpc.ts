@@ -16,7 +16,10 @@ import type {
 } from "@dispenser/proto";
 import { DispenserClient, LedgerClient } from "@dispenser/proto";
 import type { CallOptions, ClientUnaryCall, ServiceError } from "@grpc/grpc-js";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
+import type { TlsMaterial } from "@dispenser/plumbing";
+import type { EdgeAccess } from "./credentials.js";
+import { DEV_EDGE_ACCESS, ledgerChannel } from "./credentials.js";
 import { CliError, EXIT } from "./errors.js";
 
 type Callback<Res> = (e: ServiceError | null, r: Res) => void;
@@ -43,9 +46,9 @@ export function grpcError(e: unknown, what: string, address: string, timeoutMs: 
   return new CliError(`${e.details} (${name})`, EXIT.server);
 }
 
-function unary<Res>(invoke: Invoke<Res>, timeoutMs: number): Promise<Res> {
+function unary<Res>(invoke: Invoke<Res>, timeoutMs: number, md = new Metadata()): Promise<Res> {
   return new Promise((resolve, reject) => {
-    invoke(new Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(e) : resolve(r)));
+    invoke(md, { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(e) : resolve(r)));
   });
 }
 
@@ -56,12 +59,13 @@ export class EdgeApi {
   constructor(
     readonly address: string,
     readonly timeoutMs: number,
+    private readonly access: EdgeAccess = DEV_EDGE_ACCESS,
   ) {
-    this.c = new DispenserClient(address, credentials.createInsecure());
+    this.c = new DispenserClient(address, access.channel);
   }
 
   private run<Res>(invoke: Invoke<Res>): Promise<Res> {
-    return unary(invoke, this.timeoutMs).catch((e: unknown) => {
+    return unary(invoke, this.timeoutMs, this.access.metadata()).catch((e: unknown) => {
       throw grpcError(e, "the edge", this.address, this.timeoutMs);
     });
   }
@@ -113,8 +117,12 @@ export class EdgeApi {
 }
 
 /** ClusterStatus of one ledger node, as that node sees the cluster (no leader following). */
-export async function ledgerStatus(address: string, timeoutMs: number): Promise<ClusterStatusResponse> {
-  const c = new LedgerClient(address, credentials.createInsecure());
+export async function ledgerStatus(
+  address: string,
+  timeoutMs: number,
+  tls: TlsMaterial | undefined,
+): Promise<ClusterStatusResponse> {
+  const c = new LedgerClient(address, ledgerChannel(tls));
   try {
     return await unary<ClusterStatusResponse>((md, o, cb) => c.clusterStatus({}, md, o, cb), timeoutMs);
   } catch (e) {

@@ -28,6 +28,10 @@ export type DispenserErrorCode =
    * raise the sequence's marks (`dispenser seq raise-mark`); retrying does not help until then.
    */
   | "ledger-forgot"
+  /** The edge wants a token (see the `token` option), or did not accept the one sent. */
+  | "unauthenticated"
+  /** The token's user may not make this call (its role, or a draw beyond its ids-per-call cap). */
+  | "permission-denied"
   /** Anything else: a bug or a protocol mismatch. */
   | "internal";
 
@@ -76,6 +80,10 @@ export function codeOf(grpcCode: status, reason: ErrorReason | undefined): Dispe
       return "deadline";
     case status.FAILED_PRECONDITION:
       return "failed-precondition";
+    case status.UNAUTHENTICATED:
+      return "unauthenticated";
+    case status.PERMISSION_DENIED:
+      return "permission-denied";
     default:
       return "internal";
   }

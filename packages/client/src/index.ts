@@ -5,6 +5,8 @@
 //   await ids.close();
 export type { BufferSource, DispenserStats, ParsedId, SequenceInfo } from "./types.js";
 export { Dispenser, createDispenser } from "./dispenser.js";
+export type { EdgeCredentials } from "./credentials.js";
+export { credentialsFromEnv } from "./credentials.js";
 export type { DispenserErrorCode } from "./errors.js";
 export { DispenserError, isDispenserError } from "./errors.js";
 export { parseIdString, toIdString } from "./ids.js";

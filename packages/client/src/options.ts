@@ -57,7 +57,18 @@ export interface DispenserOptions {
   readonly retryBackoffMs?: number;
   /** Longest wait between rounds over the endpoints, in ms. Default 500. */
   readonly retryBackoffMaxMs?: number;
-  /** Channel credentials. Default: insecure (plaintext). */
+  /**
+   * `user:secret` of a user in the edge's --users file, sent with every call as
+   * `authorization: Bearer <token>`. Default: none. credentialsFromEnv() reads it from
+   * DISPENSER_TOKEN or DISPENSER_TOKEN_FILE.
+   */
+  readonly token?: string;
+  /**
+   * TLS to the edges: `ca` their CA certificate (PEM; default the system's roots), `cert` and `key`
+   * a client certificate for an edge with --tls-client-ca. Default: plaintext. Not with `credentials`.
+   */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  /** Channel credentials, for what `tls` does not cover. Default: insecure (plaintext). */
   readonly credentials?: ChannelCredentials;
   /** Extra grpc-js channel options, merged over the client's own. */
   readonly channelOptions?: ChannelOptions;
@@ -78,8 +89,13 @@ export interface ResolvedOptions {
   readonly retryBackoffMs: number;
   readonly retryBackoffMaxMs: number;
   readonly credentials: ChannelCredentials;
+  /** The authorization header every call carries, or undefined. */
+  readonly authorization: string | undefined;
   readonly channelOptions: ChannelOptions;
 }
+
+/** A token's shape: a user name, a colon, the secret; no whitespace (it goes into a header). */
+const TOKEN_PATTERN = /^[A-Za-z0-9._-]{1,64}:[\x21-\x7e]{1,1024}$/;
 
 /** The same bound the ledger puts on limits.max_segment_size. */
 export const MAX_RANGE_SIZE = Number(MAX_SEGMENT_SIZE);
@@ -132,6 +148,12 @@ export function resolveOptions(o: DispenserOptions): ResolvedOptions {
     bad("prefetchAt", "prefetchAt must be a share in (0, 1]");
   const retryBackoffMs = int("retryBackoffMs", o.retryBackoffMs, 25, 0, 60_000);
   const retryBackoffMaxMs = int("retryBackoffMaxMs", o.retryBackoffMaxMs, 500, retryBackoffMs, 600_000);
+  if (o.token !== undefined && (typeof o.token !== "string" || !TOKEN_PATTERN.test(o.token)))
+    bad("token", "token must be user:secret (printable, no spaces)");
+  if (o.tls !== undefined && o.credentials !== undefined) bad("tls", "give tls or credentials, not both");
+  const tls = o.tls;
+  if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined))
+    bad("tls", "tls.cert and tls.key go together");
 
   return {
     endpoints: [...(endpoints as string[])],
@@ -147,7 +169,12 @@ export function resolveOptions(o: DispenserOptions): ResolvedOptions {
     prefetchAt,
     retryBackoffMs,
     retryBackoffMaxMs,
-    credentials: o.credentials ?? credentials.createInsecure(),
+    credentials:
+      o.credentials ??
+      (tls
+        ? credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
+        : credentials.createInsecure()),
+    authorization: o.token !== undefined ? `Bearer ${o.token}` : undefined,
     channelOptions: o.channelOptions ?? {},
   };
 }

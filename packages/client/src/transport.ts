@@ -72,7 +72,9 @@ export class EdgeTransport {
     const c = this.client(i);
     const f = (c as unknown as Record<string, UnaryFn>)[method as string]!;
     return new Promise<ResponseOf<M>>((resolve, reject) => {
-      const call = f.call(c, req, new Metadata(), { deadline }, (err, res) => {
+      const md = new Metadata();
+      if (this.o.authorization !== undefined) md.set("authorization", this.o.authorization);
+      const call = f.call(c, req, md, { deadline }, (err, res) => {
         this.inFlight.delete(call);
         if (err) reject(fromServiceError(err, this.o.endpoints[i]!));
         else resolve(res as ResponseOf<M>);

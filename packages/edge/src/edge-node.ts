@@ -2,7 +2,7 @@
 // the SIGTERM path: stop accepting, answer what is in flight, hand unused tails back, then close.
 import type { Server as HttpServer } from "node:http";
 import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/plumbing";
-import type { TlsMaterial } from "@dispenser/plumbing";
+import type { ServerTls, TlsMaterial } from "@dispenser/plumbing";
 import { DispenserService } from "@dispenser/proto";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -10,6 +10,7 @@ import { createDispenserService } from "./grpc/dispenser-service.js";
 import type { ReturnReport } from "./issuing/dispenser.js";
 import { Dispenser } from "./issuing/dispenser.js";
 import { Users } from "./auth/users.js";
+import { LoginThrottle } from "./auth/login-throttle.js";
 import { GrpcLedgerPort } from "./ledger/grpc-ledger-port.js";
 import type { LedgerPort } from "./ledger/ledger-port.js";
 import { EdgeMetrics } from "./metrics.js";
@@ -38,6 +39,13 @@ export interface EdgeNodeOptions {
   readonly grpcListen: string | undefined;
   /** host:port of the Redis-protocol server; undefined for none. */
   readonly respListen: string | undefined;
+  /** host:port of the Redis-protocol server over TLS (needs `tls`); undefined for none. */
+  readonly respTlsListen?: string;
+  /**
+   * This edge's server certificate: gRPC is served over TLS, and RESP on `respTlsListen`. With a
+   * `ca`, clients of both must show a certificate it signed. Unset: plaintext gRPC.
+   */
+  readonly tls?: ServerTls;
   /** host:port of /metrics; undefined for none. */
   readonly metricsListen: string | undefined;
   /** RESP AUTH password of the user `default` (an admin); undefined for none. */
@@ -61,12 +69,46 @@ export interface EdgeNodeOptions {
 /** Seconds of the DC's draw rate its reserve pool holds by default (with a Redis plane): 15 minutes. */
 export const DEFAULT_RESERVE_SECONDS = 900;
 
+const LOOPBACK = /^(127\.|localhost$|\[?::1\]?$)/;
+
+/** What an operator should hear about ports open beyond this machine without TLS or users. */
+export function exposureWarnings(o: EdgeNodeOptions): string[] {
+  const out: string[] = [];
+  const exposed = (listen: string | undefined): boolean =>
+    listen !== undefined && !LOOPBACK.test(splitHostPort(listen).host);
+  if (exposed(o.grpcListen) && !o.tls)
+    out.push(
+      `gRPC on ${o.grpcListen} is plaintext: tokens and ids cross the network in the clear (--tls-cert)`,
+    );
+  if (exposed(o.respListen))
+    out.push(
+      `RESP on ${o.respListen} is plaintext: passwords and ids cross the network in the clear (--resp-tls-listen)`,
+    );
+  if (
+    (exposed(o.grpcListen) || exposed(o.respListen) || exposed(o.respTlsListen)) &&
+    o.usersFile === undefined
+  )
+    out.push(
+      o.password === undefined
+        ? "no --users: anyone who reaches this edge may draw ids and change the catalog"
+        : "no --users: gRPC calls need no token (--password guards RESP only)",
+    );
+  if (
+    o.ledgerTls === undefined &&
+    o.ledger === undefined &&
+    o.ledgerEndpoints.some((a) => !LOOPBACK.test(splitHostPort(a).host))
+  )
+    out.push("the ledger is reached in plaintext (--ledger-tls-ca, --ledger-tls-cert, --ledger-tls-key)");
+  return out;
+}
+
 export class EdgeNode {
   readonly registry = new Registry();
   readonly dispenser: Dispenser;
   readonly metrics: EdgeMetrics;
   private grpc: GrpcServer | undefined;
   private resp: RespServer | undefined;
+  private respTls: RespServer | undefined;
   private http: HttpServer | undefined;
   private readonly redis: Cluster | undefined;
   /** The DC's reserve pool, with a Redis plane and reserveSeconds > 0. */
@@ -74,9 +116,12 @@ export class EdgeNode {
   private reporter: PlaneReporter | undefined;
   /** Who may log in over RESP and gRPC; undefined: anyone, as an admin (the dev mode). */
   private readonly users: Users | undefined;
+  /** Failed logins per client address, over RESP and gRPC alike. */
+  private readonly throttle = new LoginThrottle();
   /** Bound ports (useful when listening on port 0). */
   grpcPort = 0;
   respPort = 0;
+  respTlsPort = 0;
   metricsPort = 0;
 
   constructor(private readonly o: EdgeNodeOptions) {
@@ -202,6 +247,7 @@ export class EdgeNode {
       const grpc = (this.grpc = new GrpcServer({
         maxReceiveBytes: MAX_GRPC_MESSAGE_BYTES,
         maxSendBytes: MAX_GRPC_MESSAGE_BYTES,
+        ...(o.tls ? { tls: o.tls, requireClientCert: o.tls.ca !== undefined } : {}),
       }));
       grpc.addService(
         DispenserService,
@@ -210,22 +256,33 @@ export class EdgeNode {
           this.metrics,
           // --password alone is RESP's (requirepass): the SDK and the CLI send no token yet.
           o.usersFile !== undefined ? this.users : undefined,
+          this.throttle,
         ),
       );
       const { host, port } = splitHostPort(o.grpcListen);
       this.grpcPort = await grpc.listen(host, port);
     }
-    if (o.respListen !== undefined) {
-      const { host, port } = splitHostPort(o.respListen);
-      this.resp = new RespServer(this.dispenser, {
+    const respOn = (listen: string, tls: ServerTls | undefined): RespServer => {
+      const { host, port } = splitHostPort(listen);
+      return new RespServer(this.dispenser, {
         host,
         port,
+        ...(tls ? { tls } : {}),
         users: this.users,
+        throttle: this.throttle,
         metrics: this.metrics,
         ...(this.reporter ? { dcStats: (name: string) => this.reporter!.dcStats(name) } : {}),
         logger: o.logger,
       });
+    };
+    if (o.respListen !== undefined) {
+      this.resp = respOn(o.respListen, undefined);
       this.respPort = await this.resp.listen();
+    }
+    if (o.respTlsListen !== undefined) {
+      if (!o.tls) throw new Error("respTlsListen needs tls");
+      this.respTls = respOn(o.respTlsListen, o.tls);
+      this.respTlsPort = await this.respTls.listen();
     }
     if (o.metricsListen !== undefined) {
       const { host, port } = splitHostPort(o.metricsListen);
@@ -234,12 +291,15 @@ export class EdgeNode {
       this.http = m.server;
       this.metricsPort = m.port;
     }
+    for (const w of exposureWarnings(o)) o.logger.warn(w);
     o.logger.info(
       {
         dc: o.dc,
         edge: this.dispenser.edgeId,
         grpc: this.grpcPort,
         resp: this.respPort,
+        respTls: this.respTlsPort,
+        grpcTls: o.tls !== undefined,
         metrics: this.metricsPort,
       },
       "edge started",
@@ -253,6 +313,7 @@ export class EdgeNode {
     const closing = [
       grpc ? grpc.shutdown(SHUTDOWN_GRACE_MS) : Promise.resolve(),
       this.resp ? this.resp.close() : Promise.resolve(),
+      this.respTls ? this.respTls.close() : Promise.resolve(),
     ];
     await Promise.all(closing);
     this.reserve?.close();

@@ -2,7 +2,7 @@
 // DISPENSER_EDGE_RESP_LISTEN, and a --config file), turned into EdgeNodeOptions in one place.
 import { MAX_DATACENTERS, MAX_RESERVE_SECONDS } from "@dispenser/domain";
 import type { CommandSpec, Flags } from "@dispenser/plumbing";
-import { helpText, parseFlags, tlsFromFlags } from "@dispenser/plumbing";
+import { helpText, parseFlags, serverTlsFromFlags, tlsFromFlags } from "@dispenser/plumbing";
 import { pino } from "pino";
 import type { EdgeNodeOptions } from "./edge-node.js";
 import { DEFAULT_RESERVE_SECONDS } from "./edge-node.js";
@@ -30,7 +30,24 @@ export const EDGE_FLAGS: CommandSpec = {
       default: "127.0.0.1:50051",
       help: "the gRPC Dispenser service, or 'off'",
     },
+    {
+      name: "resp-tls-listen",
+      value: "host:port",
+      default: "off",
+      help: "the Redis-protocol server over TLS (Redis's tls-port; needs --tls-cert), or 'off'",
+    },
     { name: "metrics-listen", value: "host:port", default: "off", help: "Prometheus /metrics, or 'off'" },
+    {
+      name: "tls-cert",
+      value: "file",
+      help: "this edge's server certificate (PEM): gRPC is then served over TLS, and RESP on --resp-tls-listen",
+    },
+    { name: "tls-key", value: "file", help: "the private key of --tls-cert (PEM)" },
+    {
+      name: "tls-client-ca",
+      value: "file",
+      help: "mutual TLS: clients of the TLS ports must show a certificate this CA signed (PEM)",
+    },
     { name: "password", value: "text", help: "password RESP clients must AUTH with (default: none)" },
     {
       name: "users",
@@ -107,8 +124,18 @@ export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env
     "--ledger-tls-ca, --ledger-tls-cert and --ledger-tls-key",
     (m) => new UsageError(m),
   );
+  const tls = serverTlsFromFlags(
+    { cert: f.str("tls-cert"), key: f.str("tls-key"), clientCa: f.str("tls-client-ca") },
+    { pair: "--tls-cert and --tls-key", clientCa: "--tls-client-ca" },
+    (m) => new UsageError(m),
+  );
+  const respTlsListen = listenFlag(f, "resp-tls-listen");
+  if (respTlsListen !== undefined && tls === undefined)
+    throw new UsageError("--resp-tls-listen needs --tls-cert and --tls-key");
   return {
     ...(ledgerTls ? { ledgerTls } : {}),
+    ...(tls ? { tls } : {}),
+    ...(respTlsListen !== undefined ? { respTlsListen } : {}),
     dc,
     ledgerEndpoints: ledger,
     respListen: listenFlag(f, "resp-listen"),

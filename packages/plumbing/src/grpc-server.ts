@@ -15,8 +15,8 @@ import type {
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Metadata, status } from "@grpc/grpc-js";
-import type { Identity, TlsMaterial } from "./tls.js";
-import { identityOfSocket } from "./tls.js";
+import type { Identity, ServerTls } from "./tls.js";
+import { identityOfSocket, tlsServerOptions } from "./tls.js";
 
 export interface GrpcServerOptions {
   /** Largest request message accepted; a larger one ends the call with RESOURCE_EXHAUSTED. */
@@ -32,11 +32,11 @@ export interface GrpcServerOptions {
   /** A connection that stays above that bound this long is closed. Default 30 s. */
   slowClientTimeoutMs?: number;
   /**
-   * Serve over TLS with this node's certificate. Clients are asked for a certificate of the same
-   * CA; unless `requireClientCert`, one that shows none still connects, and its calls have no
-   * `caller` (each service decides what needs one).
+   * Serve over TLS with this node's certificate. With a `ca`, clients are asked for a certificate
+   * it signed; unless `requireClientCert`, one that shows none still connects, and its calls have
+   * no `caller` (each service decides what needs one).
    */
-  tls?: TlsMaterial;
+  tls?: ServerTls;
   /** Connections open at once; more are closed on accept. Default 1,000. */
   maxConnections?: number;
   /** A connection without traffic (calls or pings) this long is closed gracefully. Default 5 min; 0: never. */
@@ -64,6 +64,11 @@ export function headerOf(call: object, name: string): string | undefined {
 /** The identity the caller's certificate proved, or undefined (plaintext, no or a foreign certificate). */
 export function callerOf(call: object): Identity | undefined {
   return (call as { caller?: Identity }).caller;
+}
+
+/** The address a call came from (its connection's remote address), when known. */
+export function remoteOf(call: object): string | undefined {
+  return (call as { remoteAddress?: string }).remoteAddress;
 }
 
 /** Answers of one connection still in flight, and the timer that closes it if they stay unread. */
@@ -183,15 +188,7 @@ export class GrpcServer {
     };
     const tls = this.o.tls;
     const server: Http2Server | Http2SecureServer = tls
-      ? createSecureServer({
-          ...common,
-          key: tls.key,
-          cert: tls.cert,
-          ca: tls.ca,
-          requestCert: true,
-          rejectUnauthorized: this.o.requireClientCert === true,
-          minVersion: "TLSv1.2",
-        })
+      ? createSecureServer({ ...common, ...tlsServerOptions(tls, this.o.requireClientCert === true) })
       : createServer(common);
     this.server = server;
     server.maxConnections = this.o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
@@ -316,6 +313,11 @@ export class ServerCall extends EventEmitter {
     // Once per connection: a certificate does not change under a session.
     if (!CALLERS.has(session)) CALLERS.set(session, identityOfSocket(session.socket));
     return CALLERS.get(session);
+  }
+
+  /** The address of the caller's connection. */
+  get remoteAddress(): string | undefined {
+    return this.stream.session?.socket.remoteAddress;
   }
 
   /** The caller's metadata (built on first use: most calls never look). */

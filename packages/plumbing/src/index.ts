@@ -14,17 +14,21 @@ export {
   readConfig,
 } from "./flags.js";
 export type { GrpcServerOptions } from "./grpc-server.js";
-export { GrpcServer, callerOf, headerOf } from "./grpc-server.js";
-export type { Identity, IdentityRole, TlsFiles, TlsMaterial } from "./tls.js";
+export { GrpcServer, callerOf, headerOf, remoteOf } from "./grpc-server.js";
+export type { Identity, IdentityRole, ServerTls, TlsFiles, TlsMaterial } from "./tls.js";
 export {
   IDENTITY_ROLES,
+  TLS_HANDSHAKE_TIMEOUT_MS,
   expectIdentity,
+  expectRole,
   identityOfCertificate,
   identityOfSocket,
   identityUri,
   loadTls,
   parseIdentity,
+  serverTlsFromFlags,
   tlsFromFlags,
+  tlsServerOptions,
 } from "./tls.js";
 export { serveMetrics } from "./metrics-http.js";
 export { stopOnSignals } from "./signals.js";

@@ -21,6 +21,43 @@ export interface TlsMaterial {
   readonly key: Buffer;
 }
 
+/**
+ * What a server needs to speak TLS: its certificate and key, and optionally the CA its clients'
+ * certificates must be signed by (mutual TLS: a client without one is refused at the handshake).
+ */
+export interface ServerTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca?: Buffer;
+}
+
+/** A client that has not finished its TLS handshake this long after connecting is cut. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** The node:tls server options every dispenser TLS server shares. */
+export function tlsServerOptions(
+  tls: ServerTls,
+  requireClientCert: boolean,
+): {
+  key: Buffer;
+  cert: Buffer;
+  ca?: Buffer;
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+  minVersion: "TLSv1.2";
+  handshakeTimeout: number;
+} {
+  return {
+    key: tls.key,
+    cert: tls.cert,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    requestCert: tls.ca !== undefined,
+    rejectUnauthorized: tls.ca !== undefined && requireClientCert,
+    minVersion: "TLSv1.2",
+    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+  };
+}
+
 export const IDENTITY_ROLES = ["ledger", "edge", "admin"] as const;
 export type IdentityRole = (typeof IDENTITY_ROLES)[number];
 
@@ -106,6 +143,53 @@ export function tlsFromFlags(
   } catch (e) {
     throw fail(e instanceof Error ? e.message : String(e));
   }
+}
+
+/**
+ * A server's TLS from its flags: a certificate and key (both or neither), and an optional client
+ * CA that turns on mutual TLS (only with a certificate).
+ */
+export function serverTlsFromFlags(
+  flags: {
+    readonly cert: string | undefined;
+    readonly key: string | undefined;
+    readonly clientCa: string | undefined;
+  },
+  names: { readonly pair: string; readonly clientCa: string },
+  fail: (message: string) => Error,
+): ServerTls | undefined {
+  const { cert, key, clientCa } = flags;
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined) throw fail(`${names.clientCa} needs ${names.pair}`);
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) throw fail(`${names.pair} go together`);
+  const read = (what: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw fail(`cannot read the TLS ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  return {
+    cert: read("certificate", cert),
+    key: read("key", key),
+    ...(clientCa !== undefined ? { ca: read("client CA certificate", clientCa) } : {}),
+  };
+}
+
+/** A check of the server's certificate: it must name some `role` (any ledger member, say). */
+export function expectRole(
+  role: IdentityRole,
+): (host: string, cert: Pick<PeerCertificate, "subjectaltname">) => Error | undefined {
+  return (_host, cert) => {
+    const id = identityOfCertificate(cert);
+    return id?.role === role
+      ? undefined
+      : new Error(
+          `the server's certificate names ${id ? identityUri(id) : "no dispenser identity"}, not a ${role}`,
+        );
+  };
 }
 
 /**

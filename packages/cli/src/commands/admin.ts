@@ -19,6 +19,7 @@ import {
 } from "../format.js";
 import { batchIds, EdgeApi } from "../grpc.js";
 import type { Io } from "../io.js";
+import { EDGE_CREDENTIAL_FLAGS, edgeAccess } from "../credentials.js";
 
 export const DEFAULT_EDGE = "127.0.0.1:50051";
 const INT64_MAX = (1n << 63n) - 1n;
@@ -40,6 +41,7 @@ export const EDGE_FLAGS: readonly FlagSpec[] = [
     env: "DISPENSER_TIMEOUT_MS",
     help: "deadline of each call",
   },
+  ...EDGE_CREDENTIAL_FLAGS,
 ];
 
 export const SEQ_CREATE: CommandSpec = {
@@ -141,15 +143,15 @@ export const PARSE: CommandSpec = {
   flags: EDGE_FLAGS,
 };
 
-function edgeOf(f: Flags): EdgeApi {
+function edgeOf(f: Flags, env: Io["env"]): EdgeApi {
   const address = f.required("edge");
   if (!/^[^:\s]+:[0-9]{1,5}$/.test(address) && !/^\[.*\]:[0-9]{1,5}$/.test(address))
     throw usageError(`--edge must be host:port, got "${address}"`, f.command);
-  return new EdgeApi(address, f.int("timeout-ms", 1, 3_600_000) ?? 5_000);
+  return new EdgeApi(address, f.int("timeout-ms", 1, 3_600_000) ?? 5_000, edgeAccess(f, env));
 }
 
-async function withEdge<T>(f: Flags, run: (edge: EdgeApi) => Promise<T>): Promise<T> {
-  const edge = edgeOf(f);
+async function withEdge<T>(f: Flags, env: Io["env"], run: (edge: EdgeApi) => Promise<T>): Promise<T> {
+  const edge = edgeOf(f, env);
   try {
     return await run(edge);
   } finally {
@@ -229,7 +231,7 @@ const mapUnset = <T, U>(v: T | undefined, f: (v: T) => U): U | undefined =>
 export async function seqCreate(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(SEQ_CREATE, argv, io.env);
   const def = definitionFrom(f);
-  const r = await withEdge(f, (e) => e.create(def));
+  const r = await withEdge(f, io.env, (e) => e.create(def));
   const v = r.sequence ? sequenceView(r.sequence) : undefined;
   if (f.bool("json")) io.out(toJson(v) + "\n");
   else if (v) {
@@ -245,7 +247,7 @@ export async function seqCreate(argv: string[], io: Io): Promise<number> {
 export async function seqList(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(SEQ_LIST, argv, io.env);
   f.noMoreThan(0);
-  const all = (await withEdge(f, (e) => e.listAll())).map(sequenceView);
+  const all = (await withEdge(f, io.env, (e) => e.listAll())).map(sequenceView);
   if (f.bool("json")) io.out(toJson(all) + "\n");
   else if (all.length === 0) io.out("no sequences yet (create one: dispenser seq create <name> --type 3)\n");
   else
@@ -272,7 +274,7 @@ export async function seqDescribe(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(SEQ_DESCRIBE, argv, io.env);
   const name = nameArg(f, 0, "sequence name");
   f.noMoreThan(1);
-  const r = await withEdge(f, (e) => e.describe(name));
+  const r = await withEdge(f, io.env, (e) => e.describe(name));
   const v = r.sequence ? sequenceView(r.sequence) : undefined;
   if (f.bool("json")) io.out(toJson(v) + "\n");
   else if (v) io.out(fields({ ...v }));
@@ -297,7 +299,7 @@ export async function seqUpdate(argv: string[], io: Io): Promise<number> {
       "nothing to change: give --ordering, --auto-disk, --max-segment-size or --reserve-seconds",
       f.command,
     );
-  const r = await withEdge(f, (e) =>
+  const r = await withEdge(f, io.env, (e) =>
     e.update({
       name,
       expectedRevision: f.uint("expected-revision", INT64_MAX) ?? 0n,
@@ -321,7 +323,7 @@ export async function seqDelete(argv: string[], io: Io): Promise<number> {
   const f = parseFlags(SEQ_DELETE, argv, io.env);
   const name = nameArg(f, 0, "sequence name");
   f.noMoreThan(1);
-  const r = await withEdge(f, (e) => e.delete(name));
+  const r = await withEdge(f, io.env, (e) => e.delete(name));
   if (f.bool("json")) io.out(toJson({ name, revision: r.revision }) + "\n");
   else io.out(`deleted ${name} (catalog revision ${r.revision}); its ids are never issued again\n`);
   return 0;
@@ -332,7 +334,7 @@ export async function next(argv: string[], io: Io): Promise<number> {
   const name = nameArg(f, 0, "sequence name");
   f.noMoreThan(1);
   const count = f.int("count", 1, MAX_ISSUE_BATCH) ?? 1;
-  const ids = await withEdge(f, async (e) => {
+  const ids = await withEdge(f, io.env, async (e) => {
     if (count === 1) return [(await e.issue(name)).str];
     const batch = batchIds(await e.issueBatch(name, count));
     const def = (await e.describe(name)).sequence;
@@ -349,7 +351,7 @@ export async function parse(argv: string[], io: Io): Promise<number> {
   const id = f.arg(1, "id");
   f.noMoreThan(2);
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(id)) throw usageError(`"${id}" is not an id`, f.command);
-  const r = await withEdge(f, (e) => e.parse(name, id));
+  const r = await withEdge(f, io.env, (e) => e.parse(name, id));
   if (f.bool("json")) io.out(toJson({ sequence: name, id, dc: r.dc, counter: r.counter }) + "\n");
   else io.out(fields({ sequence: name, id, dc: r.dc, counter: r.counter.toString() }));
   return 0;

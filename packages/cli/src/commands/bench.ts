@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { createDispenser } from "@dispenser/client";
 import { DispenserClient, MAX_ISSUE_BATCH } from "@dispenser/proto";
 import type { ServiceError } from "@grpc/grpc-js";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { CliError, EXIT } from "../errors.js";
 import type { CommandSpec, Flags } from "../flags.js";
@@ -15,6 +15,8 @@ import { parseFlags } from "../flags.js";
 import { table, toJson } from "../format.js";
 import { batchIds, grpcError } from "../grpc.js";
 import type { Io } from "../io.js";
+import type { EdgeAccess } from "../credentials.js";
+import { EDGE_CREDENTIAL_FLAGS, edgeAccess } from "../credentials.js";
 import { DEFAULT_EDGE } from "./admin.js";
 import { DEV_DEFAULTS } from "../defaults.js";
 
@@ -66,6 +68,7 @@ export const BENCH: CommandSpec = {
     },
     { name: "check", boolean: true, help: "keep every id and count repeats (costs memory)" },
     { name: "json", boolean: true, help: "print the summary as JSON" },
+    ...EDGE_CREDENTIAL_FLAGS,
   ],
   notes: "The sequence defaults to 'bench'. Exit code 1 when no id could be drawn or an id repeated.",
 };
@@ -117,16 +120,39 @@ function hostPort(f: Flags, flag: string): { host: string; port: number } {
   return { host: v.slice(0, i), port };
 }
 
-async function respTarget(f: Flags, seq: string, batch: number, conns: number): Promise<Target> {
+async function respTarget(
+  f: Flags,
+  a: EdgeAccess,
+  seq: string,
+  batch: number,
+  conns: number,
+): Promise<Target> {
   const { host, port } = hostPort(f, "resp");
-  const password = f.str("password");
+  // A token (user:secret) logs in as that user, as it does over gRPC; else --password as `default`.
+  const token = a.sdk.token;
+  const colon = token?.indexOf(":") ?? -1;
+  const login =
+    token !== undefined && colon > 0
+      ? { username: token.slice(0, colon), password: token.slice(colon + 1) }
+      : f.str("password") !== undefined
+        ? { password: f.str("password")! }
+        : {};
+  const tls = a.sdk.tls;
   const clients = Array.from(
     { length: conns },
     () =>
       new Redis({
         host,
         port,
-        ...(password !== undefined ? { password } : {}),
+        ...login,
+        ...(tls
+          ? {
+              tls: {
+                ...(tls.ca ? { ca: tls.ca } : {}),
+                ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
+              },
+            }
+          : {}),
         lazyConnect: true,
         maxRetriesPerRequest: 0,
         enableOfflineQueue: false,
@@ -166,9 +192,9 @@ async function respTarget(f: Flags, seq: string, batch: number, conns: number): 
   };
 }
 
-function grpcTarget(f: Flags, seq: string, batch: number): Target {
+function grpcTarget(f: Flags, a: EdgeAccess, seq: string, batch: number): Target {
   const address = f.required("edge");
-  const c = new DispenserClient(address, credentials.createInsecure());
+  const c = new DispenserClient(address, a.channel);
   const call = <Res>(invoke: (cb: (e: ServiceError | null, r: Res) => void) => void): Promise<Res> =>
     new Promise((resolve, reject) =>
       invoke((e, r) => (e ? reject(grpcError(e, "the edge", address, 5_000)) : resolve(r))),
@@ -177,12 +203,11 @@ function grpcTarget(f: Flags, seq: string, batch: number): Target {
   const draw: Draw =
     batch === 1
       ? async () => [
-          (await call<{ str: string }>((cb) => c.issue({ sequence: seq }, new Metadata(), deadline(), cb)))
-            .str,
+          (await call<{ str: string }>((cb) => c.issue({ sequence: seq }, a.metadata(), deadline(), cb))).str,
         ]
       : async () =>
           batchIds(
-            await call((cb) => c.issueBatch({ sequence: seq, count: batch }, new Metadata(), deadline(), cb)),
+            await call((cb) => c.issueBatch({ sequence: seq, count: batch }, a.metadata(), deadline(), cb)),
           ).map(String);
   return {
     draw,
@@ -191,9 +216,9 @@ function grpcTarget(f: Flags, seq: string, batch: number): Target {
   };
 }
 
-function sdkTarget(f: Flags, seq: string, batch: number): Target {
+function sdkTarget(f: Flags, a: EdgeAccess, seq: string, batch: number): Target {
   const address = f.required("edge");
-  const d = createDispenser({ endpoints: [address], sequence: seq });
+  const d = createDispenser({ endpoints: [address], sequence: seq, ...a.sdk });
   const draw: Draw =
     batch === 1 ? async () => [String(await d.next())] : async () => (await d.nextBatch(batch)).map(String);
   return {
@@ -203,12 +228,12 @@ function sdkTarget(f: Flags, seq: string, batch: number): Target {
   };
 }
 
-async function ensureSequence(f: Flags, seq: string): Promise<void> {
+async function ensureSequence(f: Flags, a: EdgeAccess, seq: string): Promise<void> {
   const address = f.required("edge");
-  const c = new DispenserClient(address, credentials.createInsecure());
+  const c = new DispenserClient(address, a.channel);
   try {
     await new Promise<void>((resolve, reject) =>
-      c.describeSequence({ name: seq }, new Metadata(), { deadline: Date.now() + 5_000 }, (e) => {
+      c.describeSequence({ name: seq }, a.metadata(), { deadline: Date.now() + 5_000 }, (e) => {
         if (!e) return resolve();
         if (e.code !== status.NOT_FOUND || !f.bool("create"))
           return reject(grpcError(e, "the edge", address, 5_000));
@@ -225,7 +250,7 @@ async function ensureSequence(f: Flags, seq: string): Promise<void> {
               keyFingerprint: "",
             },
           },
-          new Metadata(),
+          a.metadata(),
           { deadline: Date.now() + 5_000 },
           (e2) =>
             e2 && e2.code !== status.ALREADY_EXISTS
@@ -255,10 +280,11 @@ export async function bench(argv: string[], io: Io): Promise<number> {
   const json = f.bool("json");
 
   let target: Target;
-  if (mode === "resp") target = await respTarget(f, seq, batch, conns);
+  const access = edgeAccess(f, io.env);
+  if (mode === "resp") target = await respTarget(f, access, seq, batch, conns);
   else {
-    await ensureSequence(f, seq);
-    target = mode === "grpc" ? grpcTarget(f, seq, batch) : sdkTarget(f, seq, batch);
+    await ensureSequence(f, access, seq);
+    target = mode === "grpc" ? grpcTarget(f, access, seq, batch) : sdkTarget(f, access, seq, batch);
   }
 
   const lat = new Latencies();

@@ -12,6 +12,7 @@ import { parseFlags } from "../flags.js";
 import { toJson } from "../format.js";
 import { grpcError } from "../grpc.js";
 import type { Io } from "../io.js";
+import { LEDGER_CREDENTIAL_FLAGS, ledgerTls } from "../credentials.js";
 import { DEV_DEFAULTS } from "../defaults.js";
 
 const LEDGER_FLAGS = [
@@ -30,7 +31,8 @@ const LEDGER_FLAGS = [
     help: "give up after this long",
   },
   { name: "json", boolean: true, help: "print one JSON document instead of text" },
-] as const;
+  ...LEDGER_CREDENTIAL_FLAGS,
+];
 
 export const LEDGER_BACKUP: CommandSpec = {
   name: "ledger backup",
@@ -96,7 +98,8 @@ async function withLedger<T>(f: Flags, what: string, call: (c: LedgerClient) => 
   const endpoints = f.list("ledger");
   if (endpoints.length === 0) throw usageError("--ledger needs at least one host:port", f.command);
   const timeoutMs = f.int("timeout-ms", 1, 600_000) ?? 10_000;
-  const c = new LedgerClient({ endpoints, totalTimeoutMs: timeoutMs });
+  const tls = ledgerTls(f);
+  const c = new LedgerClient({ endpoints, totalTimeoutMs: timeoutMs, ...(tls ? { tls } : {}) });
   try {
     return await call(c);
   } catch (e) {

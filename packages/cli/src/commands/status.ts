@@ -10,6 +10,7 @@ import { parseFlags } from "../flags.js";
 import { table, toJson } from "../format.js";
 import { EdgeApi, ledgerStatus } from "../grpc.js";
 import type { Io } from "../io.js";
+import { EDGE_CREDENTIAL_FLAGS, edgeAccess, LEDGER_CREDENTIAL_FLAGS, ledgerTls } from "../credentials.js";
 import { DEFAULT_EDGE } from "./admin.js";
 import { DEV_DEFAULTS } from "../defaults.js";
 
@@ -46,6 +47,8 @@ export const STATUS: CommandSpec = {
       env: "DISPENSER_TIMEOUT_MS",
       help: "deadline of each call",
     },
+    ...EDGE_CREDENTIAL_FLAGS,
+    ...LEDGER_CREDENTIAL_FLAGS,
   ],
   notes: "Exit code 0 when a leader is known, 1 when the reachable nodes know none, 3 when no node answers.",
 };
@@ -129,7 +132,8 @@ export async function status(argv: string[], io: Io): Promise<number> {
   const timeoutMs = f.int("timeout-ms", 1, 600_000) ?? 2_000;
   const ledgers = f.list("ledger");
   if (ledgers.length === 0) throw new CliError("--ledger needs at least one host:port", EXIT.usage);
-  const answers = await Promise.allSettled(ledgers.map((a) => ledgerStatus(a, timeoutMs)));
+  const tls = ledgerTls(f);
+  const answers = await Promise.allSettled(ledgers.map((a) => ledgerStatus(a, timeoutMs, tls)));
   const ok = answers
     .map((a, i) => ({ address: ledgers[i]!, a }))
     .filter(
@@ -178,7 +182,7 @@ export async function status(argv: string[], io: Io): Promise<number> {
     edgeAddress === "off"
       ? undefined
       : await (async () => {
-          const api = new EdgeApi(edgeAddress, timeoutMs);
+          const api = new EdgeApi(edgeAddress, timeoutMs, edgeAccess(f, io.env));
           try {
             return { address: edgeAddress, up: true, sequences: (await api.listAll()).length };
           } catch (e) {

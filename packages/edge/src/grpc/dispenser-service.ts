@@ -9,7 +9,8 @@ import type { EdgeErrorCode } from "../errors.js";
 import { EdgeError, wireInput } from "../errors.js";
 import type { Role, Users } from "../auth/users.js";
 import { allows } from "../auth/users.js";
-import { headerOf } from "@dispenser/plumbing";
+import { headerOf, remoteOf } from "@dispenser/plumbing";
+import type { LoginThrottle } from "../auth/login-throttle.js";
 import type { Dispenser } from "../issuing/dispenser.js";
 import type { ServedSequence } from "../issuing/dispenser.js";
 import type { Drawn } from "../issuing/sequence-issuer.js";
@@ -44,15 +45,19 @@ const pbOf = (i: SequenceInfo): SequenceDefinition => toPbSequence(i.def, i);
 
 const BEARER = "Bearer ";
 
+/** A token that names no user with that secret: a guess, answered late (see LoginThrottle). */
+class WrongToken extends EdgeError {}
+
 /**
  * The user a call's `authorization: Bearer <name>:<secret>` names, when `users` are configured;
  * throws when it names none, or one whose role or caps do not allow the call.
  */
 function authorize(users: Users, call: object, api: string, role: Role, ids: number): void {
   const header = headerOf(call, "authorization");
-  const user = header?.startsWith(BEARER) ? users.checkToken(header.slice(BEARER.length)) : undefined;
-  if (!user)
+  if (header === undefined)
     throw new EdgeError("unauthenticated", `${api} needs a token: authorization: Bearer <user>:<secret>`);
+  const user = header.startsWith(BEARER) ? users.checkToken(header.slice(BEARER.length)) : undefined;
+  if (!user) throw new WrongToken("unauthenticated", "the token is not a user's name:secret of this edge");
   if (!allows(user, role))
     throw new EdgeError("permission-denied", `${api} is for role ${role}; user ${user.name} is ${user.role}`);
   const refused = ids > 0 ? users.admit(user, ids) : undefined;
@@ -74,8 +79,16 @@ const ACCESS: Readonly<Record<string, { role: Role; ids?: (req: never) => number
   UpdateSequence: { role: "admin" },
 };
 
-/** `users`: who may call what (auth/users.ts); undefined: anyone may call anything (the dev mode). */
-export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics, users?: Users): DispenserServer {
+/**
+ * `users`: who may call what (auth/users.ts); undefined: anyone may call anything (the dev mode).
+ * `throttle` slows down the answers to wrong tokens, per client address.
+ */
+export function createDispenserService(
+  d: Dispenser,
+  metrics?: EdgeMetrics,
+  users?: Users,
+  throttle?: LoginThrottle,
+): DispenserServer {
   // The Issue hot path creates no closure per call: the handlers and their helpers are made once.
   const unary = <Req, Res>(api: string, f: (req: Req) => Res | Promise<Res>) => {
     const access = ACCESS[api];
@@ -97,7 +110,10 @@ export function createDispenserService(d: Dispenser, metrics?: EdgeMetrics, user
           );
         else callback(null, r);
       } catch (e) {
-        fail(callback, e);
+        if (e instanceof WrongToken && throttle) {
+          const t = setTimeout(() => fail(callback, e), throttle.failed(remoteOf(call)));
+          call.once("cancelled", () => clearTimeout(t));
+        } else fail(callback, e);
       }
     };
   };

@@ -9,6 +9,9 @@
 import type { Socket } from "node:net";
 import { createServer } from "node:net";
 import type { Server } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import type { ServerTls } from "@dispenser/plumbing";
+import { tlsServerOptions } from "@dispenser/plumbing";
 import type { Logger } from "pino";
 import type { Dispenser } from "../issuing/dispenser.js";
 import type { EdgeMetrics } from "../metrics.js";
@@ -18,6 +21,7 @@ import type { ConnState, ServerInfo } from "./commands/index.js";
 import { BEFORE_AUTH, COMMAND_ROLES, COMMANDS, get, idsAsked, unknownCommand } from "./commands/index.js";
 import type { User, Users } from "../auth/users.js";
 import { allows } from "../auth/users.js";
+import type { LoginThrottle } from "../auth/login-throttle.js";
 
 export const EDGE_VERSION = "7.0.0-dispenser-0.1.0";
 
@@ -25,6 +29,11 @@ export interface RespServerOptions {
   readonly host: string;
   /** 0 picks a free port. */
   readonly port: number;
+  /**
+   * Speak RESP over TLS (Redis's tls-port) with this certificate; with its `ca`, clients must show
+   * a certificate that CA signed (Redis's tls-auth-clients yes). Unset: plaintext.
+   */
+  readonly tls?: ServerTls;
   /** Who may log in, with what role and caps; undefined: no AUTH (the dev mode). */
   readonly users: Users | undefined;
   readonly metrics?: EdgeMetrics;
@@ -45,7 +54,13 @@ export interface RespServerOptions {
   readonly partialCommandTimeoutMs?: number;
   /** With users, a connection not logged in this long after connecting is closed. Default 10 s. */
   readonly authTimeoutMs?: number;
+  /** Slows down failed AUTHs per client address (shared with gRPC); unset: per connection only. */
+  readonly throttle?: LoginThrottle;
 }
+
+const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** With TLS: sockets beyond the cap let in to hear "max number of clients reached" once shaken hands. */
+const HANDSHAKES_BEYOND_CAP = 64;
 
 /** A reply bigger than this is a bug: the largest (GETN of 10,000 ids, ECHO) are far below it. */
 const MAX_REPLY_BYTES = 64 * 1024 * 1024;
@@ -88,6 +103,7 @@ class Connection {
       user: undefined,
       capped: false,
       authFailures: 0,
+      remote: socket.remoteAddress,
       name: "",
       id: nextClientId++,
       quit: false,
@@ -288,17 +304,37 @@ class Connection {
 export class RespServer {
   private readonly server: Server;
   private readonly conns = new Set<Connection>();
+  /** With TLS: every TCP socket under the server, handshakes included. */
+  private readonly raw = new Set<Socket>();
   private info: ServerInfo | undefined;
 
   constructor(
     private readonly d: Dispenser,
     private readonly o: RespServerOptions,
   ) {
-    this.server = createServer((socket) => this.accept(socket));
+    const tls = o.tls;
+    if (tls) {
+      const server = createTlsServer(tlsServerOptions(tls, true), (socket) => this.accept(socket));
+      // A failed handshake (plaintext, no or a stranger's certificate, too slow) closes that socket.
+      server.on("tlsClientError", (e, socket) => {
+        this.o.logger?.debug({ err: e.message }, "TLS handshake failed");
+        socket.destroy();
+      });
+      // Sockets still shaking hands are no Connection yet: close() cuts them.
+      server.on("connection", (raw: Socket) => {
+        this.raw.add(raw);
+        raw.once("close", () => this.raw.delete(raw));
+      });
+      // Handshakes under way hold memory too: bound them with the connections.
+      server.maxConnections = (o.maxConnections ?? DEFAULT_MAX_CONNECTIONS) + HANDSHAKES_BEYOND_CAP;
+      this.server = server;
+    } else {
+      this.server = createServer((socket) => this.accept(socket));
+    }
   }
 
   private accept(socket: Socket): void {
-    const max = this.o.maxConnections ?? 10_000;
+    const max = this.o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     if (this.conns.size >= max || this.info === undefined) {
       socket.end("-ERR max number of clients reached\r\n");
       return;
@@ -332,6 +368,7 @@ export class RespServer {
           startedAtMs: Date.now(),
           connections: () => this.conns.size,
           ...(this.o.dcStats ? { dcStats: this.o.dcStats } : {}),
+          ...(this.o.throttle ? { throttle: this.o.throttle } : {}),
         };
         resolve(port);
       });
@@ -342,6 +379,7 @@ export class RespServer {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.all([...this.conns].map((c) => c.drain()));
+    for (const s of this.raw) s.destroy();
     await closed;
   }
 }

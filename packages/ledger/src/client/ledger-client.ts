@@ -2,8 +2,7 @@ import type { LedgerServer } from "@dispenser/proto";
 import { LedgerClient as PbLedgerClient, leaderOf } from "@dispenser/proto";
 import type { handleUnaryCall, Metadata as MetadataType, ServiceError } from "@grpc/grpc-js";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
-import type { PeerCertificate } from "node:tls";
-import { identityOfCertificate, identityUri } from "@dispenser/plumbing";
+import { expectRole } from "@dispenser/plumbing";
 
 type Methods = {
   [K in keyof LedgerServer]: LedgerServer[K] extends handleUnaryCall<infer Req, infer Res>
@@ -27,14 +26,7 @@ export interface LedgerClientOptions {
 }
 
 /** A server's certificate must name a ledger member (dispenser://<cluster>/ledger/<id>). */
-function isLedger(_host: string, cert: Pick<PeerCertificate, "subjectaltname">): Error | undefined {
-  const id = identityOfCertificate(cert);
-  return id?.role === "ledger"
-    ? undefined
-    : new Error(
-        `the server's certificate names ${id ? identityUri(id) : "no dispenser identity"}, not a ledger member`,
-      );
-}
+const isLedger = expectRole("ledger");
 
 /** A ping every this long, on a connection with or without calls. */
 const KEEPALIVE_MS = 2_000;

@@ -1,6 +1,7 @@
 // AUTH [user] <password>, and the check HELLO shares. A failed AUTH answers late, later for each
-// failure on the connection (50 ms doubling to 5 s), and the tenth closes the connection: guessing
-// over one connection is slow, and the connection cap bounds how many guess at once.
+// failure from the client's address (50 ms doubling to 5 s; see auth/login-throttle.ts), or on the
+// connection without a throttle, and the tenth on a connection closes it: guessing is slow however
+// many connections it uses, and the connection cap bounds how many guess at once.
 import type { ConnState, Handler, ServerInfo } from "./handler.js";
 import { arityError } from "./handler.js";
 
@@ -37,11 +38,18 @@ export function logIn(
 }
 
 /** Answer a failed AUTH: a wrong guess late, and by closing the connection after too many. */
-export function refuse(c: ConnState, f: LoginFailure, write: (line: string) => void): Promise<void> | void {
+export function refuse(
+  s: ServerInfo,
+  c: ConnState,
+  f: LoginFailure,
+  write: (line: string) => void,
+): Promise<void> | void {
   const line = f.line;
   if (!f.guess) return write(line);
   c.authFailures++;
-  const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (c.authFailures - 1));
+  const delay = s.throttle
+    ? s.throttle.failed(c.remote)
+    : Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (c.authFailures - 1));
   return new Promise((resolve) =>
     setTimeout(() => {
       write(line);
@@ -54,6 +62,6 @@ export function refuse(c: ConnState, f: LoginFailure, write: (line: string) => v
 export const auth: Handler = (_d, args, w, c, s) => {
   if (args.length !== 2 && args.length !== 3) return w.error(arityError("auth"));
   const err = args.length === 2 ? logIn(s, c, undefined, args[1]!) : logIn(s, c, args[1], args[2]!);
-  if (err) return refuse(c, err, (l) => w.error(l));
+  if (err) return refuse(s, c, err, (l) => w.error(l));
   w.simpleString("OK");
 };

@@ -7,6 +7,7 @@ import type { Dispenser } from "../../issuing/dispenser.js";
 import type { DcStats } from "../../redis/index.js";
 import type { User, Users } from "../../auth/users.js";
 import type { IdMap } from "../../issuing/id-map.js";
+import type { LoginThrottle } from "../../auth/login-throttle.js";
 import type { ReplyWriter } from "../../resp/index.js";
 
 export interface ConnState {
@@ -19,6 +20,8 @@ export interface ConnState {
   capped: boolean;
   /** Failed AUTHs so far: each waits longer before its answer, and too many close the connection. */
   authFailures: number;
+  /** The client's address, for the login throttle. */
+  readonly remote: string | undefined;
   name: string;
   readonly id: number;
   quit: boolean;
@@ -34,6 +37,8 @@ export interface ServerInfo {
   readonly port: number;
   readonly startedAtMs: number;
   readonly connections: () => number;
+  /** Slows down failed logins per client address, across connections and protocols. */
+  readonly throttle?: LoginThrottle;
   /** DC-wide counts of a sequence from the Redis plane, or why they are not available. */
   readonly dcStats?: (name: string) => Promise<DcStats | string>;
 }
