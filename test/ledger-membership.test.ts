@@ -61,7 +61,7 @@ describe("ledger membership and amnesia (real processes)", () => {
   it("rejoins as a new member through a membership change", async () => {
     const before = await lease("before-rejoin");
     await client.call("removeMember", { id: 3n });
-    await client.call("addMember", { id: 4n, address: cluster.address(4), asLearner: true });
+    await client.call("addMember", { id: 4n, address: cluster.address(4), asLearner: true, peerAddress: "" });
     cluster.start(4, ["--join"], [1, 2, 4]);
     await until("the learner to catch up", async () => {
       const st = await client.call("clusterStatus", {});

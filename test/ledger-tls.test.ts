@@ -26,7 +26,8 @@ const run = promisify(execFile);
 const hasRedisCli = spawnSync("redis-cli", ["--version"]).status === 0;
 
 describe("ledger members over mutual TLS (real processes)", () => {
-  const cluster = new LedgerCluster([1, 2, 3]);
+  // Peer traffic on ports of its own (--peer-listen), as production runs it.
+  const cluster = new LedgerCluster([1, 2, 3], { peerPorts: true });
   const certs = join(cluster.dir, "certs");
   const strangers = join(cluster.dir, "strangers");
   const metricsPort: Record<number, number> = {};
@@ -47,7 +48,7 @@ describe("ledger members over mutual TLS (real processes)", () => {
       name ? pem(dir, `${name}-key`) : null,
       name ? pem(dir, name) : null,
     );
-    return new PeerClient(cluster.address(1), creds);
+    return new PeerClient(cluster.peerAddress(1), creds);
   };
   const send = (c: PeerClient, from: bigint, messages: Message[]): Promise<ServiceError | undefined> => {
     const md = new Metadata();
@@ -117,7 +118,7 @@ describe("ledger members over mutual TLS (real processes)", () => {
   });
 
   it("refuses a plaintext client on the TLS port", async () => {
-    const c = new PeerClient(cluster.address(1), credentials.createInsecure());
+    const c = new PeerClient(cluster.peerAddress(1), credentials.createInsecure());
     try {
       const e = await send(c, 9n, [message({ type: MessageType.Heartbeat, from: 9, to: 1, term: 99 })]);
       expect(e?.code).toBe(status.UNAVAILABLE);
@@ -139,18 +140,37 @@ describe("ledger members over mutual TLS (real processes)", () => {
         c.close();
       }
     }
-    // A certificate of the cluster's CA that names an edge: read, refused, counted.
-    const before = await refusedCount("unauthenticated");
-    const edgeCert = peerClient("edge-eu1");
-    try {
-      const e = await send(edgeCert, 2n, attack);
-      expect(e?.code).toBe(status.UNAUTHENTICATED);
-      expect(e?.details).toMatch(/need a certificate naming a member/);
-    } finally {
-      edgeCert.close();
+    // A certificate of the cluster's CA that names an edge or an admin: the peer port closes the
+    // connection before reading a call, and counts it.
+    for (const name of ["edge-eu1", "admin-ops"]) {
+      const before = await refusedCount("unauthenticated");
+      const c = peerClient(name);
+      try {
+        expect((await send(c, 2n, attack))?.code).toBe(status.UNAVAILABLE);
+      } finally {
+        c.close();
+      }
+      expect(await refusedCount("unauthenticated")).toBeGreaterThan(before);
     }
-    expect(await refusedCount("unauthenticated")).toBe(before + 2);
     expect(cluster.nodes.get(1)!.proc!.exitCode).toBeNull();
+  });
+
+  it("serves no Peer calls on the client port, even to a member's certificate", async () => {
+    const creds = credentials.createSsl(pem(certs, "ca"), pem(certs, "ledger-2-key"), pem(certs, "ledger-2"));
+    const c = new PeerClient(cluster.address(1), creds);
+    try {
+      const e = await send(c, 2n, [message({ type: MessageType.Heartbeat, from: 2, to: 1, term: 1_000 })]);
+      expect(e?.code).toBe(status.UNIMPLEMENTED);
+    } finally {
+      c.close();
+    }
+    // Status shows each member's two addresses, apart.
+    const st = await admin.call("clusterStatus", {});
+    expect(st.members).toHaveLength(3);
+    for (const m of st.members) {
+      expect(m.peerAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(m.peerAddress).not.toBe(m.address);
+    }
   });
 
   it("refuses a member speaking for another, per batch and per message", async () => {
@@ -243,7 +263,7 @@ describe("ledger members over mutual TLS (real processes)", () => {
       expect(r.grant!.end - r.grant!.start).toBe(10n);
       expect((await edge.call("getSequence", { name: "tls" })).sequence?.name).toBe("tls");
       const denied = [
-        () => edge.call("addMember", { id: 7n, address: "127.0.0.1:1", asLearner: true }),
+        () => edge.call("addMember", { id: 7n, address: "127.0.0.1:1", asLearner: true, peerAddress: "" }),
         () => edge.call("removeMember", { id: 3n }),
         () => edge.call("transferLeader", { to: 2n }),
         () => member.call("createSequence", createRequest("by-a-member")),

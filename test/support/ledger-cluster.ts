@@ -22,6 +22,8 @@ export async function freePort(): Promise<number> {
 export interface LedgerProcess {
   id: number;
   port: number;
+  /** The Peer service's own port (with `peerPorts`), else `port`. */
+  peerPort: number;
   dataDir: string;
   proc: ChildProcess | undefined;
   output: string[];
@@ -39,13 +41,22 @@ export class LedgerCluster {
   readonly proxies = new Map<string, TcpProxy>();
   readonly clusterId = `test-${process.pid}-${Date.now()}`;
 
-  constructor(readonly ids: readonly number[] = [1, 2, 3]) {}
+  /**
+   * `peerPorts`: every node serves its Peer service on a port of its own (--peer-listen); the
+   * proxies carry that traffic, and clients reach `address(id)` directly.
+   */
+  constructor(
+    readonly ids: readonly number[] = [1, 2, 3],
+    readonly o: { readonly peerPorts?: boolean } = {},
+  ) {}
 
   async init(): Promise<void> {
     for (const id of this.ids) {
+      const port = await freePort();
       this.nodes.set(id, {
         id,
-        port: await freePort(),
+        port,
+        peerPort: this.o.peerPorts ? await freePort() : port,
         dataDir: join(this.dir, `node-${id}`),
         proc: undefined,
         output: [],
@@ -54,7 +65,7 @@ export class LedgerCluster {
     for (const a of this.ids) {
       for (const b of this.ids) {
         if (a === b) continue;
-        const p = new TcpProxy(this.nodes.get(b)!.port);
+        const p = new TcpProxy(this.nodes.get(b)!.peerPort);
         await p.start();
         this.proxies.set(`${a}>${b}`, p);
       }
@@ -65,9 +76,15 @@ export class LedgerCluster {
   peersOf(id: number, members: readonly number[] = this.ids): string {
     return members
       .map(
-        (j) => `${j}=127.0.0.1:${j === id ? this.nodes.get(j)!.port : this.proxies.get(`${id}>${j}`)!.port}`,
+        (j) =>
+          `${j}=127.0.0.1:${j === id ? this.nodes.get(j)!.peerPort : this.proxies.get(`${id}>${j}`)!.port}`,
       )
       .join(",");
+  }
+
+  /** Where node `id`'s Peer service listens (its client address without `peerPorts`). */
+  peerAddress(id: number): string {
+    return `127.0.0.1:${this.nodes.get(id)!.peerPort}`;
   }
 
   /** Every member's client address (what a LedgerClient or an edge's --ledger takes). */
@@ -96,8 +113,16 @@ export class LedgerCluster {
       n.dataDir,
       "--listen",
       `127.0.0.1:${n.port}`,
-      "--peers",
-      this.peersOf(id, members),
+      ...(this.o.peerPorts
+        ? [
+            "--peers",
+            members.map((j) => `${j}=${this.address(j)}`).join(","),
+            "--peer-addresses",
+            this.peersOf(id, members),
+            "--peer-listen",
+            this.peerAddress(id),
+          ]
+        : ["--peers", this.peersOf(id, members)]),
       "--tick-ms",
       "50",
       "--log-level",

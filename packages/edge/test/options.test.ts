@@ -22,6 +22,23 @@ describe("process flags", () => {
     expect(o.listen).toBe("127.0.0.1:7101");
   });
 
+  it("ledger peer ports: --peer-listen with --peer-addresses for every member", () => {
+    const base = ["--id", "1", "--data-dir", "/tmp/l1", "--peers", "1=10.0.0.1:7101,2=10.0.0.2:7101"];
+    const o = ledgerOptionsFrom([...base, "--peer-addresses", "1=10.0.0.1:7201,2=10.0.0.2:7201"]);
+    if (o === "help") throw new Error("help");
+    expect(o.peerListen).toBe("10.0.0.1:7201");
+    expect(o.listen).toBe("10.0.0.1:7101");
+    expect(() => ledgerOptionsFrom([...base, "--peer-listen", "0.0.0.0:7201"])).toThrow(
+      /--peer-listen needs --peer-addresses/,
+    );
+    expect(() => ledgerOptionsFrom([...base, "--peer-addresses", "1=10.0.0.1:7201"])).toThrow(
+      /--peer-addresses does not list node 2/,
+    );
+    const shared = ledgerOptionsFrom(base);
+    if (shared === "help") throw new Error("help");
+    expect(shared.peerListen).toBeUndefined();
+  });
+
   it("edge flags in both forms, defaults, and clear errors", () => {
     const o = optionsFrom(["--ledger=127.0.0.1:1,127.0.0.1:2", "--dc", "3", "--resp-listen=off"]);
     expect(o).not.toBe("help");

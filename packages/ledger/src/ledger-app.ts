@@ -9,7 +9,9 @@ import type { Result } from "./state/result.js";
 import { fail } from "./state/result.js";
 
 // What a ledger entry holds: one tag byte, then the payload. The ledger's own commands, or a
-// member's address (replicated so every node can reach a member added at run time).
+// member's addresses (replicated so every node can reach a member added at run time): where
+// clients reach its Ledger service, and where members reach its Peer service (the same address
+// when one port serves both; entries written before the two were apart have no `peer`).
 const TAG_COMMAND = 1;
 const TAG_MEMBER_ADDRESS = 2;
 const MAX_ADDRESS_CHARS = 255;
@@ -25,8 +27,16 @@ export function encodeLedgerCommand(cmd: Command): Uint8Array {
   return out;
 }
 
-export function encodeMemberAddress(id: NodeId, address: string): Uint8Array {
-  const body = enc.encode(JSON.stringify({ id, address }));
+/** Where a member is reached: by clients (`address`) and by the other members (`peer`). */
+export interface MemberAddresses {
+  readonly address: string;
+  readonly peer: string;
+}
+
+export function encodeMemberAddress(id: NodeId, address: string, peer?: string): Uint8Array {
+  const body = enc.encode(
+    JSON.stringify(peer === undefined || peer === address ? { id, address } : { id, address, peer }),
+  );
   const out = new Uint8Array(body.byteLength + 1);
   out[0] = TAG_MEMBER_ADDRESS;
   out.set(body, 1);
@@ -42,12 +52,16 @@ interface Tally extends GrantTally {
 }
 
 export type AppResult =
-  Result<Outcome> | { ok: true; data: { type: "MemberAddress"; id: NodeId; address: string } };
+  Result<Outcome> | { ok: true; data: { type: "MemberAddress"; id: NodeId; address: string; peer: string } };
+
+const validAddress = (a: unknown): a is string =>
+  typeof a === "string" && a.length > 0 && a.length <= MAX_ADDRESS_CHARS;
 
 /** The ledger's replicated application: the state machine plus the members' address book. */
 export class LedgerApp implements Application<AppResult> {
   state = new LedgerState();
-  readonly addresses = new Map<NodeId, string>();
+  /** Each member's addresses, as committed (members named on the command line may be absent). */
+  readonly addresses = new Map<NodeId, MemberAddresses>();
   /** Per sequence, what this node applied; bounded by the state's own limit on names. */
   private readonly tally = new Map<string, Tally>();
 
@@ -55,7 +69,7 @@ export class LedgerApp implements Application<AppResult> {
     private readonly nodeId: NodeId,
     private readonly metrics: LedgerMetrics,
     /** Told when a member's address is committed, so the transport can reach it. */
-    private readonly onAddress: (id: NodeId, address: string) => void = () => {},
+    private readonly onAddress: (id: NodeId, a: MemberAddresses) => void = () => {},
   ) {
     metrics.addGrantSource(nodeId, () => this.tally);
   }
@@ -63,7 +77,7 @@ export class LedgerApp implements Application<AppResult> {
   apply(data: Uint8Array, at: Fence): AppResult {
     const tag = data[0];
     if (tag === TAG_MEMBER_ADDRESS) {
-      let o: { id?: unknown; address?: unknown };
+      let o: { id?: unknown; address?: unknown; peer?: unknown };
       try {
         o = JSON.parse(dec.decode(data.subarray(1))) as typeof o;
       } catch {
@@ -71,12 +85,13 @@ export class LedgerApp implements Application<AppResult> {
       }
       if (typeof o.id !== "number" || !Number.isSafeInteger(o.id) || o.id <= 0)
         return fail("invalid-argument", "member id must be a positive integer");
-      if (typeof o.address !== "string" || o.address.length === 0 || o.address.length > MAX_ADDRESS_CHARS) {
-        return fail("invalid-argument", "member address must be host:port");
-      }
-      this.addresses.set(o.id, o.address);
-      this.onAddress(o.id, o.address);
-      return { ok: true, data: { type: "MemberAddress", id: o.id, address: o.address } };
+      if (!validAddress(o.address)) return fail("invalid-argument", "member address must be host:port");
+      if (o.peer !== undefined && !validAddress(o.peer))
+        return fail("invalid-argument", "member peer address must be host:port");
+      const a = { address: o.address, peer: o.peer ?? o.address };
+      this.addresses.set(o.id, a);
+      this.onAddress(o.id, a);
+      return { ok: true, data: { type: "MemberAddress", id: o.id, ...a } };
     }
     if (tag !== TAG_COMMAND) return fail("invalid-argument", `unknown entry tag ${tag}`);
     const r = this.state.applyBytes(data.subarray(1), at);
@@ -128,12 +143,14 @@ export class LedgerApp implements Application<AppResult> {
     }
     const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const n = v.getUint32(0);
-    const book = JSON.parse(dec.decode(data.subarray(4, 4 + n))) as [NodeId, string][];
+    // [id, address] or [id, address, peer] (a member with a peer port of its own).
+    const book = JSON.parse(dec.decode(data.subarray(4, 4 + n))) as [NodeId, string, string?][];
     const m = v.getUint32(4 + n);
     this.state = LedgerState.restore(data.subarray(8 + n, 8 + n + m));
-    for (const [id, addr] of book) {
-      this.addresses.set(id, addr);
-      this.onAddress(id, addr);
+    for (const [id, address, peer] of book) {
+      const a = { address, peer: peer ?? address };
+      this.addresses.set(id, a);
+      this.onAddress(id, a);
     }
   }
 }
@@ -144,9 +161,12 @@ export class LedgerApp implements Application<AppResult> {
  */
 export function appSnapshot(
   state: Uint8Array,
-  addresses: readonly (readonly [NodeId, string])[],
+  addresses: readonly (readonly [NodeId, MemberAddresses])[],
 ): Uint8Array {
-  const book = enc.encode(JSON.stringify([...addresses].sort((a, b) => a[0] - b[0])));
+  const rows = [...addresses]
+    .sort((a, b) => a[0] - b[0])
+    .map(([id, a]) => (a.peer === a.address ? [id, a.address] : [id, a.address, a.peer]));
+  const book = enc.encode(JSON.stringify(rows));
   const out = new Uint8Array(8 + book.byteLength + state.byteLength);
   const v = new DataView(out.buffer);
   v.setUint32(0, book.byteLength);

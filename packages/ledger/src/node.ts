@@ -2,8 +2,8 @@ import type { Server as HttpServer } from "node:http";
 import { randomInt } from "node:crypto";
 import { LedgerService as LedgerServiceDef, PeerService } from "@dispenser/proto";
 import type { NodeId } from "@dispenser/raft";
-import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/plumbing";
-import type { TlsMaterial } from "@dispenser/plumbing";
+import { GrpcServer, onlyRole, serveMetrics, splitHostPort } from "@dispenser/plumbing";
+import type { Identity, IdentityRole, TlsMaterial } from "@dispenser/plumbing";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { AppResult } from "./ledger-app.js";
@@ -19,10 +19,18 @@ export interface LedgerNodeOptions {
   id: NodeId;
   clusterId: string;
   dataDir: string;
-  /** host:port for peers and clients. */
+  /** host:port of the Ledger service, for clients (and for peers too, without `peerListen`). */
   listen: string;
-  /** Every initial member, this node included: id → host:port. */
+  /** Every initial member, this node included: id → host:port of its Ledger service. */
   peers: ReadonlyMap<NodeId, string>;
+  /**
+   * host:port of the Peer service, on a listener of its own (clients cannot reach it, and with
+   * TLS only members' certificates get past its handshake). Unset: the Peer service shares
+   * `listen`.
+   */
+  peerListen?: string;
+  /** Every initial member's Peer service address (default: its entry of `peers`). */
+  peerAddresses?: ReadonlyMap<NodeId, string>;
   /** Create the cluster: write the initial configuration (all of `peers` as voters) if the data directory is empty. */
   bootstrap: boolean;
   /** Join an existing cluster as a new member (after `AddMember` on the leader), starting empty. */
@@ -57,6 +65,8 @@ export class LedgerNode {
   private raft: RaftServer<AppResult> | undefined;
   private transport: PeerTransport | undefined;
   private grpc: GrpcServer | undefined;
+  /** The Peer service's own listener (with `peerListen`). */
+  private peerGrpc: GrpcServer | undefined;
   private http: HttpServer | undefined;
   readonly registry = new Registry();
   private readonly metrics: LedgerMetrics;
@@ -109,23 +119,26 @@ export class LedgerNode {
       }
     }
 
-    const addresses = new Map(o.peers);
+    // Where members dial each other, by id: the initial members' from the command line, later
+    // ones' as their address entries commit.
+    const peerAddresses = new Map(o.peerAddresses ?? o.peers);
     this.transport = new PeerTransport({
       clusterId: o.clusterId,
       id: o.id,
       incarnation: storage.incarnation,
       book: storage,
-      peers: o.peers,
+      peers: peerAddresses,
       logger: log,
       metrics: this.metrics,
       ...(o.tls ? { tls: o.tls } : {}),
     });
     const transport = this.transport;
-    const app = new LedgerApp(o.id, this.metrics, (id, address) => {
-      // Members added at run time become reachable once their address commits.
-      if (!o.peers.has(id) && id !== o.id && addresses.get(id) !== address) {
-        addresses.set(id, address);
-        transport.addPeer(id, address);
+    const fromFlags = new Set(peerAddresses.keys());
+    const app = new LedgerApp(o.id, this.metrics, (id, a) => {
+      // Members added at run time become reachable once their addresses commit.
+      if (!fromFlags.has(id) && id !== o.id && peerAddresses.get(id) !== a.peer) {
+        peerAddresses.set(id, a.peer);
+        transport.addPeer(id, a.peer);
       }
     });
     this.raft = new RaftServer<AppResult>({
@@ -157,33 +170,66 @@ export class LedgerNode {
       nodeId: o.id,
       raft,
       app: () => app,
-      addressOf: (id) => addresses.get(id) ?? app.addresses.get(id) ?? "",
+      addressOf: (id) => o.peers.get(id) ?? app.addresses.get(id)?.address ?? "",
+      peerAddressOf: (id) => peerAddresses.get(id) ?? "",
       ...(o.backupPartBytes === undefined ? {} : { backupPartBytes: o.backupPartBytes }),
     });
-    this.grpc = new GrpcServer({
-      maxReceiveBytes: MAX_PEER_MESSAGE_BYTES,
-      maxSendBytes: MAX_PEER_MESSAGE_BYTES,
-      // Every call here needs an identity: a client without a certificate is not read at all.
-      ...(o.tls ? { tls: o.tls, requireClientCert: true } : {}),
-    });
+    const server = (admit?: IdentityRole): GrpcServer =>
+      new GrpcServer({
+        maxReceiveBytes: MAX_PEER_MESSAGE_BYTES,
+        maxSendBytes: MAX_PEER_MESSAGE_BYTES,
+        // Every call here needs an identity: a client without a certificate is not read at all.
+        ...(o.tls
+          ? {
+              tls: o.tls,
+              requireClientCert: true,
+              ...(admit ? { admit: this.admitted(onlyRole(o.clusterId, admit)) } : {}),
+            }
+          : {}),
+      });
+    const apart = o.peerListen !== undefined && o.peerListen !== o.listen;
     if (!o.tls)
       log.warn(
-        { listen: o.listen },
-        "plaintext: no --tls-ca/--tls-cert/--tls-key, so anyone who reaches this port can speak as a member",
+        { listen: o.listen, peerListen: o.peerListen },
+        "plaintext: no --tls-ca/--tls-cert/--tls-key, so anyone who reaches the peer port can speak as a member",
       );
-    this.grpc.addService(PeerService, transport.handlers());
+    this.grpc = server();
     // With TLS, each call's certificate must name a role the method allows (service/access.ts).
     const handlers = o.tls ? guarded(service.handlers(), o.clusterId) : service.handlers();
     this.grpc.addService(LedgerServiceDef, handlers, MAX_CLIENT_MESSAGE_BYTES);
+    if (apart) {
+      // Only members' certificates get past this port's handshake: a stranger or a client of the
+      // cluster sends nothing a Peer handler reads.
+      this.peerGrpc = server("ledger");
+      this.peerGrpc.addService(PeerService, transport.handlers());
+      const p = splitHostPort(o.peerListen!);
+      await this.peerGrpc.listen(p.host, p.port);
+    } else {
+      this.grpc.addService(PeerService, transport.handlers());
+    }
     const { host, port } = splitHostPort(o.listen);
     await this.grpc.listen(host, port);
     raft.start();
 
     await this.startMetrics();
     log.info(
-      { listen: o.listen, metrics: o.metricsListen, lastIndex: storage.lastIndex() },
+      {
+        listen: o.listen,
+        peerListen: apart ? o.peerListen : o.listen,
+        metrics: o.metricsListen,
+        lastIndex: storage.lastIndex(),
+      },
       "ledger node started",
     );
+  }
+
+  /** `admit`, counting each connection it turns away as an unauthenticated peer message. */
+  private admitted(admit: (id: Identity | undefined) => boolean): (id: Identity | undefined) => boolean {
+    return (id) => {
+      const ok = admit(id);
+      if (!ok) this.metrics.messagesRefused.inc({ node: String(this.o.id), kind: "unauthenticated" });
+      return ok;
+    };
   }
 
   private async startMetrics(): Promise<void> {
@@ -196,7 +242,7 @@ export class LedgerNode {
   async stop(): Promise<void> {
     // Peers' streams to us never end on their own: calls in flight get a moment, then the rest
     // are cut.
-    await this.grpc?.shutdown(SHUTDOWN_GRACE_MS);
+    await Promise.all([this.grpc?.shutdown(SHUTDOWN_GRACE_MS), this.peerGrpc?.shutdown(SHUTDOWN_GRACE_MS)]);
     await this.raft?.stop();
     this.transport?.close();
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));

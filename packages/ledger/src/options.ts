@@ -26,12 +26,22 @@ export const LEDGER_FLAGS: CommandSpec = {
     {
       name: "listen",
       value: "host:port",
-      help: "for peers and clients (default: the address of --id in --peers)",
+      help: "the Ledger service, for clients, and the Peer service too without --peer-listen (default: the address of --id in --peers)",
     },
     {
       name: "peers",
       value: "id=host:port,...",
-      help: "initial members, including this node (required unless --join)",
+      help: "initial members' client addresses (--listen), this node included (required unless --join)",
+    },
+    {
+      name: "peer-listen",
+      value: "host:port",
+      help: "the Peer service on a port of its own, for members only (default: shared with --listen; the address of --id in --peer-addresses if given)",
+    },
+    {
+      name: "peer-addresses",
+      value: "id=host:port,...",
+      help: "initial members' --peer-listen addresses, when they have one (default: --peers)",
     },
     {
       name: "bootstrap",
@@ -84,14 +94,14 @@ export function usage(): string {
   return helpText(LEDGER_FLAGS);
 }
 
-function parsePeers(s: string): Map<number, string> {
+function parsePeers(s: string, flag = "--peers"): Map<number, string> {
   const m = new Map<number, string>();
   for (const part of s.split(",").filter((x) => x.length > 0)) {
     const eq = part.indexOf("=");
     const id = Number(part.slice(0, eq));
     if (eq <= 0 || !Number.isSafeInteger(id) || id <= 0)
-      throw new StartupError(`--peers entry "${part}" is not id=host:port`);
-    if (m.has(id)) throw new StartupError(`--peers lists node ${id} twice`);
+      throw new StartupError(`${flag} entry "${part}" is not id=host:port`);
+    if (m.has(id)) throw new StartupError(`${flag} lists node ${id} twice`);
     m.set(id, part.slice(eq + 1));
   }
   return m;
@@ -113,6 +123,20 @@ export function optionsFrom(
   if (peers.size === 0 && !join) throw new StartupError("--peers is required (or --join)");
   const listen = f.str("listen") ?? peers.get(id);
   if (!listen) throw new StartupError("--listen is required when --peers does not list this node");
+  const peerAddresses = f.has("peer-addresses")
+    ? parsePeers(f.str("peer-addresses") ?? "", "--peer-addresses")
+    : undefined;
+  if (peerAddresses)
+    for (const id of peers.keys())
+      if (!peerAddresses.has(id))
+        throw new StartupError(`--peer-addresses does not list node ${id} of --peers`);
+  const peerListen = f.str("peer-listen") ?? peerAddresses?.get(id);
+  if (f.has("peer-listen") && !peerAddresses && peers.size > 0)
+    throw new StartupError(
+      "--peer-listen needs --peer-addresses: the members dial each other's peer ports, not --peers",
+    );
+  if (peerAddresses && peerListen === undefined)
+    throw new StartupError("--peer-listen is required when --peer-addresses does not list this node");
   const level = f.oneOf("log-level", LOG_LEVELS)!;
   const tls = tlsFromFlags(
     { ca: f.str("tls-ca"), cert: f.str("tls-cert"), key: f.str("tls-key") },
@@ -126,6 +150,8 @@ export function optionsFrom(
     dataDir,
     listen,
     peers,
+    ...(peerListen !== undefined ? { peerListen } : {}),
+    ...(peerAddresses ? { peerAddresses } : {}),
     bootstrap: f.bool("bootstrap"),
     join,
     metricsListen: f.str("metrics-listen"),

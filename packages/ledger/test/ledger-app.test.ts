@@ -1,7 +1,8 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { AppResult } from "../src/ledger-app.js";
-import { encodeLedgerCommand, LedgerApp } from "../src/ledger-app.js";
+import { appSnapshot, encodeLedgerCommand, encodeMemberAddress, LedgerApp } from "../src/ledger-app.js";
+import { LedgerState } from "../src/state/ledger-state.js";
 import { LedgerMetrics } from "../src/metrics.js";
 import type { Command } from "../src/state/commands.js";
 import { seqDef, tokenOf } from "./state/harness.js";
@@ -60,5 +61,58 @@ describe("LedgerApp metrics", () => {
     expect(value('dispenser_ledger_high_water_mark{node="7",sequence="orders",dc="1"}')).toBe(10);
     // A second scrape reports the same totals (they are set from the tallies, not added again).
     expect(await registry.metrics()).toBe(text);
+  });
+});
+
+describe("LedgerApp address book", () => {
+  const appOf = (heard: [number, string, string][] = []): LedgerApp =>
+    new LedgerApp(1, new LedgerMetrics(new Registry(), 1), (id, a) => heard.push([id, a.address, a.peer]));
+
+  it("keeps each member's client and peer addresses, through a snapshot", () => {
+    const app = appOf();
+    const at = { term: 1, index: 1 };
+    expect(app.apply(encodeMemberAddress(4, "10.0.0.4:7101", "10.0.0.4:7201"), at).ok).toBe(true);
+    expect(app.apply(encodeMemberAddress(5, "10.0.0.5:7101"), { term: 1, index: 2 }).ok).toBe(true);
+    expect(app.addresses.get(4)).toEqual({ address: "10.0.0.4:7101", peer: "10.0.0.4:7201" });
+    expect(app.addresses.get(5)).toEqual({ address: "10.0.0.5:7101", peer: "10.0.0.5:7101" });
+    const job = app.beginSnapshot();
+    while (!job.step(1000));
+    const snap = job.result();
+    const heard: [number, string, string][] = [];
+    const copy = appOf(heard);
+    copy.restore(snap);
+    expect(copy.addresses).toEqual(app.addresses);
+    expect(heard).toEqual([
+      [4, "10.0.0.4:7101", "10.0.0.4:7201"],
+      [5, "10.0.0.5:7101", "10.0.0.5:7101"],
+    ]);
+  });
+
+  it("reads a book written before members had peer ports of their own", () => {
+    const copy = appOf();
+    copy.restore(appSnapshot(new LedgerState().snapshot(), []));
+    expect(copy.addresses.size).toBe(0);
+    // The old row shape, [id, address]: the peer is the same address.
+    const book = new TextEncoder().encode(JSON.stringify([[2, "h:1"]]));
+    const state = new LedgerState().snapshot();
+    const old = new Uint8Array(8 + book.byteLength + state.byteLength);
+    const v = new DataView(old.buffer);
+    v.setUint32(0, book.byteLength);
+    old.set(book, 4);
+    v.setUint32(4 + book.byteLength, state.byteLength);
+    old.set(state, 8 + book.byteLength);
+    copy.restore(old);
+    expect(copy.addresses.get(2)).toEqual({ address: "h:1", peer: "h:1" });
+  });
+
+  it("refuses a malformed peer address and changes nothing", () => {
+    const app = appOf();
+    const bad = new TextEncoder().encode(JSON.stringify({ id: 3, address: "h:1", peer: "x".repeat(300) }));
+    const entry = new Uint8Array(bad.byteLength + 1);
+    entry[0] = 2;
+    entry.set(bad, 1);
+    const r = app.apply(entry, { term: 1, index: 1 });
+    expect(r.ok).toBe(false);
+    expect(app.addresses.size).toBe(0);
   });
 });

@@ -51,6 +51,11 @@ export interface GrpcServerOptions {
    * (a server where every call needs an identity, like the ledger's).
    */
   requireClientCert?: boolean;
+  /**
+   * With TLS: whether a connection whose certificate proved `identity` may speak at all; one
+   * refused is closed before any call on it is read (a port only members may use).
+   */
+  admit?: (identity: Identity | undefined) => boolean;
 }
 
 const CALLERS = new WeakMap<object, Identity | undefined>();
@@ -193,7 +198,12 @@ export class GrpcServer {
     this.server = server;
     server.maxConnections = this.o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const idleMs = this.o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const admit = this.o.admit;
     server.on("session", (s) => {
+      if (admit && !admit(identityOfSocket(s.socket))) {
+        s.destroy();
+        return;
+      }
       if (idleMs > 0) s.setTimeout(idleMs, () => s.close());
       const load = new SessionLoad(
         s,

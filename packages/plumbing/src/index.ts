@@ -24,6 +24,7 @@ export {
   identityOfCertificate,
   identityOfSocket,
   identityUri,
+  onlyRole,
   loadTls,
   parseIdentity,
   serverTlsFromFlags,

@@ -178,6 +178,11 @@ export function serverTlsFromFlags(
   };
 }
 
+/** Whether an identity is of `cluster` and `role` (a server's `admit` for one role's port). */
+export function onlyRole(cluster: string, role: IdentityRole): (id: Identity | undefined) => boolean {
+  return (id) => id !== undefined && id.cluster === cluster && id.role === role;
+}
+
 /** A check of the server's certificate: it must name some `role` (any ledger member, say). */
 export function expectRole(
   role: IdentityRole,

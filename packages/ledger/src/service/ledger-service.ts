@@ -25,6 +25,8 @@ export interface LedgerServiceDeps {
   app: () => LedgerApp;
   /** How clients reach a member: its advertised address. */
   addressOf: (id: NodeId) => string;
+  /** How members reach a member's Peer service (its `address` when they share a port). */
+  peerAddressOf: (id: NodeId) => string;
   now?: () => number;
   /** Bytes per part of a backup (tests make it small). Default BACKUP_PART_BYTES. */
   backupPartBytes?: number;

@@ -42,8 +42,16 @@ export function membershipHandlers(
           "address",
         );
       }
-      // The address first, so every node can reach the member once the change commits.
-      const r = await s.propose(encodeMemberAddress(id, req.address));
+      if (req.peerAddress !== "" && !/^[^\s:]+:\d{1,5}$/.test(req.peerAddress)) {
+        throw new CallError(
+          status.INVALID_ARGUMENT,
+          "peer_address must be host:port (or empty: the same as address)",
+          ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+          "peer_address",
+        );
+      }
+      // The addresses first, so every node can reach the member once the change commits.
+      const r = await s.propose(encodeMemberAddress(id, req.address, req.peerAddress || undefined));
       if (!r.ok)
         throw new CallError(status.INVALID_ARGUMENT, r.message, ErrorReason.ERROR_REASON_INVALID_ARGUMENT);
       const members = await s.changeMembership({
@@ -115,6 +123,7 @@ export function members(s: LedgerService): Member[] {
     out.push({
       id: BigInt(id),
       address: s.d.addressOf(id),
+      peerAddress: s.d.peerAddressOf(id),
       role,
       state: id === lead ? MemberState.MEMBER_STATE_LEADER : MemberState.MEMBER_STATE_FOLLOWER,
       self,

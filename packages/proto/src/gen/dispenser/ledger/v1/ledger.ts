@@ -778,7 +778,7 @@ export interface ReturnSegmentResponse {
  */
 export interface Member {
   id: bigint;
-  /** The gRPC address (host:port) serving both Peer and Ledger. */
+  /** The address (host:port) of the member's Ledger service, for clients. */
   address: string;
   role: MemberRole;
   state: MemberState;
@@ -791,6 +791,11 @@ export interface Member {
   /** The leader's last index minus match. */
   lag: bigint;
   progress: ProgressState;
+  /**
+   * The address (host:port) of the member's Peer service, for the other members; the same as
+   * `address` when the member serves both on one port.
+   */
+  peerAddress: string;
 }
 
 export interface ClusterStatusRequest {}
@@ -816,8 +821,11 @@ export interface ClusterStatusResponse {
 
 export interface AddMemberRequest {
   id: bigint;
+  /** Where clients reach the new member's Ledger service (host:port). */
   address: string;
   asLearner: boolean;
+  /** Where the other members reach its Peer service (its --peer-listen); empty: `address`. */
+  peerAddress: string;
 }
 
 export interface AddMemberResponse {
@@ -3695,6 +3703,7 @@ function createBaseMember(): Member {
     match: 0n,
     lag: 0n,
     progress: 0,
+    peerAddress: "",
   };
 }
 
@@ -3750,6 +3759,9 @@ export const Member: MessageFns<Member> = {
     }
     if (message.progress !== 0) {
       writer.uint32(88).int32(message.progress);
+    }
+    if (message.peerAddress !== "") {
+      writer.uint32(98).string(message.peerAddress);
     }
     return writer;
   },
@@ -3855,6 +3867,14 @@ export const Member: MessageFns<Member> = {
             message.progress = reader.int32() as any;
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.peerAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3880,6 +3900,11 @@ export const Member: MessageFns<Member> = {
       match: isSet(object.match) ? BigInt(object.match) : 0n,
       lag: isSet(object.lag) ? BigInt(object.lag) : 0n,
       progress: isSet(object.progress) ? progressStateFromJSON(object.progress) : 0,
+      peerAddress: isSet(object.peerAddress)
+        ? globalThis.String(object.peerAddress)
+        : isSet(object.peer_address)
+          ? globalThis.String(object.peer_address)
+          : "",
     };
   },
 
@@ -3918,6 +3943,9 @@ export const Member: MessageFns<Member> = {
     if (message.progress !== 0) {
       obj.progress = progressStateToJSON(message.progress);
     }
+    if (message.peerAddress !== "") {
+      obj.peerAddress = message.peerAddress;
+    }
     return obj;
   },
 
@@ -3937,6 +3965,7 @@ export const Member: MessageFns<Member> = {
     message.match = object.match !== undefined && object.match !== null ? BigInt(object.match) : 0n;
     message.lag = object.lag !== undefined && object.lag !== null ? BigInt(object.lag) : 0n;
     message.progress = object.progress ?? 0;
+    message.peerAddress = object.peerAddress ?? "";
     return message;
   },
 };
@@ -4285,7 +4314,7 @@ export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
 };
 
 function createBaseAddMemberRequest(): AddMemberRequest {
-  return { id: 0n, address: "", asLearner: false };
+  return { id: 0n, address: "", asLearner: false, peerAddress: "" };
 }
 
 export const AddMemberRequest: MessageFns<AddMemberRequest> = {
@@ -4301,6 +4330,9 @@ export const AddMemberRequest: MessageFns<AddMemberRequest> = {
     }
     if (message.asLearner !== false) {
       writer.uint32(24).bool(message.asLearner);
+    }
+    if (message.peerAddress !== "") {
+      writer.uint32(34).string(message.peerAddress);
     }
     return writer;
   },
@@ -4342,6 +4374,14 @@ export const AddMemberRequest: MessageFns<AddMemberRequest> = {
             message.asLearner = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.peerAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4363,6 +4403,11 @@ export const AddMemberRequest: MessageFns<AddMemberRequest> = {
         : isSet(object.as_learner)
           ? globalThis.Boolean(object.as_learner)
           : false,
+      peerAddress: isSet(object.peerAddress)
+        ? globalThis.String(object.peerAddress)
+        : isSet(object.peer_address)
+          ? globalThis.String(object.peer_address)
+          : "",
     };
   },
 
@@ -4377,6 +4422,9 @@ export const AddMemberRequest: MessageFns<AddMemberRequest> = {
     if (message.asLearner !== false) {
       obj.asLearner = message.asLearner;
     }
+    if (message.peerAddress !== "") {
+      obj.peerAddress = message.peerAddress;
+    }
     return obj;
   },
 
@@ -4388,6 +4436,7 @@ export const AddMemberRequest: MessageFns<AddMemberRequest> = {
     message.id = object.id !== undefined && object.id !== null ? BigInt(object.id) : 0n;
     message.address = object.address ?? "";
     message.asLearner = object.asLearner ?? false;
+    message.peerAddress = object.peerAddress ?? "";
     return message;
   },
 };
