@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { beforeAll, describe, expect, it } from "vitest";
 import { render } from "../deploy/grafana/dashboards.js";
+import { Users } from "../packages/edge/src/auth/users.js";
 
 // The deployment material under deploy/ and docker-compose.cluster.yml, checked offline: the
 // compose file and the Prometheus configuration with their own tools when installed, alert rules
@@ -277,9 +278,9 @@ describe("docker-compose.cluster.yml", () => {
     for (const [name, v] of Object.entries(services)) {
       const svc = obj(v, name);
       const cmd = Array.isArray(svc.command) ? svc.command.map((c) => str(c, `${name}.command`)) : [];
-      const p = (Object.keys(MAIN) as Proc[]).find((k) => cmd[0] === MAIN[k]);
+      // The image's entry point is the dispenser command: its first argument names the role.
+      const p = (Object.keys(MAIN) as Proc[]).find((k) => cmd[0] === k);
       if (p === undefined) continue;
-      expect(existsSync(join(REPO, cmd[0]!)), `${name}: ${cmd[0]} does not exist`).toBe(true);
       const env = obj(svc.environment ?? {}, `${name}.environment`) as Record<string, string>;
       procs.set(name, { p, flags: startFlags(p, flags[p], cmd.slice(1), env, name), svc });
     }
@@ -309,6 +310,17 @@ describe("docker-compose.cluster.yml", () => {
         expect(peers.some((pp) => pp.endsWith(`=${other}:${portOf(listen)}`))).toBe(true);
       expect(x.flags.has("bootstrap")).toBe(true);
       expect(x.flags.has("metrics-listen")).toBe(true);
+      // Raft on its own port, every member's listed by service name; mutual TLS with its own
+      // certificate from the certs volume.
+      const peerAddrs = x.flags.get("peer-addresses")!.split(",");
+      const peerPort = portOf(x.flags.get("peer-listen")!);
+      expect(peerPort).not.toBe(portOf(listen));
+      for (const [other, ox] of ledgers)
+        expect(peerAddrs).toContain(`${ox.flags.get("id")}=${other}:${peerPort}`);
+      expect(x.flags.get("tls-ca")).toBe("/certs/ca.pem");
+      expect(x.flags.get("tls-cert")).toBe(`/certs/${name}.pem`);
+      expect(x.flags.get("tls-key")).toBe(`/certs/${name}-key.pem`);
+      expect(x.svc.volumes).toContain("certs:/certs:ro");
       const vols = arr(x.svc.volumes, `${name}.volumes`).map((vv) => str(vv, name));
       const data = vols.find((vv) => vv.endsWith(`:${x.flags.get("data-dir")}`));
       expect(data, `${name}: no volume at --data-dir`).toBeDefined();
@@ -332,7 +344,15 @@ describe("docker-compose.cluster.yml", () => {
       expect(redisAddrs.length).toBe(6);
       expect(redisAddrs.sort()).toEqual(redisOf(dc).sort());
       const ports = arr(x.svc.ports, `${name}.ports`).map((pp) => str(pp, name));
-      for (const inner of ["resp-listen", "grpc-listen", "metrics-listen"]) {
+      // TLS on its own ports and to the ledger, each with its own certificate; users required;
+      // no plaintext RESP.
+      expect(x.flags.get("resp-listen")).toBe("off");
+      expect(x.flags.get("tls-cert")).toBe(`/certs/${name}.pem`);
+      expect(x.flags.get("ledger-tls-cert")).toBe(`/certs/${name}.pem`);
+      expect(x.flags.get("ledger-tls-ca")).toBe("/certs/ca.pem");
+      expect(x.flags.get("users")).toBe("/certs/users");
+      expect(x.svc.volumes).toContain("certs:/certs:ro");
+      for (const inner of ["resp-tls-listen", "grpc-listen", "metrics-listen"]) {
         const port = portOf(x.flags.get(inner)!);
         expect(
           ports.some((pp) => pp.endsWith(`:${port}`)),
@@ -352,7 +372,7 @@ describe("docker-compose.cluster.yml", () => {
       ["2", 2],
     ]);
     const hostPorts = published.map((pp) => Number(pp.split(":")[1]));
-    for (const port of [6380, 6381, 50051, 50052]) expect(hostPorts).toContain(port);
+    for (const port of [6390, 6391, 50051, 50052]) expect(hostPorts).toContain(port);
     expect(new Set(hostPorts).size).toBe(hostPorts.length);
 
     // A one-shot cluster creation per DC covers its six Redis nodes, one replica each.
@@ -396,8 +416,14 @@ describe("docker-compose.cluster.yml", () => {
       edges.map(([n, x]) => `${n}:${portOf(x.flags.get("metrics-listen")!)}`).sort(),
     );
 
-    // Grafana reads the provisioning and the generated dashboards from deploy/grafana.
+    // Grafana reads the provisioning and the generated dashboards from deploy/grafana; no
+    // anonymous access, and the generated admin password from a file.
     const grafana = obj(services.grafana, "grafana");
+    expect(at(grafana, "environment.GF_AUTH_ANONYMOUS_ENABLED")).toBe("false");
+    expect(at(grafana, "environment")).not.toHaveProperty("GF_SECURITY_ADMIN_PASSWORD");
+    expect(str(at(grafana, "environment.GF_SECURITY_ADMIN_PASSWORD__FILE"), "password file")).toMatch(
+      /^\/run\/secrets\/grafana\//,
+    );
     const gm = arr(grafana.volumes, "grafana.volumes").map((vv) => str(vv, "volume"));
     for (const m of gm.filter((mm) => mm.startsWith("./")))
       expect(existsSync(join(REPO, m.split(":")[0]!))).toBe(true);
@@ -408,6 +434,55 @@ describe("docker-compose.cluster.yml", () => {
     );
     expect(at(arr(provider.providers, "providers")[0], "options.path")).toBe(dashMount);
   });
+});
+
+describe("the compose setup's certs job", () => {
+  it("makes every certificate the services name, the edges' users with a token each, and Grafana's password", async () => {
+    const doc = obj(await loadYaml(join(REPO, "docker-compose.cluster.yml")), "compose");
+    const services = obj(doc.services, "services");
+    const certs = obj(services.certs, "certs");
+    expect(at(certs, "build.target")).toBe("certs");
+    const tmp = mkdtempSync(join(tmpdir(), "dispenser-certs-job-"));
+    try {
+      // The job's script as its shell runs it ("$$" is compose's "$"), on directories of ours.
+      let script = str(arr(certs.command, "certs.command")[0], "script")
+        .replace(/\$\$/g, "$")
+        .replace(/\/certs/g, join(tmp, "certs"))
+        .replace(/\/grafana/g, join(tmp, "grafana"));
+      if (process.getuid?.() !== 0) script = script.replace(/^chown .*$/m, "true");
+      // The job's two volumes.
+      for (const v of ["certs", "grafana"]) mkdirSync(join(tmp, v));
+      const env = { ...process.env, PATH: `${join(DEPLOY, "certs")}:${process.env.PATH ?? ""}` };
+      await exec("sh", ["-c", script], { env });
+      const ca = await readFile(join(tmp, "certs", "ca.pem"), "utf8");
+      await exec("sh", ["-c", script], { env }); // again: what exists is kept
+      expect(await readFile(join(tmp, "certs", "ca.pem"), "utf8")).toBe(ca);
+
+      for (const [name, v] of Object.entries(services)) {
+        const cmd = (obj(v, name).command as unknown[] | undefined) ?? [];
+        for (const a of cmd.map((c) => String(c))) {
+          const file = /^--[a-z-]+=\/certs\/(.+)$/.exec(a)?.[1];
+          if (file !== undefined)
+            expect(existsSync(join(tmp, "certs", file)), `${name}: ${a} is not made by the certs job`).toBe(
+              true,
+            );
+        }
+      }
+      const users = Users.load(join(tmp, "certs", "users"));
+      for (const [user, role] of [
+        ["app", "issue"],
+        ["ops", "admin"],
+      ] as const) {
+        const token = (await readFile(join(tmp, "certs", `${user}.token`), "utf8")).trim();
+        expect(users.checkToken(token)?.role).toBe(role);
+      }
+      expect(
+        (await readFile(join(tmp, "grafana", "admin-password"), "utf8")).trim().length,
+      ).toBeGreaterThanOrEqual(20);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("Prometheus", () => {
