@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -72,6 +73,8 @@ async function runTool(cmd: string, args: string[], cwd = REPO): Promise<string>
 // The processes' flags, from their --help.
 
 type Proc = "ledger" | "edge";
+/** The production image's program (Dockerfile, deploy/image/bundle.ts). */
+const IMAGE_BIN = "/app/dist/bin/dispenser.mjs";
 const MAIN: Record<Proc, string> = {
   ledger: "packages/ledger/src/main.ts",
   edge: "packages/edge/src/main.ts",
@@ -662,6 +665,7 @@ describe("Kubernetes manifests", () => {
     Deployment: "apps/v1",
     PodDisruptionBudget: "policy/v1",
     Job: "batch/v1",
+    NetworkPolicy: "networking.k8s.io/v1",
   };
   let docs: Obj[];
   const named = (kind: string, name: string): Obj => {
@@ -717,7 +721,7 @@ describe("Kubernetes manifests", () => {
         // The per-DC Redis Clusters run the Redis image; their own test is below.
         if (str(c.image, where).startsWith("redis:")) continue;
         expect(str(c.image, where)).toMatch(/^dispenser/);
-        // The image's entry point is `node --import tsx`; a shell wrapper must exec it.
+        // The image's entry point is the dispenser command; a shell wrapper must exec it.
         const command = (c.command as string[] | undefined) ?? [];
         const args = arr(c.args, `${where} args`).map((a) => str(a, where));
         let p: Proc | undefined;
@@ -725,17 +729,16 @@ describe("Kubernetes manifests", () => {
         if (command.length > 0) {
           expect(command.slice(0, 2)).toEqual(["sh", "-c"]);
           const script = command[2]!;
-          p = (Object.keys(MAIN) as Proc[]).find((k) =>
-            script.includes(`exec node --import tsx ${MAIN[k]} `),
-          );
-          expect(p, `${where}: the script does not exec a main`).toBeDefined();
+          const entry = (k: Proc): string => `exec node ${IMAGE_BIN} ${k} `;
+          p = (Object.keys(MAIN) as Proc[]).find((k) => script.includes(entry(k)));
+          expect(p, `${where}: the script does not exec the dispenser command`).toBeDefined();
           expect(script).toMatch(/"\$@"$/);
-          const tail = script.slice(script.indexOf(MAIN[p!]) + MAIN[p!].length);
-          const inline = [...tail.matchAll(/ --([a-z][a-z-]*)/g)].map((m) => `--${m[1]}=x`);
+          const tail = script.slice(script.indexOf(entry(p!)) + entry(p!).length);
+          const inline = [...` ${tail}`.matchAll(/ --([a-z][a-z-]*)/g)].map((m) => `--${m[1]}=x`);
           flagArgs = [...inline, ...args];
         } else {
-          p = (Object.keys(MAIN) as Proc[]).find((k) => args[0] === MAIN[k]);
-          expect(p, `${where}: args[0] is no main`).toBeDefined();
+          p = (Object.keys(MAIN) as Proc[]).find((k) => args[0] === k);
+          expect(p, `${where}: args[0] names no role`).toBeDefined();
           flagArgs = args.slice(1);
         }
         const env: Record<string, string> = {};
@@ -757,11 +760,13 @@ describe("Kubernetes manifests", () => {
           expect(podVolumes).toContain(at(m, "name"));
         if (p === "ledger") {
           expect(ports.get("grpc")).toBe(portOf(f.get("listen")!));
+          expect(ports.get("peer")).toBe(portOf(f.get("peer-listen")!));
           const mount = arr(c.volumeMounts, "mounts").find((m) => at(m, "mountPath") === f.get("data-dir"));
           expect(mount, `${where}: --data-dir is not a mounted volume`).toBeDefined();
         }
         if (p === "edge") {
-          for (const flag of ["resp-listen", "grpc-listen"])
+          expect(f.get("resp-listen")).toBe("off");
+          for (const flag of ["resp-tls-listen", "grpc-listen"])
             expect([...ports.values()]).toContain(portOf(f.get(flag)!));
         }
       }
@@ -795,7 +800,13 @@ describe("Kubernetes manifests", () => {
     // Node id = ordinal + 1, from the pod name.
     const container = obj(arr(at(sts, "spec.template.spec.containers"), "containers")[0], "container");
     const script = str(arr(container.command, "command")[2], "script");
-    expect(script).toContain('--id "$$((${POD_NAME##*-} + 1))"');
+    expect(script).toContain("n=$$((${POD_NAME##*-} + 1));");
+    expect(script).toContain('--id "$$n"');
+    // Raft's own port, each member's by pod name.
+    const peerPort = (arr(at(svc, "spec.ports"), "ports").find((p) => at(p, "name") === "peer") as Obj).port;
+    expect(str(cm.DISPENSER_LEDGER_PEER_ADDRESSES, "peer addresses").split(",")).toEqual(
+      [0, 1, 2].map((i) => `${i + 1}=${stsName}-${i}.${svcName}:${String(peerPort)}`),
+    );
 
     const pdbs = docs.filter((d) => d.kind === "PodDisruptionBudget");
     const pdb = pdbs.find((d) => {
@@ -873,6 +884,142 @@ describe("Kubernetes manifests", () => {
       ).toEqual(nodes);
     }
   });
+
+  it("NetworkPolicies: all ingress closed, the peer port open to ledger pods only, the client port to edges and admins", () => {
+    const policies = docs.filter((d) => d.kind === "NetworkPolicy");
+    const deny = policies.find((p) => at(p, "metadata.name") === "default-deny-ingress")!;
+    expect(at(deny, "spec.podSelector")).toEqual({});
+    expect(at(deny, "spec.policyTypes")).toEqual(["Ingress"]);
+    expect(at(deny, "spec")).not.toHaveProperty("ingress");
+    const workloads = docs.filter((d) => d.kind === "StatefulSet" || d.kind === "Deployment");
+    const ledgerLabels = obj(at(named("StatefulSet", "ledger"), "spec.template.metadata.labels"), "labels");
+    /** Who may reach `port` of the ledger pods: the pod selectors of every rule that opens it. */
+    const ledgerRules = (port: string): Obj[] =>
+      policies
+        .filter((p) => {
+          const sel = obj(at(p, "spec.podSelector"), "podSelector");
+          const match = obj(sel.matchLabels ?? {}, "matchLabels");
+          return (
+            Object.keys(match).length > 0 && Object.entries(match).every(([k, v]) => ledgerLabels[k] === v)
+          );
+        })
+        .flatMap((p) => arr(at(p, "spec.ingress"), "ingress").map((r) => obj(r, "rule")))
+        .filter((r) => arr(r.ports, "ports").some((pp) => at(pp, "port") === port));
+    const peer = ledgerRules("peer");
+    expect(peer).toHaveLength(1);
+    expect(arr(peer[0]!.from, "from")).toEqual([
+      { podSelector: { matchLabels: { "app.kubernetes.io/name": "dispenser-ledger" } } },
+    ]);
+    const client = ledgerRules("grpc");
+    expect(client).toHaveLength(1);
+    expect(arr(client[0]!.from, "from").map((f) => at(f, "podSelector.matchLabels"))).toEqual([
+      { "app.kubernetes.io/name": "dispenser-edge" },
+      { "dispenser.io/role": "admin" },
+    ]);
+    // Every policy selects some workload, and every port it opens is a named port of those pods or
+    // a number they expose.
+    for (const p of policies.filter((x) => x !== deny)) {
+      const name = str(at(p, "metadata.name"), "name");
+      const sel = obj(at(p, "spec.podSelector"), `${name} podSelector`);
+      const selected = workloads.filter((w) => {
+        const labels = obj(at(w, "spec.template.metadata.labels"), "labels");
+        const match = Object.entries(obj(sel.matchLabels ?? {}, "m")).every(([k, v]) => labels[k] === v);
+        const exprs = arr(sel.matchExpressions ?? [], "e").every((e) =>
+          arr(at(e, "values"), "values").includes(labels[str(at(e, "key"), "key")]),
+        );
+        return match && exprs;
+      });
+      expect(selected.length, `NetworkPolicy ${name} selects no workload`).toBeGreaterThan(0);
+      for (const w of selected) {
+        const cports = (at(w, "spec.template.spec.containers") as Obj[]).flatMap((c) =>
+          arr(c.ports, "ports").map((pp) => obj(pp, "port")),
+        );
+        for (const r of arr(at(p, "spec.ingress"), "ingress"))
+          for (const pp of arr(at(r, "ports"), "ports")) {
+            const port = at(pp, "port");
+            const ok = cports.some((cp) => cp.name === port || cp.containerPort === port);
+            expect(
+              ok,
+              `NetworkPolicy ${name}: ${String(port)} is no port of ${String(at(w, "metadata.name"))}`,
+            ).toBe(true);
+          }
+      }
+    }
+  });
+
+  it("make-secrets.sh makes every Secret the pods mount, with the files their flags name", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "dispenser-k8s-secrets-"));
+    try {
+      const cluster = str(
+        at(named("ConfigMap", "dispenser-ledger"), "data.DISPENSER_LEDGER_CLUSTER_ID"),
+        "id",
+      );
+      const { stdout } = await exec("bash", [join(DIR, "make-secrets.sh"), join(tmp, "ca"), cluster]);
+      const secrets = new Map<string, Map<string, Buffer>>();
+      for (const d of yaml.loadAll(stdout).filter((x) => x !== null)) {
+        const s = obj(d, "secret");
+        expect(s.kind).toBe("Secret");
+        const data = obj(s.data, "data");
+        secrets.set(
+          str(at(s, "metadata.name"), "name"),
+          new Map(Object.entries(data).map(([k, v]) => [k, Buffer.from(str(v, k), "base64")])),
+        );
+      }
+      for (const w of docs.filter((d) => d.kind === "StatefulSet" || d.kind === "Deployment")) {
+        const pod = obj(at(w, "spec.template.spec"), "pod");
+        const byVolume = new Map<string, string>();
+        for (const v of arr(pod.volumes ?? [], "volumes")) {
+          const secretName = (obj(v, "volume").secret as Obj | undefined)?.secretName;
+          if (secretName === undefined) continue;
+          expect(
+            [...secrets.keys()],
+            `${String(at(w, "metadata.name"))}: no Secret ${String(secretName)}`,
+          ).toContain(secretName);
+          byVolume.set(str(at(v, "name"), "name"), str(secretName, "secretName"));
+        }
+        for (const c of arr(pod.containers, "containers").map((cc) => obj(cc, "container"))) {
+          const mounts = arr(c.volumeMounts ?? [], "mounts")
+            .map((m) => obj(m, "mount"))
+            .filter((m) => byVolume.has(str(m.name, "name")));
+          const text = [
+            ...((c.command as string[] | undefined) ?? []),
+            ...((c.args as string[] | undefined) ?? []),
+          ]
+            .join(" ")
+            .replace(/\$\$n/g, "2"); // node 2's files stand for every node's
+          for (const m of mounts) {
+            const path = str(m.mountPath, "mountPath");
+            const files = [...text.matchAll(new RegExp(`${path}/([A-Za-z0-9._-]+)`, "g"))].map((x) => x[1]!);
+            expect(files.length, `${path} is mounted but no flag names a file in it`).toBeGreaterThan(0);
+            const keys = secrets.get(byVolume.get(str(m.name, "name"))!)!;
+            for (const f of files) expect([...keys.keys()], `${path}/${f}`).toContain(f);
+          }
+        }
+      }
+      // The certificates name the identities the processes check.
+      const identity = (pem: Buffer): string => new X509Certificate(pem).subjectAltName ?? "";
+      const ledgerTls = secrets.get("dispenser-ledger-tls")!;
+      for (const n of [1, 2, 3])
+        expect(identity(ledgerTls.get(`ledger-${n}.pem`)!)).toContain(
+          `URI:dispenser://${cluster}/ledger/${n}`,
+        );
+      for (const dc of [0, 1, 2]) {
+        const san = identity(secrets.get(`dispenser-edge-dc${dc}-tls`)!.get("edge.pem")!);
+        expect(san).toContain(`URI:dispenser://${cluster}/edge/dc${dc}`);
+        expect(san).toContain(`DNS:edge-dc${dc}`); // the Service's name, for clients' hostname checks
+      }
+      expect(identity(secrets.get("dispenser-admin-tls")!.get("admin.pem")!)).toContain(
+        `URI:dispenser://${cluster}/admin/ops`,
+      );
+      const usersFile = join(tmp, "users");
+      writeFileSync(usersFile, secrets.get("dispenser-users")!.get("users")!);
+      const users = Users.load(usersFile);
+      const token = (await readFile(join(tmp, "ca", "app.token"), "utf8")).trim();
+      expect(users.checkToken(token)?.role).toBe("issue");
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("Services select pods that have the ports they target", () => {
     const workloads = docs.filter((d) => d.kind === "StatefulSet" || d.kind === "Deployment");
