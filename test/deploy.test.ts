@@ -969,13 +969,14 @@ describe("Kubernetes manifests", () => {
         const pod = obj(at(w, "spec.template.spec"), "pod");
         const byVolume = new Map<string, string>();
         for (const v of arr(pod.volumes ?? [], "volumes")) {
-          const secretName = (obj(v, "volume").secret as Obj | undefined)?.secretName;
-          if (secretName === undefined) continue;
+          const secret = (obj(v, "volume").secret as Obj | undefined)?.secretName;
+          if (secret === undefined) continue;
+          const secretName = str(secret, "secretName");
           expect(
             [...secrets.keys()],
-            `${String(at(w, "metadata.name"))}: no Secret ${String(secretName)}`,
+            `${str(at(w, "metadata.name"), "name")}: no Secret ${secretName}`,
           ).toContain(secretName);
-          byVolume.set(str(at(v, "name"), "name"), str(secretName, "secretName"));
+          byVolume.set(str(at(v, "name"), "name"), secretName);
         }
         for (const c of arr(pod.containers, "containers").map((cc) => obj(cc, "container"))) {
           const mounts = arr(c.volumeMounts ?? [], "mounts")
