@@ -32,6 +32,18 @@ describe("ledger membership and amnesia (real processes)", () => {
     await cluster.stop();
   });
 
+  it("refuses AddMember with an address too long or malformed, and the membership stays", async () => {
+    const long = `${"h".repeat(300)}:7100`;
+    for (const req of [
+      { id: 9n, address: long, asLearner: true, peerAddress: "" },
+      { id: 9n, address: "127.0.0.1:7100", asLearner: true, peerAddress: long },
+      { id: 9n, address: "127.0.0.1:7100", asLearner: true, peerAddress: "no port" },
+    ])
+      await expect(client.call("addMember", req)).rejects.toMatchObject({ code: 3 }); // INVALID_ARGUMENT
+    const st = await client.call("clusterStatus", {});
+    expect(st.members.map((m) => Number(m.id)).sort()).toEqual([1, 2, 3]);
+  });
+
   it("refuses to start a member whose data directory is gone, unless told how to come back", async () => {
     await lease("before-wipe");
     await cluster.kill(3);

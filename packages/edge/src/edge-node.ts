@@ -1,7 +1,7 @@
 // One edge process: the issuing core, its gRPC and Redis-protocol servers, and /metrics. stop() is
 // the SIGTERM path: stop accepting, answer what is in flight, hand unused tails back, then close.
 import type { Server as HttpServer } from "node:http";
-import { GrpcServer, serveMetrics, splitHostPort } from "@dispenser/plumbing";
+import { GrpcServer, isLoopback, serveMetrics, splitHostPort } from "@dispenser/plumbing";
 import type { ServerTls, TlsMaterial } from "@dispenser/plumbing";
 import { DispenserService } from "@dispenser/proto";
 import type { Logger } from "pino";
@@ -69,13 +69,10 @@ export interface EdgeNodeOptions {
 /** Seconds of the DC's draw rate its reserve pool holds by default (with a Redis plane): 15 minutes. */
 export const DEFAULT_RESERVE_SECONDS = 900;
 
-const LOOPBACK = /^(127\.|localhost$|\[?::1\]?$)/;
-
 /** What an operator should hear about ports open beyond this machine without TLS or users. */
 export function exposureWarnings(o: EdgeNodeOptions): string[] {
   const out: string[] = [];
-  const exposed = (listen: string | undefined): boolean =>
-    listen !== undefined && !LOOPBACK.test(splitHostPort(listen).host);
+  const exposed = (listen: string | undefined): boolean => listen !== undefined && !isLoopback(listen);
   if (exposed(o.grpcListen) && !o.tls)
     out.push(
       `gRPC on ${o.grpcListen} is plaintext: tokens and ids cross the network in the clear (--tls-cert)`,
@@ -93,11 +90,7 @@ export function exposureWarnings(o: EdgeNodeOptions): string[] {
         ? "no --users: anyone who reaches this edge may draw ids and change the catalog"
         : "no --users: gRPC calls need no token (--password guards RESP only)",
     );
-  if (
-    o.ledgerTls === undefined &&
-    o.ledger === undefined &&
-    o.ledgerEndpoints.some((a) => !LOOPBACK.test(splitHostPort(a).host))
-  )
+  if (o.ledgerTls === undefined && o.ledger === undefined && o.ledgerEndpoints.some((a) => !isLoopback(a)))
     out.push("the ledger is reached in plaintext (--ledger-tls-ca, --ledger-tls-cert, --ledger-tls-key)");
   return out;
 }

@@ -5,7 +5,7 @@ import type { CommandSpec, Flags } from "@dispenser/plumbing";
 import { helpText, parseFlags, serverTlsFromFlags, tlsFromFlags } from "@dispenser/plumbing";
 import { pino } from "pino";
 import type { EdgeNodeOptions } from "./edge-node.js";
-import { DEFAULT_RESERVE_SECONDS } from "./edge-node.js";
+import { DEFAULT_RESERVE_SECONDS, exposureWarnings } from "./edge-node.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug"] as const;
 
@@ -94,6 +94,11 @@ export const EDGE_FLAGS: CommandSpec = {
       help: "this edge's certificate for the ledger, naming dispenser://<cluster>/edge/<name>",
     },
     { name: "ledger-tls-key", value: "file", help: "this edge's private key for the ledger (PEM)" },
+    {
+      name: "insecure",
+      boolean: true,
+      help: "run with ports open beyond loopback without TLS or users, or a plaintext ledger beyond loopback (refused otherwise)",
+    },
     { name: "log-level", value: "level", default: "info", help: LOG_LEVELS.join(", ") },
   ],
   notes: "example: dispenser edge --ledger 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103 --dc 0",
@@ -132,7 +137,7 @@ export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env
   const respTlsListen = listenFlag(f, "resp-tls-listen");
   if (respTlsListen !== undefined && tls === undefined)
     throw new UsageError("--resp-tls-listen needs --tls-cert and --tls-key");
-  return {
+  const o: EdgeNodeOptions = {
     ...(ledgerTls ? { ledgerTls } : {}),
     ...(tls ? { tls } : {}),
     ...(respTlsListen !== undefined ? { respTlsListen } : {}),
@@ -152,4 +157,9 @@ export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(dataDir !== undefined ? { dataDir } : {}),
     logger: pino({ level, base: { dc } }),
   };
+  // Secure by default beyond this machine: what would be open to the network must be asked for.
+  const exposure = exposureWarnings(o);
+  if (exposure.length > 0 && !f.bool("insecure"))
+    throw new UsageError(`${exposure.join("; ")}. Pass --insecure to run so anyway`);
+  return o;
 }

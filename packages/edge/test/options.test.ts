@@ -23,7 +23,15 @@ describe("process flags", () => {
   });
 
   it("ledger peer ports: --peer-listen with --peer-addresses for every member", () => {
-    const base = ["--id", "1", "--data-dir", "/tmp/l1", "--peers", "1=10.0.0.1:7101,2=10.0.0.2:7101"];
+    const base = [
+      "--id",
+      "1",
+      "--data-dir",
+      "/tmp/l1",
+      "--peers",
+      "1=10.0.0.1:7101,2=10.0.0.2:7101",
+      "--insecure",
+    ];
     const o = ledgerOptionsFrom([...base, "--peer-addresses", "1=10.0.0.1:7201,2=10.0.0.2:7201"]);
     if (o === "help") throw new Error("help");
     expect(o.peerListen).toBe("10.0.0.1:7201");
@@ -56,7 +64,7 @@ describe("process flags", () => {
     const dir = mkdtempSync(join(tmpdir(), "edge-opts-"));
     const f = (n: string): string => (writeFileSync(join(dir, n), n), join(dir, n));
     const [cert, key, ca] = [f("cert.pem"), f("key.pem"), f("ca.pem")];
-    const base = ["--ledger", "a:1"];
+    const base = ["--ledger", "127.0.0.1:1"];
     expect(() => optionsFrom([...base, "--tls-cert", cert])).toThrow(/--tls-cert and --tls-key go together/);
     expect(() => optionsFrom([...base, "--tls-client-ca", ca])).toThrow(/--tls-client-ca needs --tls-cert/);
     expect(() => optionsFrom([...base, "--resp-tls-listen", "127.0.0.1:6390"])).toThrow(
@@ -82,8 +90,14 @@ describe("process flags", () => {
     expect(o.respTlsListen).toBe("127.0.0.1:6390");
   });
 
-  it("warns about ports open beyond loopback without TLS or users", () => {
+  it("refuses ports open beyond loopback without TLS or users, unless --insecure (then warns)", () => {
+    const open = ["--ledger", "10.0.0.5:7101", "--grpc-listen", "0.0.0.0:50051"];
+    expect(() => optionsFrom(open)).toThrow(/gRPC on 0.0.0.0:50051 is plaintext.*Pass --insecure/);
+    const ledgerOpen = ["--id=1", "--data-dir=/tmp/l1", "--peers=1=0.0.0.0:7101"];
+    expect(() => ledgerOptionsFrom(ledgerOpen)).toThrow(/0.0.0.0:7101 beyond loopback without TLS/);
+    expect(ledgerOptionsFrom([...ledgerOpen, "--insecure"])).not.toBe("help");
     const o = optionsFrom([
+      "--insecure",
       "--ledger",
       "10.0.0.5:7101",
       "--grpc-listen",

@@ -14,7 +14,8 @@ import { fail } from "./state/result.js";
 // when one port serves both; entries written before the two were apart have no `peer`).
 const TAG_COMMAND = 1;
 const TAG_MEMBER_ADDRESS = 2;
-const MAX_ADDRESS_CHARS = 255;
+/** Longest member address (client or peer) the book takes. */
+export const MAX_MEMBER_ADDRESS_CHARS = 255;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -55,7 +56,7 @@ export type AppResult =
   Result<Outcome> | { ok: true; data: { type: "MemberAddress"; id: NodeId; address: string; peer: string } };
 
 const validAddress = (a: unknown): a is string =>
-  typeof a === "string" && a.length > 0 && a.length <= MAX_ADDRESS_CHARS;
+  typeof a === "string" && a.length > 0 && a.length <= MAX_MEMBER_ADDRESS_CHARS;
 
 /** The ledger's replicated application: the state machine plus the members' address book. */
 export class LedgerApp implements Application<AppResult> {

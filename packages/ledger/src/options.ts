@@ -3,7 +3,7 @@
 import { pino } from "pino";
 import type { LedgerNodeOptions } from "./node.js";
 import type { CommandSpec } from "@dispenser/plumbing";
-import { helpText, parseFlags, tlsFromFlags } from "@dispenser/plumbing";
+import { helpText, isLoopback, parseFlags, tlsFromFlags } from "@dispenser/plumbing";
 import { READY_LOOP_DEFAULTS } from "@dispenser/raft";
 import { DEFAULT_TICK_MS } from "./raft-server/raft-server.js";
 import { StartupError } from "./node.js";
@@ -83,6 +83,11 @@ export const LEDGER_FLAGS: CommandSpec = {
       default: String(READY_LOOP_DEFAULTS.snapshotEntries),
       help: "take a snapshot every this many applied entries",
     },
+    {
+      name: "insecure",
+      boolean: true,
+      help: "run without TLS on an address beyond loopback, where anyone who reaches it can speak as a member (refused otherwise)",
+    },
     { name: "log-level", value: "level", default: "info", help: LOG_LEVELS.join(", ") },
   ],
   notes:
@@ -143,6 +148,12 @@ export function optionsFrom(
     "--tls-ca, --tls-cert and --tls-key",
     (m) => new StartupError(m),
   );
+  const exposed = [listen, peerListen].filter((a): a is string => a !== undefined && !isLoopback(a));
+  if (!tls && exposed.length > 0 && !f.bool("insecure"))
+    throw new StartupError(
+      `${exposed.join(" and ")} beyond loopback without TLS: anyone who reaches it could speak as a member. ` +
+        "Give --tls-ca, --tls-cert and --tls-key, or --insecure to run so anyway",
+    );
   return {
     ...(tls ? { tls } : {}),
     id,

@@ -16,3 +16,10 @@ export function splitHostPort(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(":");
   return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
 }
+
+/** Whether "host:port" stays on this machine (127.0.0.0/8, ::1, localhost): plaintext is fine there. */
+export function isLoopback(addr: string): boolean {
+  const i = addr.lastIndexOf(":");
+  const host = (i > 0 ? addr.slice(0, i) : addr).replace(/^\[(.*)\]$/, "$1");
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "::1" || host === "localhost";
+}

@@ -1,7 +1,7 @@
 // Process plumbing shared by the ledger and the edge processes (and the CLI): the gRPC server on
 // node:http2, command-line flags, the metrics endpoint, signal handling and addresses. No domain
 // knowledge: it imports nothing of the project but the wire types its server speaks.
-export { hostPortError, splitHostPort } from "./address.js";
+export { hostPortError, isLoopback, splitHostPort } from "./address.js";
 export type { CommandSpec, FlagErrorFactory, FlagSpec } from "./flags.js";
 export {
   COMMON_FLAGS,

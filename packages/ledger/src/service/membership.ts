@@ -5,7 +5,7 @@ import { ErrorReason, MemberRole, MemberState, ProgressState } from "@dispenser/
 import type { NodeId } from "@dispenser/raft";
 import { ConfChangeType } from "@dispenser/raft";
 import { status } from "@grpc/grpc-js";
-import { encodeMemberAddress } from "../ledger-app.js";
+import { encodeMemberAddress, MAX_MEMBER_ADDRESS_CHARS } from "../ledger-app.js";
 import { CallError, nodeIdOf } from "./common.js";
 import type { LedgerService, Unary } from "./ledger-service.js";
 
@@ -34,15 +34,18 @@ export function membershipHandlers(
 
     addMember: unary(async (req) => {
       const id = nodeIdOf(req.id, "id");
-      if (!/^[^\s:]+:\d{1,5}$/.test(req.address)) {
+      if (req.address.length > MAX_MEMBER_ADDRESS_CHARS || !/^[^\s:]+:\d{1,5}$/.test(req.address)) {
         throw new CallError(
           status.INVALID_ARGUMENT,
-          "address must be host:port",
+          `address must be host:port, at most ${MAX_MEMBER_ADDRESS_CHARS} characters`,
           ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
           "address",
         );
       }
-      if (req.peerAddress !== "" && !/^[^\s:]+:\d{1,5}$/.test(req.peerAddress)) {
+      if (
+        req.peerAddress !== "" &&
+        (req.peerAddress.length > MAX_MEMBER_ADDRESS_CHARS || !/^[^\s:]+:\d{1,5}$/.test(req.peerAddress))
+      ) {
         throw new CallError(
           status.INVALID_ARGUMENT,
           "peer_address must be host:port (or empty: the same as address)",

@@ -329,7 +329,7 @@ export class PeerTransport implements Transport {
     const mine = md.get(TO_INCARNATION_METADATA_KEY)[0];
     if (typeof mine === "string" && mine !== "" && mine !== this.o.incarnation) {
       // The sender knew an earlier data directory of ours: we lost state it relies on.
-      this.o.metrics.amnesiaRefusals.inc({ node: String(this.o.id), peer: String(from) });
+      this.o.metrics.amnesiaRefusals.inc({ node: String(this.o.id), peer: this.peerLabel(from) });
       const reason = `node ${this.o.id} came back with a new data directory (incarnation ${this.o.incarnation}, node ${from} knew ${mine}); remove it and add it back under a new id`;
       if (this.amnesiaLogged++ % 100 === 0) this.o.logger.error({ peer: from }, reason);
       return reason;
@@ -340,10 +340,15 @@ export class PeerTransport implements Transport {
       return undefined;
     }
     if (known === got) return undefined;
-    this.o.metrics.amnesiaRefusals.inc({ node: String(this.o.id), peer: String(from) });
+    this.o.metrics.amnesiaRefusals.inc({ node: String(this.o.id), peer: this.peerLabel(from) });
     const reason = `node ${from} came back with a new data directory (incarnation ${got}, was ${known}); remove it and add it back under a new id`;
     if (this.amnesiaLogged++ % 100 === 0) this.o.logger.error({ peer: from }, reason);
     return reason;
+  }
+
+  /** A sender as a metric label: a member this node knows, or "unknown" (no series per stranger). */
+  private peerLabel(from: NodeId): string {
+    return this.links.has(from) ? String(from) : "unknown";
   }
 
   private memberIdentity(id: NodeId): Identity {
