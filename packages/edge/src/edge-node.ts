@@ -39,6 +39,8 @@ export interface EdgeNodeOptions {
   readonly grpcListen: string | undefined;
   /** host:port of the Redis-protocol server; undefined for none. */
   readonly respListen: string | undefined;
+  /** A RESP connection idle this long is closed; 0: never. Default 1 hour. */
+  readonly respIdleTimeoutMs?: number;
   /** host:port of the Redis-protocol server over TLS (needs `tls`); undefined for none. */
   readonly respTlsListen?: string;
   /**
@@ -263,6 +265,7 @@ export class EdgeNode {
         ...(tls ? { tls } : {}),
         users: this.users,
         throttle: this.throttle,
+        ...(o.respIdleTimeoutMs !== undefined ? { idleTimeoutMs: o.respIdleTimeoutMs } : {}),
         metrics: this.metrics,
         ...(this.reporter ? { dcStats: (name: string) => this.reporter!.dcStats(name) } : {}),
         logger: o.logger,

@@ -38,6 +38,12 @@ export const EDGE_FLAGS: CommandSpec = {
     },
     { name: "metrics-listen", value: "host:port", default: "off", help: "Prometheus /metrics, or 'off'" },
     {
+      name: "resp-idle-timeout",
+      value: "S",
+      default: "3600",
+      help: "close a RESP connection idle this many seconds (Redis's timeout); 0: never",
+    },
+    {
       name: "tls-cert",
       value: "file",
       help: "this edge's server certificate (PEM): gRPC is then served over TLS, and RESP on --resp-tls-listen",
@@ -151,6 +157,7 @@ export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(edgeId !== undefined ? { edgeId } : {}),
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
     drawTimeoutMs: f.int("draw-timeout-ms", 1, 600_000)!,
+    respIdleTimeoutMs: f.int("resp-idle-timeout", 0, 30 * 86_400)! * 1000,
     redisNodes: f.list("redis"),
     reserveSeconds: f.int("reserve-seconds", 0, MAX_RESERVE_SECONDS)!,
     redisMinReplicas: f.int("redis-min-replicas", 0, 16)!,

@@ -54,11 +54,17 @@ export interface RespServerOptions {
   readonly partialCommandTimeoutMs?: number;
   /** With users, a connection not logged in this long after connecting is closed. Default 10 s. */
   readonly authTimeoutMs?: number;
+  /**
+   * A connection with no traffic either way this long is closed (Redis's `timeout`), so leaked or
+   * abandoned connections give their slots back. Default 1 hour; 0: never. Pools reconnect.
+   */
+  readonly idleTimeoutMs?: number;
   /** Slows down failed AUTHs per client address (shared with gRPC); unset: per connection only. */
   readonly throttle?: LoginThrottle;
 }
 
 const DEFAULT_MAX_CONNECTIONS = 10_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60_000;
 /** With TLS: sockets beyond the cap let in to hear "max number of clients reached" once shaken hands. */
 const HANDSHAKES_BEYOND_CAP = 64;
 
@@ -126,6 +132,14 @@ class Connection {
       this.authDeadline = setTimeout(() => {
         if (!this.state.authed) this.socket.destroy();
       }, o.authTimeoutMs ?? 10_000);
+    }
+    const idleMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (idleMs > 0) {
+      socket.setTimeout(idleMs);
+      // Silence while a command waits is not idleness: only a connection at rest is closed.
+      socket.on("timeout", () => {
+        if (!this.busy) this.end();
+      });
     }
     socket.on("error", () => this.socket.destroy());
   }

@@ -160,6 +160,25 @@ describe("RespServer", () => {
     expect(await closedAfter(idle)).toBeGreaterThanOrEqual(150);
   });
 
+  it("closes a connection idle past its timeout, and keeps one that keeps talking", async () => {
+    const { port } = await start(undefined, { idleTimeoutMs: 300 });
+    const idle = connect(port, "127.0.0.1");
+    idle.on("error", () => undefined);
+    const t = performance.now();
+    await new Promise((r) => idle.once("close", r));
+    expect(performance.now() - t).toBeGreaterThanOrEqual(250);
+    const talking = connect(port, "127.0.0.1");
+    let pongs = 0;
+    talking.on("data", (d: Buffer) => (pongs += d.toString("latin1").split("+PONG").length - 1));
+    for (let i = 0; i < 10; i++) {
+      talking.write("PING\r\n");
+      await new Promise((r) => setTimeout(r, 100)); // 1 s in all, more than 3 timeouts
+    }
+    while (pongs < 10) await new Promise((r) => setTimeout(r, 10));
+    expect(talking.destroyed).toBe(false);
+    talking.destroy();
+  });
+
   it("closes the connection on framing it cannot resynchronise, after saying why", async () => {
     const { port, ledger } = await start();
     const r = await exchange(port, "*2\r\n$3\r\nGET\r\n$x\r\nPING\r\n");
