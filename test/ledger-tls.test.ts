@@ -191,13 +191,38 @@ describe("ledger members over mutual TLS (real processes)", () => {
     expect(await refusedCount("sender-mismatch")).toBeGreaterThanOrEqual(2);
   });
 
-  it("drops a member's term-0 message and keeps running", async () => {
+  it("refuses a certificate of the CA for a node id that is no member", async () => {
+    const before = await refusedCount("unauthenticated");
     const c = peerClient("ledger-9");
     try {
-      const e = await send(c, 9n, [message({ type: MessageType.App, from: 9, to: 1 })]);
-      expect(e).toBeUndefined(); // Delivered: the core's own check refuses it.
+      const e = await send(c, 9n, [message({ type: MessageType.Heartbeat, from: 9, to: 1, term: 1_000 })]);
+      expect(e?.code).toBe(status.UNAUTHENTICATED);
+      expect(e?.details).toMatch(/node 9 is not a member node 1 knows/);
     } finally {
       c.close();
+    }
+    expect(await refusedCount("unauthenticated")).toBeGreaterThan(before);
+  });
+
+  it("drops a member's term-0 message and keeps running", async () => {
+    // Node 9 becomes a member (a learner that never starts): its certificate now speaks for one.
+    await admin.call("addMember", {
+      id: 9n,
+      address: "127.0.0.1:1",
+      asLearner: true,
+      peerAddress: "127.0.0.1:1",
+    });
+    const c = peerClient("ledger-9");
+    try {
+      // Node 1 learns of the member when the entry commits there.
+      const e = await until("node 1 to know member 9", async () => {
+        const r = await send(c, 9n, [message({ type: MessageType.App, from: 9, to: 1 })]);
+        return r?.code === status.UNAUTHENTICATED ? undefined : { r };
+      });
+      expect(e.r).toBeUndefined(); // Delivered: the core's own check refuses it.
+    } finally {
+      c.close();
+      await admin.call("removeMember", { id: 9n });
     }
     await until("the core to count the term-0 message", async () =>
       (await refusedCount("no-term")) >= 1 ? true : undefined,

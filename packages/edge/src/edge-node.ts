@@ -39,6 +39,8 @@ export interface EdgeNodeOptions {
   readonly grpcListen: string | undefined;
   /** host:port of the Redis-protocol server; undefined for none. */
   readonly respListen: string | undefined;
+  /** Sequences with series of their own in /metrics; the rest are summed as "_other". Default 1,000. */
+  readonly metricsMaxSequences?: number;
   /** A RESP connection idle this long is closed; 0: never. Default 1 hour. */
   readonly respIdleTimeoutMs?: number;
   /** host:port of the Redis-protocol server over TLS (needs `tls`); undefined for none. */
@@ -156,7 +158,7 @@ export class EdgeNode {
           probe: (name) => ledger.getSequence(name),
           hooks: {
             onBurnt: (name, ids, why) => {
-              this.metrics.reserveBurnt.inc({ sequence: name }, Number(ids));
+              this.metrics.reserveBurnt.inc({ sequence: this.metrics.sequenceLabel(name) }, Number(ids));
               log.warn({ sequence: name, ids: String(ids) }, `reserve ids burnt: ${why}`);
             },
             onWindow: (name, ids, outcome) => {
@@ -208,7 +210,7 @@ export class EdgeNode {
         log.error({ sequence: name, reason }, message);
       },
       onKeyMismatch: (name, message) => {
-        this.metrics.keyMismatches.inc({ sequence: name });
+        this.metrics.keyMismatches.inc({ sequence: this.metrics.sequenceLabel(name) });
         log.error({ sequence: name }, message);
       },
     });
@@ -216,6 +218,7 @@ export class EdgeNode {
       this.registry,
       () => this.dispenser.samples(),
       () => this.reserve?.samples() ?? [],
+      o.metricsMaxSequences,
     );
     collectDefaultMetrics({ register: this.registry, prefix: "dispenser_edge_" });
   }

@@ -1,6 +1,7 @@
 import type { Registry } from "prom-client";
 import type { ReserveSample } from "./issuing/dc-reserve.js";
 import { Counter, Gauge, Histogram } from "prom-client";
+import { BoundedLabels } from "@dispenser/plumbing";
 
 export interface SequenceSample {
   readonly name: string;
@@ -12,9 +13,11 @@ export interface SequenceSample {
 }
 
 /**
- * The edge's Prometheus metrics, on a registry the process passes in. Per-sequence labels are
- * bounded by the edge's sequence limit. Per-sequence counts are read from the issuers at scrape
- * time, so the issuing hot path touches no metric.
+ * The edge's Prometheus metrics, on a registry the process passes in. Per-sequence series are
+ * bounded by `maxSequenceSeries` (BoundedLabels); counts and gauges of the sequences past it are
+ * summed under `sequence="_other"` (the reserve's runway in seconds keeps their shortest).
+ * Per-sequence counts are read from the issuers at scrape time, so the issuing hot path touches
+ * no metric.
  */
 export class EdgeMetrics {
   readonly issued: Counter<"sequence">;
@@ -33,12 +36,18 @@ export class EdgeMetrics {
   readonly reserveWindows: Counter<"outcome">;
   readonly reserveErrors: Counter;
 
+  /** The label of a sequence (its name, or OTHER_SEQUENCES past the bound). */
+  readonly sequenceLabel: (name: string) => string;
+
   constructor(
     registry: Registry,
     collect: () => Iterable<SequenceSample>,
     reserve: () => Iterable<ReserveSample> = () => [],
+    maxSequenceSeries = 1_000,
   ) {
     const registers = [registry];
+    const labels = new BoundedLabels(maxSequenceSeries);
+    const seq = (this.sequenceLabel = (name: string): string => labels.of(name));
     const issued = (this.issued = new Counter({
       name: "dispenser_edge_ids_issued_total",
       help: "Ids issued by this edge",
@@ -46,7 +55,7 @@ export class EdgeMetrics {
       registers,
       collect() {
         issued.reset();
-        for (const s of collect()) issued.inc({ sequence: s.name }, Number(s.generated));
+        for (const s of collect()) issued.inc({ sequence: seq(s.name) }, Number(s.generated));
       },
     }));
     const wasted = (this.wasted = new Counter({
@@ -56,7 +65,7 @@ export class EdgeMetrics {
       registers,
       collect() {
         wasted.reset();
-        for (const s of collect()) wasted.inc({ sequence: s.name }, Number(s.wasted));
+        for (const s of collect()) wasted.inc({ sequence: seq(s.name) }, Number(s.wasted));
       },
     }));
     const leases = (this.leases = new Counter({
@@ -66,7 +75,7 @@ export class EdgeMetrics {
       registers,
       collect() {
         leases.reset();
-        for (const s of collect()) leases.inc({ sequence: s.name }, Number(s.leases));
+        for (const s of collect()) leases.inc({ sequence: seq(s.name) }, Number(s.leases));
       },
     }));
     this.leaseSeconds = new Histogram({
@@ -117,7 +126,7 @@ export class EdgeMetrics {
       registers,
       collect() {
         runway.reset();
-        for (const s of collect()) runway.set({ sequence: s.name }, Number(s.runway));
+        for (const s of collect()) runway.inc({ sequence: seq(s.name) }, Number(s.runway));
       },
     }));
     const reserveIds = new Gauge({
@@ -127,7 +136,7 @@ export class EdgeMetrics {
       registers,
       collect() {
         reserveIds.reset();
-        for (const r of reserve()) reserveIds.set({ sequence: r.name }, r.left);
+        for (const r of reserve()) reserveIds.inc({ sequence: seq(r.name) }, r.left);
       },
     });
     const runwaySeconds = new Gauge({
@@ -137,8 +146,13 @@ export class EdgeMetrics {
       registers,
       collect() {
         runwaySeconds.reset();
-        for (const r of reserve())
-          if (r.runwaySeconds !== undefined) runwaySeconds.set({ sequence: r.name }, r.runwaySeconds);
+        const shortest = new Map<string, number>();
+        for (const r of reserve()) {
+          if (r.runwaySeconds === undefined) continue;
+          const l = seq(r.name);
+          shortest.set(l, Math.min(shortest.get(l) ?? Infinity, r.runwaySeconds));
+        }
+        for (const [l, v] of shortest) runwaySeconds.set({ sequence: l }, v);
       },
     });
     const onReserve = new Gauge({
@@ -175,7 +189,7 @@ export class EdgeMetrics {
       registers,
       collect() {
         size.reset();
-        for (const s of collect()) size.set({ sequence: s.name }, Number(s.size));
+        for (const s of collect()) size.inc({ sequence: seq(s.name) }, Number(s.size));
       },
     }));
   }

@@ -38,6 +38,12 @@ export const EDGE_FLAGS: CommandSpec = {
     },
     { name: "metrics-listen", value: "host:port", default: "off", help: "Prometheus /metrics, or 'off'" },
     {
+      name: "metrics-max-sequences",
+      value: "N",
+      default: "1000",
+      help: 'sequences with /metrics series of their own; the others are summed as sequence="_other"',
+    },
+    {
       name: "resp-idle-timeout",
       value: "S",
       default: "3600",
@@ -158,6 +164,7 @@ export function optionsFrom(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(secret !== undefined ? { permutationSecret: secret } : {}),
     drawTimeoutMs: f.int("draw-timeout-ms", 1, 600_000)!,
     respIdleTimeoutMs: f.int("resp-idle-timeout", 0, 30 * 86_400)! * 1000,
+    metricsMaxSequences: f.int("metrics-max-sequences", 1, 100_000)!,
     redisNodes: f.list("redis"),
     reserveSeconds: f.int("reserve-seconds", 0, MAX_RESERVE_SECONDS)!,
     redisMinReplicas: f.int("redis-min-replicas", 0, 16)!,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram } from "prom-client";
 import type { Registry } from "prom-client";
+import { BoundedLabels } from "@dispenser/plumbing";
 import { PEER_REFUSAL_KINDS } from "./transport/refusals.js";
 
 const ROLES = ["follower", "pre-candidate", "candidate", "leader"] as const;
@@ -15,6 +16,7 @@ export interface GrantTally {
 
 /** The ledger's Prometheus metrics, registered on a registry the process passes in. */
 export class LedgerMetrics {
+  private readonly sequenceLabels: BoundedLabels;
   readonly role: Gauge;
   readonly term: Gauge;
   readonly commitIndex: Gauge;
@@ -36,7 +38,12 @@ export class LedgerMetrics {
   /** Per node id, its application's tallies (see addGrantSource). */
   private readonly grantSources = new Map<string, () => ReadonlyMap<string, GrantTally>>();
 
-  constructor(registry: Registry, nodeId: number) {
+  /**
+   * `maxSequenceSeries`: sequences with series of their own; grants of the others are summed, and
+   * their marks kept at the highest, under sequence="_other" (BoundedLabels).
+   */
+  constructor(registry: Registry, nodeId: number, maxSequenceSeries = 1_000) {
+    this.sequenceLabels = new BoundedLabels(maxSequenceSeries);
     const labels = { node: String(nodeId) };
     const reg = [registry];
     this.role = new Gauge({
@@ -139,8 +146,15 @@ export class LedgerMetrics {
       registers: reg,
       collect: () => {
         this.highWaterMark.reset();
+        const highest = new Map<string, { node: string; sequence: string; dc: string; mark: number }>();
         for (const [node, sequence, t] of this.tallies())
-          for (const [dc, mark] of t.marks) this.highWaterMark.set({ node, sequence, dc: String(dc) }, mark);
+          for (const [dc, mark] of t.marks) {
+            const key = `${node}\n${sequence}\n${dc}`;
+            const seen = highest.get(key);
+            if (!seen || seen.mark < mark) highest.set(key, { node, sequence, dc: String(dc), mark });
+          }
+        for (const h of highest.values())
+          this.highWaterMark.set({ node: h.node, sequence: h.sequence, dc: h.dc }, h.mark);
       },
     });
     this.messagesSent = new Counter({
@@ -182,7 +196,7 @@ export class LedgerMetrics {
 
   private *tallies(): Iterable<[string, string, GrantTally]> {
     for (const [node, source] of this.grantSources)
-      for (const [sequence, t] of source()) yield [node, sequence, t];
+      for (const [sequence, t] of source()) yield [node, this.sequenceLabels.of(sequence), t];
   }
 
   setRole(nodeId: number, role: string): void {

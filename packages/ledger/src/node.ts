@@ -37,6 +37,8 @@ export interface LedgerNodeOptions {
   join: boolean;
   /** host:port for Prometheus metrics; undefined for none. */
   metricsListen: string | undefined;
+  /** Sequences with /metrics series of their own; the rest are summed as "_other". Default 1,000. */
+  metricsMaxSequences?: number;
   tickMs: number;
   electionTicks: number;
   snapshotEntries: number;
@@ -74,7 +76,7 @@ export class LedgerNode {
   quarantined = false;
 
   constructor(private readonly o: LedgerNodeOptions) {
-    this.metrics = new LedgerMetrics(this.registry, o.id);
+    this.metrics = new LedgerMetrics(this.registry, o.id, o.metricsMaxSequences);
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -84,6 +84,12 @@ export const LEDGER_FLAGS: CommandSpec = {
       help: "take a snapshot every this many applied entries",
     },
     {
+      name: "metrics-max-sequences",
+      value: "N",
+      default: "1000",
+      help: 'sequences with /metrics series of their own; the others are summed as sequence="_other"',
+    },
+    {
       name: "insecure",
       boolean: true,
       help: "run without TLS on an address beyond loopback, where anyone who reaches it can speak as a member (refused otherwise)",
@@ -166,6 +172,7 @@ export function optionsFrom(
     bootstrap: f.bool("bootstrap"),
     join,
     metricsListen: f.str("metrics-listen"),
+    metricsMaxSequences: f.int("metrics-max-sequences", 1, 100_000)!,
     tickMs: f.int("tick-ms", 1, 60_000)!,
     electionTicks: f.int("election-ticks", 2, 1_000)!,
     snapshotEntries: f.int("snapshot-entries", 1, Number.MAX_SAFE_INTEGER)!,

@@ -116,3 +116,41 @@ describe("LedgerApp address book", () => {
     expect(app.addresses.size).toBe(0);
   });
 });
+
+describe("LedgerApp metrics past the series bound", () => {
+  it("sums the grants of sequences past it under _other and keeps their highest mark", async () => {
+    const registry = new Registry();
+    const app = new LedgerApp(1, new LedgerMetrics(registry, 1, 1));
+    let index = 0;
+    const apply = (cmd: Command): AppResult =>
+      app.apply(encodeLedgerCommand(cmd), { term: 1, index: ++index });
+    for (const name of ["a", "b", "c"])
+      apply({ type: "CreateSequence", def: seqDef({ name, type: 3, datacenters: 1 }), createdAtMs: 1 });
+    const lease = (name: string, size: bigint, id: string): AppResult =>
+      apply({
+        type: "LeaseSegment",
+        name,
+        dc: 0,
+        size,
+        requestId: id,
+        kind: "segment",
+        returnToken: tokenOf(id),
+      });
+    lease("a", 10n, "1");
+    lease("b", 20n, "2");
+    lease("c", 50n, "3");
+    const text = await registry.metrics();
+    const ids = [
+      ...text.matchAll(/^dispenser_ledger_granted_ids_total\{node="1",sequence="([^"]+)"\} (\d+)/gm),
+    ];
+    expect(ids.map((m) => [m[1], Number(m[2])])).toEqual([
+      ["a", 10],
+      ["_other", 70],
+    ]);
+    expect(text).toMatch(/^dispenser_ledger_high_water_mark\{node="1",sequence="_other",dc="0"\} (\d+)$/m);
+    const marks = [
+      ...text.matchAll(/^dispenser_ledger_high_water_mark\{node="1",sequence="_other",dc="0"\} (\d+)$/gm),
+    ];
+    expect(marks).toHaveLength(1);
+  });
+});

@@ -32,4 +32,5 @@ export {
   tlsServerOptions,
 } from "./tls.js";
 export { serveMetrics } from "./metrics-http.js";
+export { BoundedLabels, OTHER_LABEL } from "./bounded-labels.js";
 export { stopOnSignals } from "./signals.js";

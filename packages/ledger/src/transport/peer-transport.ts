@@ -357,9 +357,21 @@ export class PeerTransport implements Transport {
 
   /**
    * The member a connection proved to be (TLS), or the one it claims to be (plaintext); a refusal
-   * when its certificate names no member of this cluster, or another one than `claimed`.
+   * when its certificate names no member of this cluster, or another one than `claimed`, or when
+   * the sender is no member this node knows of (never added, or not yet committed here): nothing
+   * such a sender says reaches the core or the incarnation book.
    */
   private senderOf(caller: Identity | undefined, claimed: bigint): NodeId | PeerRefusal {
+    const id = this.provenSender(caller, claimed);
+    if (typeof id !== "number" || this.links.has(id)) return id;
+    return {
+      code: status.UNAUTHENTICATED,
+      details: `node ${id} is not a member node ${this.o.id} knows`,
+      kind: "unauthenticated",
+    };
+  }
+
+  private provenSender(caller: Identity | undefined, claimed: bigint): NodeId | PeerRefusal {
     if (!this.o.tls) {
       if (claimed <= 0n || claimed > BigInt(Number.MAX_SAFE_INTEGER))
         return {
