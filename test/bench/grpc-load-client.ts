@@ -4,8 +4,9 @@
 // lower bounds.
 //
 //   node --import tsx test/bench/grpc-load-client.ts --target 127.0.0.1:50051 --method Issue \
-//     --concurrency 128 --duration 5 [--count 1000] [--warmup 1]
+//     --concurrency 128 --duration 5 [--count 1000] [--warmup 1] [--ca ca.pem]
 // Prints one JSON line: {"calls": n, "seconds": s, "errors": e, "firstError": "..."}.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DispenserClient } from "@dispenser/proto";
 import { credentials } from "@grpc/grpc-js";
@@ -19,6 +20,8 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "1" },
     count: { type: "string", default: "1000" },
     sequence: { type: "string", default: "seq" },
+    /** TLS to the server, trusting this CA certificate (PEM). */
+    ca: { type: "string" },
   },
 });
 if (values.target === undefined) throw new Error("--target host:port is required");
@@ -29,7 +32,10 @@ const count = Number(values.count);
 const sequence = values.sequence;
 const batch = values.method === "IssueBatch";
 
-const client = new DispenserClient(values.target, credentials.createInsecure());
+const client = new DispenserClient(
+  values.target,
+  values.ca !== undefined ? credentials.createSsl(readFileSync(values.ca)) : credentials.createInsecure(),
+);
 
 function call(): Promise<void> {
   return new Promise((resolve, reject) => {
