@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { LedgerClient } from "@dispenser/ledger";
 import { Redis } from "ioredis";
+import { createRequest } from "../support/ledger-helpers.js";
 import type { Child } from "./support.js";
 import {
   CpuSampler,
@@ -285,23 +286,10 @@ async function ledgerRows(): Promise<string[][]> {
         : {}),
     });
     await until(`the ${m} ledger's leader`, 60_000, async () =>
-      lc
-        .call("createSequence", {
-          sequence: {
-            name: SEQUENCE,
-            type: 3,
-            layout: 0,
-            ordering: 0,
-            autoDisk: 0,
-            revision: 0n,
-            createdAtMs: 0n,
-            keyFingerprint: "",
-          },
-        })
-        .then(
-          () => true,
-          (e: { code?: number }) => (e.code === 6 ? true : undefined), // ALREADY_EXISTS
-        ),
+      lc.call("createSequence", createRequest(SEQUENCE)).then(
+        () => true,
+        (e: { code?: number }) => (e.code === 6 ? true : undefined), // ALREADY_EXISTS
+      ),
     );
     clusters[m] = { client: lc, nodes };
   }
