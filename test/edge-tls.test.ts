@@ -15,7 +15,7 @@ import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeProcess } from "./support/edge-process.js";
 import { freePort, LedgerCluster } from "./support/ledger-cluster.js";
-import { waitForLeader } from "./support/ledger-helpers.js";
+import { until as untilTrue, waitForLeader } from "./support/ledger-helpers.js";
 
 // An edge's own ports over TLS, with certificates made by the documented recipe: gRPC with
 // channel credentials, RESP on its TLS port (Redis's tls-port) for redis-cli --tls, ioredis,
@@ -294,9 +294,28 @@ describe("an edge's ports over TLS (real processes, outside clients)", () => {
     }
     // At least 50, 100, 200, 400 ms (more if earlier failures from this address are remembered).
     for (let i = 0; i < 4; i++) expect(times[i]).toBeGreaterThanOrEqual(45 * 2 ** i);
-    // The right token is not slowed down.
+    // Each answer came as its window closed: the right token, sent now, is checked and let in.
     const s = stubOf(edge.grpcAddress, grpc.credentials.createSsl(pem(certs, "ca")));
     await call(s, "Issue", { sequence: "orders" }, TOKEN);
+
+    // Twenty guesses at once: one is checked and opens a window; the others are not checked.
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        call(s, "Issue", { sequence: "orders" }, `orders:burst-${i}`).then(
+          () => "let in",
+          (e: grpc.ServiceError) => e.code,
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o === grpc.status.UNAUTHENTICATED)).toHaveLength(1);
+    expect(outcomes.filter((o) => o === grpc.status.RESOURCE_EXHAUSTED)).toHaveLength(19);
+    // Once the window has closed, the right token is let in again.
+    await untilTrue("the window to close", async () =>
+      call(s, "Issue", { sequence: "orders" }, TOKEN).then(
+        () => true,
+        () => undefined,
+      ),
+    );
     s.close();
   });
 

@@ -45,19 +45,51 @@ const pbOf = (i: SequenceInfo): SequenceDefinition => toPbSequence(i.def, i);
 
 const BEARER = "Bearer ";
 
-/** A token that names no user with that secret: a guess, answered late (see LoginThrottle). */
-class WrongToken extends EdgeError {}
+/** A refusal answered late: a wrong token, or one not checked while its user's window is open. */
+class LateRefusal extends EdgeError {
+  constructor(
+    code: EdgeErrorCode,
+    message: string,
+    /** When to answer, in ms from now. */
+    readonly afterMs: number,
+  ) {
+    super(code, message);
+  }
+}
 
 /**
  * The user a call's `authorization: Bearer <name>:<secret>` names, when `users` are configured;
- * throws when it names none, or one whose role or caps do not allow the call.
+ * throws when it names none, or one whose role or caps do not allow the call. With a throttle,
+ * a token is not even checked while its user's window from this address is open (see
+ * LoginThrottle), and a wrong one opens the next window.
  */
-function authorize(users: Users, call: object, api: string, role: Role, ids: number): void {
+function authorize(
+  users: Users,
+  throttle: LoginThrottle | undefined,
+  call: object,
+  api: string,
+  role: Role,
+  ids: number,
+): void {
   const header = headerOf(call, "authorization");
   if (header === undefined)
     throw new EdgeError("unauthenticated", `${api} needs a token: authorization: Bearer <user>:<secret>`);
-  const user = header.startsWith(BEARER) ? users.checkToken(header.slice(BEARER.length)) : undefined;
-  if (!user) throw new WrongToken("unauthenticated", "the token is not a user's name:secret of this edge");
+  const token = header.startsWith(BEARER) ? header.slice(BEARER.length) : "";
+  const name = token.slice(0, Math.max(0, token.indexOf(":")));
+  const closed = throttle?.closedFor(remoteOf(call), name);
+  if (closed !== undefined)
+    throw new LateRefusal(
+      "overloaded",
+      `too many wrong tokens for user ${JSON.stringify(name)} from this address: not checked, retry later`,
+      closed,
+    );
+  const user = users.checkToken(token);
+  if (!user)
+    throw new LateRefusal(
+      "unauthenticated",
+      "the token is not a user's name:secret of this edge",
+      throttle?.failed(remoteOf(call), name) ?? 0,
+    );
   if (!allows(user, role))
     throw new EdgeError("permission-denied", `${api} is for role ${role}; user ${user.name} is ${user.role}`);
   const refused = ids > 0 ? users.admit(user, ids) : undefined;
@@ -81,7 +113,7 @@ const ACCESS: Readonly<Record<string, { role: Role; ids?: (req: never) => number
 
 /**
  * `users`: who may call what (auth/users.ts); undefined: anyone may call anything (the dev mode).
- * `throttle` slows down the answers to wrong tokens, per client address.
+ * `throttle` slows down guessing tokens, per client address and user.
  */
 export function createDispenserService(
   d: Dispenser,
@@ -101,7 +133,7 @@ export function createDispenserService(
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       try {
         if (d.draining) throw new EdgeError("unavailable", "the edge is shutting down");
-        if (users) authorize(users, call, api, access.role, count ? count(call.request) : 0);
+        if (users) authorize(users, throttle, call, api, access.role, count ? count(call.request) : 0);
         const r = f(call.request);
         if (r instanceof Promise)
           r.then(
@@ -110,8 +142,8 @@ export function createDispenserService(
           );
         else callback(null, r);
       } catch (e) {
-        if (e instanceof WrongToken && throttle) {
-          const t = setTimeout(() => fail(callback, e), throttle.failed(remoteOf(call)));
+        if (e instanceof LateRefusal && e.afterMs > 0) {
+          const t = setTimeout(() => fail(callback, e), e.afterMs);
           call.once("cancelled", () => clearTimeout(t));
         } else fail(callback, e);
       }

@@ -17,7 +17,7 @@ export const hello: Handler = (_d, args, w, c, s) => {
     const opt = args[i]!.toUpperCase();
     if (opt === "AUTH" && i + 2 < args.length) {
       const err = logIn(s, c, args[i + 1], args[i + 2]!);
-      if (err) return refuse(s, c, err, (l) => w.error(l));
+      if (err) return refuse(c, err, (l) => w.error(l));
       i += 2;
     } else if (opt === "SETNAME" && i + 1 < args.length) {
       setname = args[++i]!;
