@@ -323,7 +323,7 @@ describe("docker-compose.cluster.yml", () => {
       expect(x.flags.get("tls-ca")).toBe("/certs/ca.pem");
       expect(x.flags.get("tls-cert")).toBe(`/certs/${name}.pem`);
       expect(x.flags.get("tls-key")).toBe(`/certs/${name}-key.pem`);
-      expect(x.svc.volumes).toContain("certs:/certs:ro");
+      expect(x.svc.volumes).toContain(`tls-${name}:/certs:ro`);
       const vols = arr(x.svc.volumes, `${name}.volumes`).map((vv) => str(vv, name));
       const data = vols.find((vv) => vv.endsWith(`:${x.flags.get("data-dir")}`));
       expect(data, `${name}: no volume at --data-dir`).toBeDefined();
@@ -353,8 +353,9 @@ describe("docker-compose.cluster.yml", () => {
       expect(x.flags.get("tls-cert")).toBe(`/certs/${name}.pem`);
       expect(x.flags.get("ledger-tls-cert")).toBe(`/certs/${name}.pem`);
       expect(x.flags.get("ledger-tls-ca")).toBe("/certs/ca.pem");
-      expect(x.flags.get("users")).toBe("/certs/users");
-      expect(x.svc.volumes).toContain("certs:/certs:ro");
+      expect(x.flags.get("users")).toBe("/users/users");
+      expect(x.svc.volumes).toContain(`tls-${name}:/certs:ro`);
+      expect(x.svc.volumes).toContain("users:/users:ro");
       for (const inner of ["resp-tls-listen", "grpc-listen", "metrics-listen"]) {
         const port = portOf(x.flags.get(inner)!);
         expect(
@@ -440,47 +441,70 @@ describe("docker-compose.cluster.yml", () => {
 });
 
 describe("the compose setup's certs job", () => {
-  it("makes every certificate the services name, the edges' users with a token each, and Grafana's password", async () => {
+  it("gives each process only its own key, keeps the CA key to itself, and makes the users and Grafana's password", async () => {
     const doc = obj(await loadYaml(join(REPO, "docker-compose.cluster.yml")), "compose");
     const services = obj(doc.services, "services");
     const certs = obj(services.certs, "certs");
     expect(at(certs, "build.target")).toBe("certs");
+    // Where each of the job's volumes is mounted in the job, and which other services mount it.
+    const jobMounts = new Map(
+      arr(certs.volumes, "certs.volumes").map((v) => str(v, "volume").split(":") as [string, string]),
+    );
+    const mountsOf = (name: string): string[] =>
+      ((obj(services[name], name).volumes as unknown[] | undefined) ?? []).map((v) => str(v, "volume"));
+    const users = new Set<string>(["certs"]);
+    for (const name of Object.keys(services))
+      if (name !== "certs" && mountsOf(name).some((m) => m.startsWith("ca:"))) users.add(name);
+    expect([...users], "only the certs job mounts the CA's volume").toEqual(["certs"]);
+
     const tmp = mkdtempSync(join(tmpdir(), "dispenser-certs-job-"));
     try {
-      // The job's script as its shell runs it ("$$" is compose's "$"), on directories of ours.
-      let script = str(arr(certs.command, "certs.command")[0], "script")
-        .replace(/\$\$/g, "$")
-        .replace(/\/certs/g, join(tmp, "certs"))
-        .replace(/\/grafana/g, join(tmp, "grafana"));
-      if (process.getuid?.() !== 0) script = script.replace(/^chown .*$/m, "true");
-      // The job's two volumes.
-      for (const v of ["certs", "grafana"]) mkdirSync(join(tmp, v));
+      // The job's script as its shell runs it ("$$" is compose's "$"), its volumes directories of ours.
+      const local = (path: string): string => join(tmp, path.replace(/^\//, "").replace(/\//g, "_"));
+      let script = str(arr(certs.command, "certs.command")[0], "script").replace(/\$\$/g, "$");
+      const paths = [...jobMounts.values()].sort((a, b) => b.length - a.length);
+      for (const p of paths) mkdirSync(local(p), { recursive: true });
+      script = script.replace(/\/(ca|users|grafana|tls)(\/[A-Za-z0-9$._-]*)?/g, (m: string) => {
+        const root = paths.find((p) => m === p || m.startsWith(`${p}/`));
+        if (root !== undefined) return local(root) + m.slice(root.length);
+        // /tls/$n/: the service's own volume, mounted at /tls/<service>.
+        return join(tmp, "tls") + m.slice("/tls".length);
+      });
+      for (const p of paths.filter((x) => x.startsWith("/tls/")))
+        mkdirSync(join(tmp, "tls", p.slice("/tls/".length)), { recursive: true });
+      if (process.getuid?.() !== 0) script = script.replace(/^\s*chown .*$/m, "true");
       const env = { ...process.env, PATH: `${join(DEPLOY, "certs")}:${process.env.PATH ?? ""}` };
       await exec("sh", ["-c", script], { env });
-      const ca = await readFile(join(tmp, "certs", "ca.pem"), "utf8");
+      const ca = await readFile(join(local("/ca"), "ca.pem"), "utf8");
       await exec("sh", ["-c", script], { env }); // again: what exists is kept
-      expect(await readFile(join(tmp, "certs", "ca.pem"), "utf8")).toBe(ca);
+      expect(await readFile(join(local("/ca"), "ca.pem"), "utf8")).toBe(ca);
 
       for (const [name, v] of Object.entries(services)) {
-        const cmd = (obj(v, name).command as unknown[] | undefined) ?? [];
-        for (const a of cmd.map((c) => String(c))) {
-          const file = /^--[a-z-]+=\/certs\/(.+)$/.exec(a)?.[1];
-          if (file !== undefined)
-            expect(existsSync(join(tmp, "certs", file)), `${name}: ${a} is not made by the certs job`).toBe(
-              true,
-            );
-        }
+        if (name === "certs") continue;
+        const mounts = mountsOf(name);
+        const own = mounts.find((m) => m.endsWith(":/certs:ro"));
+        const cmd = ((obj(v, name).command as unknown[] | undefined) ?? []).map((c) => String(c));
+        const files = cmd.map((a) => /^--[a-z-]+=\/certs\/(.+)$/.exec(a)?.[1]).filter((f) => f !== undefined);
+        if (files.length === 0) continue;
+        // Its own volume, filled by the job, holding what its flags name and no other key.
+        expect(own, `${name}: no certificate volume at /certs`).toBe(`tls-${name}:/certs:ro`);
+        expect(jobMounts.get(`tls-${name}`)).toBe(`/tls/${name}`);
+        const dir = join(tmp, "tls", name);
+        for (const f of files)
+          expect(existsSync(join(dir, f)), `${name}: ${f} is not made by the job`).toBe(true);
+        expect((await readdir(dir)).filter((f) => f.endsWith("-key.pem"))).toEqual([`${name}-key.pem`]);
+        if (cmd.includes("--users=/users/users")) expect(mounts).toContain("users:/users:ro");
       }
-      const users = Users.load(join(tmp, "certs", "users"));
+      const edgeUsers = Users.load(join(local("/users"), "users"));
       for (const [user, role] of [
         ["app", "issue"],
         ["ops", "admin"],
       ] as const) {
-        const token = (await readFile(join(tmp, "certs", `${user}.token`), "utf8")).trim();
-        expect(users.checkToken(token)?.role).toBe(role);
+        const token = (await readFile(join(local("/ca"), `${user}.token`), "utf8")).trim();
+        expect(edgeUsers.checkToken(token)?.role).toBe(role);
       }
       expect(
-        (await readFile(join(tmp, "grafana", "admin-password"), "utf8")).trim().length,
+        (await readFile(join(local("/grafana"), "admin-password"), "utf8")).trim().length,
       ).toBeGreaterThanOrEqual(20);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
