@@ -1001,6 +1001,16 @@ describe("Kubernetes manifests", () => {
             `${str(at(w, "metadata.name"), "name")}: no Secret ${secretName}`,
           ).toContain(secretName);
           byVolume.set(str(at(v, "name"), "name"), secretName);
+          // Its files belong to root and the pod's fsGroup: a process that is not root reads them
+          // through that group, so the mode must let the group read and the user be in it.
+          const mode = Number((obj(v, "volume").secret as Obj).defaultMode ?? 0o644);
+          const sc = obj(at(w, "spec.template.spec.securityContext") ?? {}, "securityContext");
+          const where = `${str(at(w, "metadata.name"), "name")}: Secret ${secretName}`;
+          if (sc.runAsUser !== 0) {
+            expect(mode & 0o040, `${where} is not group-readable`).toBe(0o040);
+            expect(sc.fsGroup, `${where}: no fsGroup`).toBe(sc.runAsGroup ?? sc.runAsUser);
+          }
+          expect(mode & 0o007, `${where} is readable by others`).toBe(0);
         }
         for (const c of arr(pod.containers, "containers").map((cc) => obj(cc, "container"))) {
           const mounts = arr(c.volumeMounts ?? [], "mounts")

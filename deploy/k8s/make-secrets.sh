@@ -3,7 +3,8 @@
 #
 #   deploy/k8s/make-secrets.sh <dir> [cluster-id] | kubectl apply -n dispenser -f -
 #
-#   dispenser-ledger-tls       ca.pem, ledger-N.pem, ledger-N-key.pem (pod ledger-K is node K+1)
+#   dispenser-ledger-tls       ca.pem, ledger-N.pem, ledger-N-key.pem (pod ledger-K is node K+1;
+#                              every ledger pod mounts all three keys: see deploy/README.md)
 #   dispenser-edge-dcD-tls     ca.pem, edge.pem, edge-key.pem: the DC's edges' certificate, for
 #                              their clients (DNS:edge-dcD) and for the ledger (.../edge/dcD)
 #   dispenser-users            users: `app` (issue) and `ops` (admin) with generated secrets
