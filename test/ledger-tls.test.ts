@@ -205,6 +205,15 @@ describe("ledger members over mutual TLS (real processes)", () => {
   });
 
   it("drops a member's term-0 message and keeps running", async () => {
+    // This cluster serves Raft on ports of their own: a member without its peer address is refused.
+    const noPeer = await admin
+      .call("addMember", { id: 9n, address: "127.0.0.1:1", asLearner: true, peerAddress: "" })
+      .then(
+        () => undefined,
+        (e: ServiceError) => e,
+      );
+    expect(noPeer?.code).toBe(status.INVALID_ARGUMENT);
+    expect(noPeer?.details).toMatch(/peer_address/);
     // Node 9 becomes a member (a learner that never starts): its certificate now speaks for one.
     await admin.call("addMember", {
       id: 9n,

@@ -5,7 +5,7 @@
 import type { EdgeCredentials } from "@dispenser/client";
 import { credentialsFromEnv, isDispenserError } from "@dispenser/client";
 import type { TlsMaterial } from "@dispenser/plumbing";
-import { expectRole, tlsFromFlags } from "@dispenser/plumbing";
+import { expectRole, isLoopback, tlsFromFlags } from "@dispenser/plumbing";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { usageError } from "./errors.js";
@@ -60,6 +60,7 @@ export interface EdgeAccess {
 }
 
 export function edgeAccess(f: Flags, env: Readonly<Record<string, string | undefined>>): EdgeAccess {
+  const edge = f.str("edge");
   let sdk: EdgeCredentials;
   try {
     sdk = credentialsFromEnv({
@@ -76,6 +77,11 @@ export function edgeAccess(f: Flags, env: Readonly<Record<string, string | undef
   const tls = sdk.tls;
   if (tls && (tls.cert === undefined) !== (tls.key === undefined))
     throw usageError("--tls-cert and --tls-key go together", f.command);
+  if (sdk.token !== undefined && !tls && edge !== undefined && !isLoopback(edge))
+    throw usageError(
+      `a token to ${edge} would cross the network in the clear: give --tls-ca (or --tls) too`,
+      f.command,
+    );
   const channel = tls
     ? credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
     : credentials.createInsecure();

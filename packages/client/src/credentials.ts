@@ -44,11 +44,16 @@ export function credentialsFromEnv(
   const ca = set("DISPENSER_TLS_CA");
   const cert = set("DISPENSER_TLS_CERT");
   const key = set("DISPENSER_TLS_KEY");
-  const on =
-    ca !== undefined ||
-    cert !== undefined ||
-    key !== undefined ||
-    ["1", "true"].includes(set("DISPENSER_TLS") ?? "");
+  const flag = set("DISPENSER_TLS");
+  if (flag !== undefined && !["1", "true", "0", "false"].includes(flag))
+    throw new DispenserError(
+      "invalid-argument",
+      `DISPENSER_TLS must be 1, true, 0 or false, got ${JSON.stringify(flag)}`,
+      {
+        field: "DISPENSER_TLS",
+      },
+    );
+  const on = ca !== undefined || cert !== undefined || key !== undefined || flag === "1" || flag === "true";
   return {
     ...(token !== undefined ? { token } : {}),
     ...(on

@@ -70,6 +70,12 @@ export interface DispenserOptions {
   readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
   /** Channel credentials, for what `tls` does not cover. Default: insecure (plaintext). */
   readonly credentials?: ChannelCredentials;
+  /**
+   * Send the token in plaintext to edges beyond loopback (where anyone on the path reads it).
+   * Default false: a token without `tls` or `credentials` is refused unless every endpoint is on
+   * this machine.
+   */
+  readonly allowPlaintextToken?: boolean;
   /** Extra grpc-js channel options, merged over the client's own. */
   readonly channelOptions?: ChannelOptions;
 }
@@ -103,6 +109,12 @@ export const MAX_RANGE_SIZE = Number(MAX_SEGMENT_SIZE);
 export const MAX_BATCH = 1_000_000;
 
 const ENDPOINT_PATTERN = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$/;
+
+/** Whether host:port stays on this machine. */
+function isLoopback(endpoint: string): boolean {
+  const host = endpoint.slice(0, endpoint.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "::1" || host === "localhost";
+}
 
 function bad(field: string, reason: string): never {
   throw new DispenserError("invalid-argument", `createDispenser: ${reason}`, { field });
@@ -151,6 +163,17 @@ export function resolveOptions(o: DispenserOptions): ResolvedOptions {
   if (o.token !== undefined && (typeof o.token !== "string" || !TOKEN_PATTERN.test(o.token)))
     bad("token", "token must be user:secret (printable, no spaces)");
   if (o.tls !== undefined && o.credentials !== undefined) bad("tls", "give tls or credentials, not both");
+  if (
+    o.token !== undefined &&
+    o.tls === undefined &&
+    o.credentials === undefined &&
+    o.allowPlaintextToken !== true &&
+    !(endpoints as string[]).every(isLoopback)
+  )
+    bad(
+      "token",
+      "a token to an edge beyond loopback needs tls (or credentials): it would cross the network in the clear",
+    );
   const tls = o.tls;
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined))
     bad("tls", "tls.cert and tls.key go together");

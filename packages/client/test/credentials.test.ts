@@ -30,6 +30,9 @@ describe("credentialsFromEnv", () => {
   it("turns TLS on with a CA file, or with DISPENSER_TLS for the system's roots", () => {
     expect(credentialsFromEnv({ DISPENSER_TLS: "1" })).toEqual({ tls: {} });
     expect(credentialsFromEnv({ DISPENSER_TLS: "true" })).toEqual({ tls: {} });
+    expect(() => credentialsFromEnv({ DISPENSER_TLS: "yes" })).toThrow(
+      /DISPENSER_TLS must be 1, true, 0 or false/,
+    );
     const c = credentialsFromEnv({ DISPENSER_TLS_CA: ca });
     expect(c.tls?.ca?.toString()).toBe("not checked here");
   });
@@ -38,6 +41,11 @@ describe("credentialsFromEnv", () => {
     const base = { endpoints: ["127.0.0.1:1"], sequence: "s" };
     expect(() => createDispenser({ ...base, token: "no colon" })).toThrow(/token must be user:secret/);
     expect(() => createDispenser({ ...base, token: "a:b c" })).toThrow(/token must be user:secret/);
+    // A token never crosses the network in plaintext unless asked to.
+    const remote = { endpoints: ["10.0.0.5:50051"], sequence: "s" };
+    expect(() => createDispenser({ ...remote, token: "a:b" })).toThrow(/needs tls/);
+    expect(() => createDispenser({ ...remote, token: "a:b", allowPlaintextToken: true })).not.toThrow();
+    expect(() => createDispenser({ ...base, token: "a:b" })).not.toThrow();
     expect(() => createDispenser({ ...base, tls: { cert: Buffer.from("x") } })).toThrow(
       /tls.cert and tls.key go together/,
     );

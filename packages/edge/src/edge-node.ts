@@ -39,7 +39,7 @@ export interface EdgeNodeOptions {
   readonly grpcListen: string | undefined;
   /** host:port of the Redis-protocol server; undefined for none. */
   readonly respListen: string | undefined;
-  /** Sequences with series of their own in /metrics; the rest are summed as "_other". Default 1,000. */
+  /** Sequences with series of their own in /metrics; the rest are summed as "(other)". Default 1,000. */
   readonly metricsMaxSequences?: number;
   /** A RESP connection idle this long is closed; 0: never. Default 1 hour. */
   readonly respIdleTimeoutMs?: number;

@@ -15,7 +15,7 @@ export interface SequenceSample {
 /**
  * The edge's Prometheus metrics, on a registry the process passes in. Per-sequence series are
  * bounded by `maxSequenceSeries` (BoundedLabels); counts and gauges of the sequences past it are
- * summed under `sequence="_other"` (the reserve's runway in seconds keeps their shortest).
+ * summed under `sequence="(other)"` (the reserve's runway in seconds keeps their shortest).
  * Per-sequence counts are read from the issuers at scrape time, so the issuing hot path touches
  * no metric.
  */

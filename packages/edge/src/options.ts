@@ -41,7 +41,7 @@ export const EDGE_FLAGS: CommandSpec = {
       name: "metrics-max-sequences",
       value: "N",
       default: "1000",
-      help: 'sequences with /metrics series of their own; the others are summed as sequence="_other"',
+      help: 'sequences with /metrics series of their own; the others are summed as sequence="(other)"',
     },
     {
       name: "resp-idle-timeout",

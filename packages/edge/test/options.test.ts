@@ -42,6 +42,9 @@ describe("process flags", () => {
     expect(() => ledgerOptionsFrom([...base, "--peer-addresses", "1=10.0.0.1:7201"])).toThrow(
       /--peer-addresses does not list node 2/,
     );
+    expect(() =>
+      ledgerOptionsFrom([...base, "--peer-addresses", "1=10.0.0.1:7201,2=10.0.0.2:7201,7=10.0.0.7:7201"]),
+    ).toThrow(/--peer-addresses lists node 7, which --peers does not/);
     const shared = ledgerOptionsFrom(base);
     if (shared === "help") throw new Error("help");
     expect(shared.peerListen).toBeUndefined();

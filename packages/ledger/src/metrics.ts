@@ -40,7 +40,7 @@ export class LedgerMetrics {
 
   /**
    * `maxSequenceSeries`: sequences with series of their own; grants of the others are summed, and
-   * their marks kept at the highest, under sequence="_other" (BoundedLabels).
+   * their marks kept at the highest, under sequence="(other)" (BoundedLabels).
    */
   constructor(registry: Registry, nodeId: number, maxSequenceSeries = 1_000) {
     this.sequenceLabels = new BoundedLabels(maxSequenceSeries);

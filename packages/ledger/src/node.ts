@@ -2,7 +2,7 @@ import type { Server as HttpServer } from "node:http";
 import { randomInt } from "node:crypto";
 import { LedgerService as LedgerServiceDef, PeerService } from "@dispenser/proto";
 import type { NodeId } from "@dispenser/raft";
-import { GrpcServer, onlyRole, serveMetrics, splitHostPort } from "@dispenser/plumbing";
+import { GrpcServer, identityUri, onlyRole, serveMetrics, splitHostPort } from "@dispenser/plumbing";
 import type { Identity, IdentityRole, TlsMaterial } from "@dispenser/plumbing";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -37,7 +37,7 @@ export interface LedgerNodeOptions {
   join: boolean;
   /** host:port for Prometheus metrics; undefined for none. */
   metricsListen: string | undefined;
-  /** Sequences with /metrics series of their own; the rest are summed as "_other". Default 1,000. */
+  /** Sequences with /metrics series of their own; the rest are summed as "(other)". Default 1,000. */
   metricsMaxSequences?: number;
   tickMs: number;
   electionTicks: number;
@@ -133,6 +133,9 @@ export class LedgerNode {
       logger: log,
       metrics: this.metrics,
       ...(o.tls ? { tls: o.tls } : {}),
+      // Empty, a node hears any member: the leader that will send it the state may be one it
+      // has no address for yet. Once it holds state, it knows every member from the book.
+      hearUnknownMembers: () => storage.lastIndex() === 0,
     });
     const transport = this.transport;
     const fromFlags = new Set(peerAddresses.keys());
@@ -173,7 +176,8 @@ export class LedgerNode {
       raft,
       app: () => app,
       addressOf: (id) => o.peers.get(id) ?? app.addresses.get(id)?.address ?? "",
-      peerAddressOf: (id) => peerAddresses.get(id) ?? "",
+      peerAddressOf: (id) => peerAddresses.get(id) ?? app.addresses.get(id)?.peer ?? "",
+      peerPortsApart: o.peerListen !== undefined && o.peerListen !== o.listen,
       ...(o.backupPartBytes === undefined ? {} : { backupPartBytes: o.backupPartBytes }),
     });
     const server = (admit?: IdentityRole): GrpcServer =>
@@ -225,12 +229,21 @@ export class LedgerNode {
     );
   }
 
-  /** `admit`, counting each connection it turns away as an unauthenticated peer message. */
-  private admitted(admit: (id: Identity | undefined) => boolean): (id: Identity | undefined) => boolean {
-    return (id) => {
+  /** `admit`, counting each connection it turns away as an unauthenticated peer message, and logging some. */
+  private admitted(
+    admit: (id: Identity | undefined) => boolean,
+  ): (id: Identity | undefined, remote: string | undefined) => boolean {
+    let refused = 0;
+    return (id, remote) => {
       const ok = admit(id);
-      if (!ok) this.metrics.messagesRefused.inc({ node: String(this.o.id), kind: "unauthenticated" });
-      return ok;
+      if (ok) return true;
+      this.metrics.messagesRefused.inc({ node: String(this.o.id), kind: "unauthenticated" });
+      if (refused++ % 100 === 0)
+        this.o.logger.warn(
+          { remote, identity: id ? identityUri(id) : "none" },
+          "peer port: a connection without a member's certificate was closed",
+        );
+      return false;
     };
   }
 

@@ -87,7 +87,7 @@ export const LEDGER_FLAGS: CommandSpec = {
       name: "metrics-max-sequences",
       value: "N",
       default: "1000",
-      help: 'sequences with /metrics series of their own; the others are summed as sequence="_other"',
+      help: 'sequences with /metrics series of their own; the others are summed as sequence="(other)"',
     },
     {
       name: "insecure",
@@ -137,10 +137,13 @@ export function optionsFrom(
   const peerAddresses = f.has("peer-addresses")
     ? parsePeers(f.str("peer-addresses") ?? "", "--peer-addresses")
     : undefined;
-  if (peerAddresses)
+  if (peerAddresses) {
     for (const id of peers.keys())
       if (!peerAddresses.has(id))
         throw new StartupError(`--peer-addresses does not list node ${id} of --peers`);
+    for (const id of peerAddresses.keys())
+      if (!peers.has(id)) throw new StartupError(`--peer-addresses lists node ${id}, which --peers does not`);
+  }
   const peerListen = f.str("peer-listen") ?? peerAddresses?.get(id);
   if (f.has("peer-listen") && !peerAddresses && peers.size > 0)
     throw new StartupError(

@@ -113,7 +113,7 @@ describe("LedgerApp address book", () => {
 });
 
 describe("LedgerApp metrics past the series bound", () => {
-  it("sums the grants of sequences past it under _other and keeps their highest mark", async () => {
+  it("sums the grants of sequences past it under (other) and keeps their highest mark", async () => {
     const registry = new Registry();
     const app = new LedgerApp(1, new LedgerMetrics(registry, 1, 1));
     let index = 0;
@@ -140,11 +140,11 @@ describe("LedgerApp metrics past the series bound", () => {
     ];
     expect(ids.map((m) => [m[1], Number(m[2])])).toEqual([
       ["a", 10],
-      ["_other", 70],
+      ["(other)", 70],
     ]);
-    expect(text).toMatch(/^dispenser_ledger_high_water_mark\{node="1",sequence="_other",dc="0"\} (\d+)$/m);
+    expect(text).toMatch(/^dispenser_ledger_high_water_mark\{node="1",sequence="\(other\)",dc="0"\} (\d+)$/m);
     const marks = [
-      ...text.matchAll(/^dispenser_ledger_high_water_mark\{node="1",sequence="_other",dc="0"\} (\d+)$/gm),
+      ...text.matchAll(/^dispenser_ledger_high_water_mark\{node="1",sequence="\(other\)",dc="0"\} (\d+)$/gm),
     ];
     expect(marks).toHaveLength(1);
   });

@@ -55,7 +55,7 @@ export interface GrpcServerOptions {
    * With TLS: whether a connection whose certificate proved `identity` may speak at all; one
    * refused is closed before any call on it is read (a port only members may use).
    */
-  admit?: (identity: Identity | undefined) => boolean;
+  admit?: (identity: Identity | undefined, remoteAddress: string | undefined) => boolean;
 }
 
 const CALLERS = new WeakMap<object, Identity | undefined>();
@@ -200,7 +200,7 @@ export class GrpcServer {
     const idleMs = this.o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     const admit = this.o.admit;
     server.on("session", (s) => {
-      if (admit && !admit(identityOfSocket(s.socket))) {
+      if (admit && !admit(identityOfSocket(s.socket), s.socket?.remoteAddress)) {
         s.destroy();
         return;
       }

@@ -27,6 +27,8 @@ export interface LedgerServiceDeps {
   addressOf: (id: NodeId) => string;
   /** How members reach a member's Peer service (its `address` when they share a port). */
   peerAddressOf: (id: NodeId) => string;
+  /** This node serves Raft on a port of its own: members added must name theirs. */
+  peerPortsApart?: boolean;
   now?: () => number;
   /** Bytes per part of a backup (tests make it small). Default BACKUP_PART_BYTES. */
   backupPartBytes?: number;

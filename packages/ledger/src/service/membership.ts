@@ -53,6 +53,14 @@ export function membershipHandlers(
           "peer_address",
         );
       }
+      if (req.peerAddress === "" && s.d.peerPortsApart === true) {
+        throw new CallError(
+          status.INVALID_ARGUMENT,
+          "this cluster serves Raft on ports of their own: give the new member's peer_address (its --peer-listen)",
+          ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+          "peer_address",
+        );
+      }
       // The addresses first, so every node can reach the member once the change commits.
       const r = await s.propose(encodeMemberAddress(id, req.address, req.peerAddress || undefined));
       if (!r.ok)

@@ -56,6 +56,12 @@ export interface PeerTransportOptions {
    * sender is whoever it says it is (the dev mode).
    */
   tls?: TlsMaterial;
+  /**
+   * Whether to hear members this node has no address for yet. A node that starts empty to join
+   * learns the members from the leader's snapshot; until then the leader may be one its command
+   * line does not name (a member added at run time). Default: never.
+   */
+  hearUnknownMembers?: () => boolean;
 }
 
 /** Forwarded requests keep their original sender (a follower forwards a read towards the leader). */
@@ -363,7 +369,7 @@ export class PeerTransport implements Transport {
    */
   private senderOf(caller: Identity | undefined, claimed: bigint): NodeId | PeerRefusal {
     const id = this.provenSender(caller, claimed);
-    if (typeof id !== "number" || this.links.has(id)) return id;
+    if (typeof id !== "number" || this.links.has(id) || this.o.hearUnknownMembers?.() === true) return id;
     return {
       code: status.UNAUTHENTICATED,
       details: `node ${id} is not a member node ${this.o.id} knows`,
