@@ -67,6 +67,8 @@ export class LoginThrottle {
    * open window closes, when the attempt is to be refused without checking.
    */
   closedFor(address: string | undefined, user: string): number | undefined {
+    // Every authenticated call asks: with no failure on record, skip building the key.
+    if (this.entries.size === 0) return undefined;
     const e = this.entries.get(`${addressKey(address)} ${user}`);
     const wait = e ? e.notBefore - this.now() : 0;
     return wait > 0 ? wait : undefined;
